@@ -1,0 +1,32 @@
+"""fakepop: a real POP3 server for your test suite.
+
+Start it in-process from a dict of mailboxes, drive it with any POP3 client, then read
+what is left in the mailboxes.
+"""
+
+from ._config import ServerConfig
+from ._message import MessageSource, StoredMessage
+from ._protocol import Command, Pop3Protocol, Reply, State
+from ._server import Pop3Server, ServerError, open_pop3_server, serve_pop3
+from ._store import Mailbox, MailboxSpec, Maildrop, MailStore
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Command",
+    "MailStore",
+    "Mailbox",
+    "MailboxSpec",
+    "Maildrop",
+    "MessageSource",
+    "Pop3Protocol",
+    "Pop3Server",
+    "Reply",
+    "ServerConfig",
+    "ServerError",
+    "State",
+    "StoredMessage",
+    "__version__",
+    "open_pop3_server",
+    "serve_pop3",
+]

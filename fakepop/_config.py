@@ -1,0 +1,115 @@
+"""Server options: what the server says, what it offers, and its limits."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+__all__ = ["ServerConfig"]
+
+ExpirePolicy: TypeAlias = int | Literal["NEVER"] | None
+
+# RFC 1939 section 3: an autologout timer, if there is one, is at least 10 minutes.
+RFC_MIN_AUTOLOGOUT = 600.0
+# RFC 2449 section 4: a server with CAPA accepts commands of 255 octets including CRLF.
+RFC_MIN_LINE_LENGTH = 255
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerConfig:
+    """What a fakepop server says and offers. Every field has a sensible default.
+
+    The capability switches (``top``, ``uidl``, ``user_pass``, ``pipelining``,
+    ``resp_codes``) turn the command or behaviour off and drop it from CAPA together,
+    so the server never advertises what it would refuse. ``capa=False`` gives a bare
+    RFC 1939 server that answers CAPA with ``-ERR``.
+    """
+
+    #: Name in the APOP timestamp ``<...@hostname>`` and in the greeting.
+    hostname: str = "localhost"
+    #: Text of the greeting after ``+OK`` (the APOP timestamp is appended).
+    greeting: str = "fakepop POP3 server ready."
+    #: The CAPA IMPLEMENTATION value; None leaves the capability out.
+    implementation: str | None = "fakepop"
+    #: Put an APOP timestamp in the greeting and accept APOP.
+    apop: bool = True
+    #: Answer CAPA (RFC 2449). False: CAPA gets ``-ERR``, as from a bare RFC 1939 server.
+    capa: bool = True
+    #: Accept USER/PASS and advertise USER.
+    user_pass: bool = True
+    #: Accept TOP and advertise it.
+    top: bool = True
+    #: Accept UIDL and advertise it.
+    uidl: bool = True
+    #: Advertise PIPELINING (pipelined input is always processed in order).
+    pipelining: bool = True
+    #: Send response codes such as ``[IN-USE]`` and advertise RESP-CODES and AUTH-RESP-CODE.
+    resp_codes: bool = True
+    #: EXPIRE capability: days mail is kept, ``"NEVER"``, or None (not advertised).
+    #: ``0`` means every message retrieved with RETR is deleted at UPDATE (after QUIT).
+    expire: ExpirePolicy = None
+    #: LOGIN-DELAY capability: seconds between two logins of a user, enforced with
+    #: ``-ERR [LOGIN-DELAY]``; None (the default) means no delay and no capability.
+    login_delay: int | None = None
+    #: Seconds of client silence after which a session is closed without UPDATE.
+    #: RFC 1939 asks for at least 600; tests may set less (use trio's MockClock).
+    autologout: float = RFC_MIN_AUTOLOGOUT
+    #: Longest command line accepted, in octets including CRLF.
+    max_line_length: int = RFC_MIN_LINE_LENGTH
+
+    def __post_init__(self) -> None:
+        for name in ("hostname", "greeting"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or any(c in value for c in "\r\n<>"):
+                raise ValueError(f"{name} must be a str without CR, LF, '<' or '>': {value!r}")
+        if not self.hostname or " " in self.hostname:
+            raise ValueError(f"hostname must be a non-empty name without spaces: {self.hostname!r}")
+        # +OK, the greeting, the timestamp (about 60 octets) and CRLF within 512 octets.
+        if len(self.greeting.encode()) > 400:
+            raise ValueError("greeting must be at most 400 octets (the line limit is 512)")
+        if self.implementation is not None and (
+            not self.implementation or any(c in self.implementation for c in "\r\n")
+        ):
+            raise ValueError(f"implementation must be one line of text: {self.implementation!r}")
+        if self.expire is not None and self.expire != "NEVER" and (
+            isinstance(self.expire, bool) or not isinstance(self.expire, int) or self.expire < 0
+        ):
+            raise ValueError(f"expire must be days >= 0, 'NEVER' or None, not {self.expire!r}")
+        if self.login_delay is not None and (
+            isinstance(self.login_delay, bool)
+            or not isinstance(self.login_delay, int)
+            or self.login_delay < 0
+        ):
+            raise ValueError(f"login_delay must be seconds >= 0 or None, not {self.login_delay!r}")
+        if not (isinstance(self.autologout, (int, float)) and self.autologout > 0) or (
+            math.isnan(self.autologout)
+        ):
+            raise ValueError(
+                f"autologout must be a positive number of seconds: {self.autologout!r}"
+            )
+        if self.max_line_length < RFC_MIN_LINE_LENGTH:
+            raise ValueError(
+                f"max_line_length must be at least {RFC_MIN_LINE_LENGTH} (RFC 2449 section 4)"
+            )
+
+    def capabilities(self) -> list[str]:
+        """The CAPA listing; the same in AUTHORIZATION and TRANSACTION state."""
+        lines = []
+        if self.top:
+            lines.append("TOP")
+        if self.uidl:
+            lines.append("UIDL")
+        if self.user_pass:
+            lines.append("USER")
+        if self.resp_codes:
+            lines += ["RESP-CODES", "AUTH-RESP-CODE"]
+        if self.pipelining:
+            lines.append("PIPELINING")
+        if self.expire is not None:
+            lines.append(f"EXPIRE {self.expire}")
+        if self.login_delay is not None:
+            lines.append(f"LOGIN-DELAY {self.login_delay}")
+        if self.implementation is not None:
+            lines.append(f"IMPLEMENTATION {self.implementation}")
+        return lines

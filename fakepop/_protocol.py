@@ -1,0 +1,455 @@
+"""The POP3 server protocol, sans I/O: bytes in, replies out.
+
+A :class:`Pop3Protocol` is one session. The network code (or a test) calls
+``greeting()`` once, then ``receive_data(bytes)`` with whatever arrived, then
+``next_command()`` and ``handle(command)`` until ``next_command()`` returns None, and
+sends each reply. ``connection_lost()`` ends the session without UPDATE. Nothing here
+touches sockets, threads or trio, so it can be fed byte by byte, in one big pipelined
+chunk, or from hypothesis.
+
+Every state transition lives in this file, in the handlers named by ``_HANDLERS``:
+
+    AUTHORIZATION --USER (accepted)-----------> AWAITING_PASS
+    AWAITING_PASS --PASS (good, lock taken)----> TRANSACTION
+    AWAITING_PASS --PASS (refused)-------------> AUTHORIZATION
+    AWAITING_PASS --USER-----------------------> AWAITING_PASS  (login restarts)
+    AUTHORIZATION --APOP (good, lock taken)----> TRANSACTION    (also from AWAITING_PASS)
+    AUTHORIZATION --QUIT-----------------------> CLOSED         (nothing deleted)
+    TRANSACTION   --QUIT-----------------------> UPDATE -> CLOSED  (marked mail removed)
+    any           --connection_lost()----------> CLOSED         (nothing deleted)
+
+``_ALLOWED`` says which commands each state accepts; any other gets ``-ERR`` and the
+state does not change. A refused login always leaves the mailbox unlocked.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import itertools
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ._config import ServerConfig
+from ._lines import LineReader, TooLong
+from ._message import StoredMessage
+from ._store import LoginTooSoon, MailboxInUse, Maildrop, MailStore
+
+__all__ = ["Command", "Pop3Protocol", "Reply", "State"]
+
+
+class State(enum.Enum):
+    """Where a POP3 session is (RFC 1939 section 3)."""
+
+    #: Greeted; waiting for USER or APOP.
+    AUTHORIZATION = "AUTHORIZATION"
+    #: USER was accepted; only PASS (or a new USER, APOP, QUIT, CAPA) may follow.
+    AWAITING_PASS = "AWAITING_PASS"
+    #: Logged in, mailbox locked; mail can be listed, fetched and marked.
+    TRANSACTION = "TRANSACTION"
+    #: QUIT from TRANSACTION: marked messages are being removed.
+    UPDATE = "UPDATE"
+    #: The session is over; nothing more is read.
+    CLOSED = "CLOSED"
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command line from the client, as parsed (or not) by the server."""
+
+    #: The line as received, without its line ending.
+    line: bytes
+    #: The command keyword in upper case ("" for an empty or unreadable line).
+    keyword: str
+    #: Everything after the first space, or None if there was no space.
+    argument: str | None
+    #: Why the line cannot be a command at all (too long), or None.
+    problem: str | None = None
+
+    @property
+    def args(self) -> list[str]:
+        """The arguments, split on single spaces (so doubled spaces give empty ones)."""
+        return [] if self.argument is None else self.argument.split(" ")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the server answers to one command (or the greeting)."""
+
+    #: The status line, CRLF included: ``b"+OK ...\\r\\n"`` or ``b"-ERR ...\\r\\n"``.
+    status: bytes
+    #: For multi-line replies: the dot-stuffed lines and the terminating ``.\\r\\n``.
+    payload: bytes | None = None
+    #: Whether the server closes the connection after sending this reply.
+    close: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status.startswith(b"+OK")
+
+    def __bytes__(self) -> bytes:
+        return self.status if self.payload is None else self.status + self.payload
+
+
+_A, _AP, _T = State.AUTHORIZATION, State.AWAITING_PASS, State.TRANSACTION
+
+# Which commands each state accepts (before the capability switches apply).
+_ALLOWED: dict[State, frozenset[str]] = {
+    _A: frozenset({"USER", "APOP", "QUIT", "CAPA"}),
+    _AP: frozenset({"PASS", "USER", "APOP", "QUIT", "CAPA"}),
+    _T: frozenset({"STAT", "LIST", "RETR", "DELE", "NOOP", "RSET", "TOP", "UIDL", "QUIT", "CAPA"}),
+}
+_KNOWN = frozenset().union(*_ALLOWED.values())
+_NO_ARGUMENTS = frozenset({"QUIT", "CAPA", "STAT", "NOOP", "RSET"})
+_DIGITS = re.compile(r"[0-9]+\Z")
+_HEX_DIGEST = re.compile(r"[0-9a-fA-F]{32}\Z")
+
+_timestamps = itertools.count(1)
+
+
+def make_apop_timestamp(hostname: str) -> str:
+    """A msg-id that differs on every call, as RFC 1939 section 7 requires of APOP."""
+    return f"<{os.getpid()}.{next(_timestamps)}.{time.time_ns()}@{hostname}>"
+
+
+def _enabled_commands(config: ServerConfig) -> frozenset[str]:
+    # The capability switches turn commands off; CAPA then leaves them out too.
+    disabled = set()
+    if not config.capa:
+        disabled.add("CAPA")
+    if not config.top:
+        disabled.add("TOP")
+    if not config.uidl:
+        disabled.add("UIDL")
+    if not config.user_pass:
+        disabled |= {"USER", "PASS"}
+    if not config.apop:
+        disabled.add("APOP")
+    return _KNOWN - disabled
+
+
+def _ok(text: str = "") -> Reply:
+    return Reply(b"+OK " + text.encode() + b"\r\n" if text else b"+OK\r\n")
+
+
+def _multiline(text: str, payload: bytes) -> Reply:
+    return Reply(b"+OK " + text.encode() + b"\r\n" if text else b"+OK\r\n", payload)
+
+
+class Pop3Protocol:
+    """One POP3 server session: a state machine fed with the client's bytes."""
+
+    def __init__(
+        self,
+        store: MailStore,
+        config: ServerConfig | None = None,
+        *,
+        apop_timestamp: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.config = config = config or ServerConfig()
+        self.state = State.AUTHORIZATION
+        #: The user who logged in (set on entering TRANSACTION).
+        self.user: str | None = None
+        #: The locked snapshot of the user's mailbox while in TRANSACTION.
+        self.maildrop: Maildrop | None = None
+        #: Messages removed at UPDATE, once the session has quit.
+        self.removed: list[StoredMessage] = []
+        self._clock = clock
+        self._enabled = _enabled_commands(config)
+        self._pending_user: str | None = None
+        self._lines = LineReader(config.max_line_length)
+        self._eof = False
+        if config.apop:
+            self.apop_timestamp: str | None = apop_timestamp or make_apop_timestamp(
+                config.hostname
+            )
+        elif apop_timestamp is not None:
+            raise ValueError("apop_timestamp given but APOP is disabled in the config")
+        else:
+            self.apop_timestamp = None
+
+    # -- I/O surface ---------------------------------------------------------------
+    def greeting(self) -> Reply:
+        text = self.config.greeting
+        if self.apop_timestamp is not None:
+            text = f"{text} {self.apop_timestamp}"
+        return _ok(text)
+
+    def receive_data(self, data: bytes) -> None:
+        """Add bytes received from the client; ``b""`` means the client closed."""
+        if data:
+            if self._eof:
+                raise RuntimeError("receive_data() called after end of input")
+            self._lines.feed(data)
+        else:
+            self._eof = True
+
+    @property
+    def client_closed(self) -> bool:
+        """Whether the client signalled end of input (``receive_data(b"")``)."""
+        return self._eof
+
+    def next_command(self) -> Command | None:
+        """The next complete command line, or None until more data arrives.
+
+        Returns None for good once the session is CLOSED: octets pipelined after QUIT
+        are never executed.
+        """
+        if self.state is State.CLOSED:
+            return None
+        line = self._lines.next_line()
+        if line is None:
+            return None
+        if isinstance(line, TooLong):
+            limit = self.config.max_line_length
+            return Command(
+                line.prefix, "", None, f"Line too long (at most {limit} octets including CRLF)"
+            )
+        text = line.decode("utf-8", "surrogateescape")
+        keyword, space, argument = text.partition(" ")
+        return Command(line, keyword.upper(), argument if space else None)
+
+    def handle(self, command: Command) -> Reply:
+        """Execute one command and return the reply to send."""
+        if self.state is State.CLOSED:
+            raise RuntimeError("the session is closed; no command can be handled")
+        if command.problem is not None:
+            return self._err(command.problem)
+        keyword = command.keyword
+        if not keyword:
+            return self._err("Empty command")
+        if keyword not in self._enabled:
+            return self._err(f"Unknown command: {keyword[:40]}")
+        if keyword not in _ALLOWED[self.state]:
+            return self._err(self._wrong_state_text(keyword))
+        if keyword in _NO_ARGUMENTS and command.argument is not None:
+            return self._err(f"{keyword} takes no arguments")
+        handler = _HANDLERS[keyword]
+        return handler(self, command)
+
+    def connection_lost(self) -> None:
+        """The connection ended without QUIT (drop, timeout, shutdown, error).
+
+        Releases the mailbox lock, deletes nothing. Safe to call at any time, more than
+        once, and after a QUIT.
+        """
+        if self.maildrop is not None:
+            self.maildrop.release()
+        self.state = State.CLOSED
+
+    # -- helpers -------------------------------------------------------------------
+    def _wrong_state_text(self, keyword: str) -> str:
+        if self.state is State.TRANSACTION:
+            return f"{keyword} is not allowed after login"
+        if keyword == "PASS":
+            return "PASS must come right after a successful USER"
+        return f"{keyword} is not allowed before login"
+
+    def _err(self, text: str, code: str | None = None) -> Reply:
+        if code is not None and self.config.resp_codes:
+            text = f"[{code}] {text}"
+        return Reply(b"-ERR " + text.encode("utf-8", "surrogateescape") + b"\r\n")
+
+    def _message(self, text: str) -> tuple[int, StoredMessage] | Reply:
+        # Parses a message-number argument; returns the message or the -ERR reply.
+        assert self.maildrop is not None
+        if not _DIGITS.match(text):
+            return self._err(f"Invalid message number: {text[:40]}")
+        # More digits than any mailbox can have messages: no such message, no big int.
+        number = int(text) if len(text) <= 12 else 0
+        message = self.maildrop.get(number)
+        if message is not None:
+            return number, message
+        if self.maildrop.is_deleted(number):
+            return self._err(f"Message {number} is deleted")
+        return self._err(f"No such message: {text[:40]}")
+
+    def _login(self, user: str, password_ok: bool) -> Reply:
+        # Common tail of PASS and APOP: credentials, login delay, lock, TRANSACTION.
+        self._pending_user = None
+        self.state = State.AUTHORIZATION
+        if not password_ok:
+            return self._err("Authentication failed", "AUTH")
+        try:
+            maildrop = self.store.open_maildrop(
+                user, now=self._clock(), login_delay=self.config.login_delay
+            )
+        except LoginTooSoon:
+            return self._err(
+                f"Logged in less than {self.config.login_delay} seconds ago; try later",
+                "LOGIN-DELAY",
+            )
+        except MailboxInUse:
+            return self._err("Mailbox is locked by another session", "IN-USE")
+        except KeyError:  # removed by the test between the password check and now
+            return self._err("Authentication failed", "AUTH")
+        self.maildrop = maildrop
+        self.user = user
+        self.state = State.TRANSACTION
+        return _ok(
+            f"{user}'s maildrop is locked and ready: "
+            f"{maildrop.count} messages ({maildrop.octets} octets)"
+        )
+
+    # -- AUTHORIZATION -------------------------------------------------------------
+    def _user(self, command: Command) -> Reply:
+        args = command.args
+        if len(args) != 1 or not args[0]:
+            return self._err("USER needs exactly one argument: the user name")
+        # Any name is accepted here so that USER does not reveal which accounts exist
+        # (RFC 1939 section 13); PASS then fails with [AUTH] for an unknown one.
+        self._pending_user = args[0]
+        self.state = State.AWAITING_PASS
+        return _ok(f"Send PASS for {args[0]}")
+
+    def _pass(self, command: Command) -> Reply:
+        # RFC 1939 section 7: the rest of the line is the password, spaces included.
+        if not command.argument:
+            return self._err("PASS needs the password as its argument")
+        user = self._pending_user
+        assert user is not None
+        expected = self.store.password_of(user)
+        given = command.argument.encode("utf-8", "surrogateescape")
+        good = expected is not None and hmac.compare_digest(given, expected.encode())
+        return self._login(user, good)
+
+    def _apop(self, command: Command) -> Reply:
+        args = command.args
+        if len(args) != 2 or not all(args):
+            return self._err("APOP needs two arguments: the user name and the digest")
+        user, digest = args
+        if not _HEX_DIGEST.match(digest):
+            return self._err("APOP digest must be 32 hexadecimal digits")
+        assert self.apop_timestamp is not None
+        secret = self.store.password_of(user)
+        good = False
+        if secret is not None:
+            expected = hashlib.md5(
+                (self.apop_timestamp + secret).encode(), usedforsecurity=False
+            ).hexdigest()
+            good = hmac.compare_digest(digest.lower(), expected)
+        return self._login(user, good)
+
+    def _quit(self, command: Command) -> Reply:
+        if self.state is not State.TRANSACTION:
+            self.state = State.CLOSED
+            return Reply(b"+OK Bye\r\n", close=True)
+        assert self.maildrop is not None
+        self.state = State.UPDATE
+        try:
+            self.removed = self.maildrop.commit(delete_retrieved=self.config.expire == 0)
+        finally:
+            # Whatever happens in UPDATE, the lock is released and the session ends.
+            self.maildrop.release()
+            self.state = State.CLOSED
+        return Reply(
+            f"+OK Bye: {len(self.removed)} messages deleted\r\n".encode(), close=True
+        )
+
+    def _capa(self, command: Command) -> Reply:
+        lines = "".join(f"{line}\r\n" for line in self.config.capabilities())
+        return _multiline("Capability list follows", lines.encode() + b".\r\n")
+
+    # -- TRANSACTION ---------------------------------------------------------------
+    def _stat(self, command: Command) -> Reply:
+        assert self.maildrop is not None
+        return _ok(f"{self.maildrop.count} {self.maildrop.octets}")
+
+    def _list(self, command: Command) -> Reply:
+        assert self.maildrop is not None
+        args = command.args
+        if len(args) > 1:
+            return self._err("LIST takes at most one argument: a message number")
+        if args:
+            found = self._message(args[0])
+            if isinstance(found, Reply):
+                return found
+            number, message = found
+            return _ok(f"{number} {message.size}")
+        lines = b"".join(b"%d %d\r\n" % (n, m.size) for n, m in self.maildrop.live())
+        return _multiline(
+            f"{self.maildrop.count} messages ({self.maildrop.octets} octets)", lines + b".\r\n"
+        )
+
+    def _uidl(self, command: Command) -> Reply:
+        assert self.maildrop is not None
+        args = command.args
+        if len(args) > 1:
+            return self._err("UIDL takes at most one argument: a message number")
+        if args:
+            found = self._message(args[0])
+            if isinstance(found, Reply):
+                return found
+            number, message = found
+            return _ok(f"{number} {message.uid}")
+        lines = "".join(f"{n} {m.uid}\r\n" for n, m in self.maildrop.live())
+        return _multiline("Unique-ID listing follows", lines.encode() + b".\r\n")
+
+    def _retr(self, command: Command) -> Reply:
+        assert self.maildrop is not None
+        args = command.args
+        if len(args) != 1:
+            return self._err("RETR needs exactly one argument: a message number")
+        found = self._message(args[0])
+        if isinstance(found, Reply):
+            return found
+        number, message = found
+        self.maildrop.note_retrieved(number)
+        return _multiline(f"{message.size} octets", message.retr_payload)
+
+    def _top(self, command: Command) -> Reply:
+        assert self.maildrop is not None
+        args = command.args
+        if len(args) != 2:
+            return self._err("TOP needs two arguments: a message number and a line count")
+        found = self._message(args[0])
+        if isinstance(found, Reply):
+            return found
+        if not _DIGITS.match(args[1]):
+            return self._err(f"Invalid line count: {args[1][:40]}")
+        _, message = found
+        return _multiline("Top of message follows", message.top_payload(int(args[1][:12])))
+
+    def _dele(self, command: Command) -> Reply:
+        assert self.maildrop is not None
+        args = command.args
+        if len(args) != 1:
+            return self._err("DELE needs exactly one argument: a message number")
+        found = self._message(args[0])
+        if isinstance(found, Reply):
+            return found
+        number, _ = found
+        self.maildrop.mark_deleted(number)
+        return _ok(f"Message {number} marked for deletion")
+
+    def _noop(self, command: Command) -> Reply:
+        return _ok()
+
+    def _rset(self, command: Command) -> Reply:
+        assert self.maildrop is not None
+        self.maildrop.unmark_all()
+        return _ok(f"{self.maildrop.count} messages ({self.maildrop.octets} octets)")
+
+
+_HANDLERS: dict[str, Callable[[Pop3Protocol, Command], Reply]] = {
+    "USER": Pop3Protocol._user,
+    "PASS": Pop3Protocol._pass,
+    "APOP": Pop3Protocol._apop,
+    "QUIT": Pop3Protocol._quit,
+    "CAPA": Pop3Protocol._capa,
+    "STAT": Pop3Protocol._stat,
+    "LIST": Pop3Protocol._list,
+    "UIDL": Pop3Protocol._uidl,
+    "RETR": Pop3Protocol._retr,
+    "TOP": Pop3Protocol._top,
+    "DELE": Pop3Protocol._dele,
+    "NOOP": Pop3Protocol._noop,
+    "RSET": Pop3Protocol._rset,
+}
+assert set(_HANDLERS) == _KNOWN

@@ -1,0 +1,226 @@
+"""The Trio adapter: the only module that touches the network.
+
+It accepts connections, runs one :class:`~fakepop.Pop3Protocol` per connection, and
+moves bytes between the socket and the protocol. All POP3 knowledge lives in the
+protocol; here are only the things a protocol cannot do by itself: waiting, timing
+out, and closing.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager, suppress
+from typing import NoReturn
+
+import trio
+
+from ._config import ServerConfig
+from ._protocol import Pop3Protocol, Reply
+from ._store import MailboxSpec, MailStore
+
+__all__ = ["Pop3Server", "ServerError", "open_pop3_server", "serve_pop3"]
+
+logger = logging.getLogger("fakepop")
+
+_RECEIVE_SIZE = 16384
+# Replies shorter than this go out in one write with their status line; longer
+# payloads are sent as they are stored, without copying them to prepend the status.
+_COALESCE_LIMIT = 65536
+_INTERNAL_ERROR = b"-ERR [SYS/TEMP] Internal server error; closing the connection\r\n"
+
+
+class ServerError(Exception):
+    """The server failed while handling a session; ``errors`` holds what was raised.
+
+    The test that drove the session should fail: the behaviour it saw was not POP3's.
+    """
+
+    def __init__(self, errors: list[BaseException]) -> None:
+        self.errors = list(errors)
+        listing = "; ".join(f"{type(e).__name__}: {e}" for e in self.errors)
+        super().__init__(f"fakepop server raised {len(self.errors)} error(s): {listing}")
+
+
+class Pop3Server:
+    """A fakepop POP3 server: its store, its options, and (once serving) its address.
+
+    Start it with ``await nursery.start(server.serve)`` or use :func:`open_pop3_server`;
+    cancel the surrounding scope to stop it. Stopping ends open sessions at once,
+    without UPDATE, so no mail is deleted and every lock is released.
+    """
+
+    def __init__(
+        self,
+        mailboxes: MailStore | Mapping[str, MailboxSpec] | None = None,
+        *,
+        config: ServerConfig | None = None,
+    ) -> None:
+        self.store = mailboxes if isinstance(mailboxes, MailStore) else MailStore(mailboxes)
+        self.config = config or ServerConfig()
+        #: Exceptions raised while handling sessions, oldest first.
+        self.errors: list[BaseException] = []
+        self._listeners: list[trio.SocketListener] = []
+        self._sessions = 0
+
+    # -- where it listens ----------------------------------------------------------
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        """(host, port) of every listening socket."""
+        result = []
+        for listener in self._listeners:
+            host, port = listener.socket.getsockname()[:2]
+            result.append((host, port))
+        return result
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """(host, port) to connect to."""
+        if not self._listeners:
+            raise RuntimeError("the server is not listening (start it with nursery.start)")
+        return self.addresses[0]
+
+    @property
+    def host(self) -> str:
+        return self.address[0]
+
+    @property
+    def port(self) -> int:
+        return self.address[1]
+
+    @property
+    def active_sessions(self) -> int:
+        """Connections currently open."""
+        return self._sessions
+
+    # -- errors --------------------------------------------------------------------
+    def check(self) -> None:
+        """Raise :class:`ServerError` if any session failed inside the server."""
+        if self.errors:
+            raise ServerError(self.errors) from self.errors[0]
+
+    # -- running -------------------------------------------------------------------
+    async def serve(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        task_status: trio.TaskStatus[Pop3Server] = trio.TASK_STATUS_IGNORED,
+    ) -> NoReturn:
+        """Listen on ``host``:``port`` (0 picks a free port) and serve until cancelled.
+
+        With ``nursery.start`` it returns once the socket is listening, handing back
+        the server, so ``server.port`` is usable at once.
+        """
+        if self._listeners:
+            raise RuntimeError("this server is already serving")
+        self._listeners = await trio.open_tcp_listeners(port, host=host)
+        try:
+            await trio.serve_listeners(
+                self._handle_connection,
+                self._listeners,
+                handler_nursery=None,
+                task_status=_Relay(task_status, self),
+            )
+        finally:
+            self._listeners = []
+
+    async def _handle_connection(self, stream: trio.SocketStream) -> None:
+        self._sessions += 1
+        protocol = Pop3Protocol(self.store, self.config, clock=trio.current_time)
+        try:
+            await self._converse(stream, protocol)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the client went away; nothing to report, nothing deleted
+        except Exception as exc:
+            self.errors.append(exc)
+            logger.exception("fakepop: error in a POP3 session; it was closed")
+            with trio.move_on_after(1):
+                with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    await stream.send_all(_INTERNAL_ERROR)
+        finally:
+            self._sessions -= 1
+            protocol.connection_lost()
+            await trio.aclose_forcefully(stream)
+
+    async def _converse(self, stream: trio.SocketStream, protocol: Pop3Protocol) -> None:
+        autologout = self.config.autologout
+        await _send(stream, protocol.greeting())
+        while True:
+            command = protocol.next_command()
+            if command is None:
+                if protocol.client_closed:
+                    return
+                # RFC 1939 section 3: after the autologout time without a command the
+                # session ends silently, without UPDATE.
+                with trio.move_on_after(autologout) as idle:
+                    data = await stream.receive_some(_RECEIVE_SIZE)
+                if idle.cancelled_caught:
+                    return
+                protocol.receive_data(data)
+                continue
+            reply = protocol.handle(command)
+            await _send(stream, reply)
+            if reply.close:
+                return
+
+
+async def _send(stream: trio.SocketStream, reply: Reply) -> None:
+    payload = reply.payload
+    if payload is None:
+        await stream.send_all(reply.status)
+    elif len(payload) < _COALESCE_LIMIT:
+        await stream.send_all(reply.status + payload)
+    else:
+        await stream.send_all(reply.status)
+        await stream.send_all(payload)
+
+
+class _Relay:
+    # Passed to serve_listeners as its task_status: forwards "started" with the server
+    # instead of the bare listeners, so nursery.start() hands back a Pop3Server.
+    def __init__(self, outer: trio.TaskStatus[Pop3Server], server: Pop3Server) -> None:
+        self._outer = outer
+        self._server = server
+
+    def started(self, value: object = None) -> None:
+        self._outer.started(self._server)
+
+
+async def serve_pop3(
+    mailboxes: MailStore | Mapping[str, MailboxSpec] | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    config: ServerConfig | None = None,
+    task_status: trio.TaskStatus[Pop3Server] = trio.TASK_STATUS_IGNORED,
+) -> NoReturn:
+    """Serve POP3 until cancelled; ``await nursery.start(serve_pop3, mailboxes)``
+    returns the running :class:`Pop3Server`."""
+    server = Pop3Server(mailboxes, config=config)
+    await server.serve(host=host, port=port, task_status=task_status)
+
+
+@asynccontextmanager
+async def open_pop3_server(
+    mailboxes: MailStore | Mapping[str, MailboxSpec] | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    config: ServerConfig | None = None,
+) -> AsyncIterator[Pop3Server]:
+    """Run a server for the duration of an ``async with`` block.
+
+    On leaving the block the server stops (open sessions end without UPDATE) and, if
+    any session failed inside the server, :class:`ServerError` is raised, so a test
+    cannot pass while the server silently broke.
+    """
+    server = Pop3Server(mailboxes, config=config)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(functools.partial(server.serve, host=host, port=port))
+        try:
+            yield server
+        finally:
+            nursery.cancel_scope.cancel()
+    server.check()

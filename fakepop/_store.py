@@ -1,0 +1,393 @@
+"""The mailbox store: users, their mail, and the per-session locked snapshots.
+
+Everything here may be called from any thread. One lock guards all state; sessions
+hold it only for the instant it takes to copy or commit, never across I/O. A test can
+deliver mail, add or remove users and read mailboxes while sessions run.
+
+RFC 1939 semantics the store enforces:
+- Login takes an exclusive lock on the mailbox and a snapshot of its messages.
+  Mail delivered afterwards is not part of that session (numbers never change).
+- Messages are removed only by ``Maildrop.commit`` (the UPDATE state, after QUIT).
+  ``Maildrop.release`` (drop, timeout, shutdown, error) removes nothing.
+- UIDs are never reused within a mailbox, not even after the message is gone.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from ._message import MessageSource, StoredMessage, check_uid
+
+__all__ = [
+    "LoginTooSoon",
+    "MailStore",
+    "Mailbox",
+    "MailboxInUse",
+    "MailboxSpec",
+    "Maildrop",
+    "MaildropUnavailable",
+]
+
+#: A mailbox as a test writes it in the dict handed to :class:`MailStore`:
+#: either just the password (an empty mailbox), or a mapping with ``"password"`` and
+#: optionally ``"messages"`` (a list of messages, or a dict of UID to message).
+MailboxSpec: TypeAlias = str | Mapping[str, object]
+
+_SPEC_KEYS = frozenset({"password", "messages"})
+
+
+class MaildropUnavailable(Exception):
+    """The credentials were right but the session cannot have the mailbox now."""
+
+
+class MailboxInUse(MaildropUnavailable):
+    """Another session holds the mailbox's exclusive lock."""
+
+
+class LoginTooSoon(MaildropUnavailable):
+    """The user logged in less than LOGIN-DELAY seconds ago."""
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    """A consistent, read-only picture of one user's mailbox, taken when asked for.
+
+    ``messages`` is what a new session would see; ``deleted`` holds the messages that
+    sessions removed at UPDATE, in the order they went; ``retrieved`` the UIDs sent by
+    RETR, once per retrieval, in order.
+    """
+
+    user: str
+    messages: tuple[StoredMessage, ...]
+    deleted: tuple[StoredMessage, ...]
+    retrieved: tuple[str, ...]
+    locked: bool
+    logins: int
+
+    @property
+    def uids(self) -> list[str]:
+        return [message.uid for message in self.messages]
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+
+class _MailboxState:
+    # Mutable state of one mailbox; only touched with MailStore._lock held.
+    __slots__ = (
+        "deleted",
+        "last_login",
+        "lock_holder",
+        "logins",
+        "messages",
+        "next_uid",
+        "password",
+        "retrieved",
+        "used_uids",
+        "user",
+    )
+
+    def __init__(self, user: str, password: str) -> None:
+        self.user = user
+        self.password = password
+        self.messages: list[StoredMessage] = []
+        self.used_uids: set[str] = set()
+        self.next_uid = 1
+        self.deleted: list[StoredMessage] = []
+        self.retrieved: list[str] = []
+        self.lock_holder: Maildrop | None = None
+        self.last_login: float | None = None
+        self.logins = 0
+
+    def add(self, source: MessageSource, uid: str | None) -> StoredMessage:
+        if uid is None:
+            uid = self._fresh_uid()
+        elif uid in self.used_uids:
+            raise ValueError(
+                f"UID {uid!r} is already used in {self.user!r}'s mailbox "
+                "(POP3 UIDs must be unique and are never reused)"
+            )
+        message = StoredMessage.from_source(source, uid)
+        self.used_uids.add(uid)
+        self.messages.append(message)
+        return message
+
+    def _fresh_uid(self) -> str:
+        # Short, readable, deterministic for a given delivery order, never reused.
+        while True:
+            uid = f"uid{self.next_uid:06d}"
+            self.next_uid += 1
+            if uid not in self.used_uids:
+                return uid
+
+
+class Maildrop:
+    """A session's locked snapshot of one mailbox (RFC 1939 section 4).
+
+    Message numbers are 1-based positions in the snapshot and never change. Deletion
+    marks live here until :meth:`commit` applies them; :meth:`release` drops them.
+    """
+
+    def __init__(self, store: MailStore, state: _MailboxState) -> None:
+        self._store = store
+        self._state = state
+        self.user = state.user
+        self.messages: tuple[StoredMessage, ...] = tuple(state.messages)
+        self._deleted: set[int] = set()
+        self._retrieved: set[int] = set()
+        self._live_count = len(self.messages)
+        self._live_octets = sum(message.size for message in self.messages)
+        self.released = False
+
+    # -- the session's view -------------------------------------------------------
+    @property
+    def count(self) -> int:
+        """Messages not marked deleted (what STAT reports)."""
+        return self._live_count
+
+    @property
+    def octets(self) -> int:
+        """Total size of the messages not marked deleted."""
+        return self._live_octets
+
+    def get(self, number: int) -> StoredMessage | None:
+        """Message ``number`` (1-based), or None if there is none or it is marked."""
+        if 1 <= number <= len(self.messages) and number not in self._deleted:
+            return self.messages[number - 1]
+        return None
+
+    def is_deleted(self, number: int) -> bool:
+        return number in self._deleted
+
+    def live(self) -> Iterable[tuple[int, StoredMessage]]:
+        """(number, message) for every message not marked deleted, in order."""
+        deleted = self._deleted
+        if not deleted:
+            return enumerate(self.messages, 1)
+        return ((n, m) for n, m in enumerate(self.messages, 1) if n not in deleted)
+
+    def mark_deleted(self, number: int) -> None:
+        message = self.messages[number - 1]
+        self._deleted.add(number)
+        self._live_count -= 1
+        self._live_octets -= message.size
+
+    def unmark_all(self) -> None:
+        self._deleted.clear()
+        self._live_count = len(self.messages)
+        self._live_octets = sum(message.size for message in self.messages)
+
+    @property
+    def marked(self) -> frozenset[int]:
+        return frozenset(self._deleted)
+
+    def note_retrieved(self, number: int) -> None:
+        self._retrieved.add(number)
+        with self._store._lock:
+            self._state.retrieved.append(self.messages[number - 1].uid)
+
+    # -- ending the session ---------------------------------------------------------
+    def commit(self, *, delete_retrieved: bool = False) -> list[StoredMessage]:
+        """UPDATE: remove the marked messages (and, for EXPIRE 0, the retrieved ones),
+        release the lock, and return what was removed."""
+        numbers = set(self._deleted)
+        if delete_retrieved:
+            numbers |= self._retrieved
+        doomed = {id(self.messages[n - 1]) for n in numbers}
+        with self._store._lock:
+            removed = [m for m in self._state.messages if id(m) in doomed]
+            if removed:
+                self._state.messages = [
+                    m for m in self._state.messages if id(m) not in doomed
+                ]
+                self._state.deleted.extend(removed)
+            self._release_locked()
+        return removed
+
+    def release(self) -> None:
+        """Give the lock back without UPDATE. Safe to call more than once."""
+        with self._store._lock:
+            self._release_locked()
+
+    def _release_locked(self) -> None:
+        if not self.released:
+            self.released = True
+            if self._state.lock_holder is self:
+                self._state.lock_holder = None
+
+
+class MailStore:
+    """All mailboxes of a fakepop server, safe to read and change from any thread.
+
+    ``MailStore({"alice": {"password": "secret", "messages": [msg1, msg2]}})``: each
+    message may be ``str``, ``bytes`` or an ``email.message.Message``. To choose UIDs,
+    give ``"messages"`` as a dict of UID to message. ``{"bob": "hunter2"}`` is a user
+    with an empty mailbox.
+    """
+
+    def __init__(self, mailboxes: Mapping[str, MailboxSpec] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._boxes: dict[str, _MailboxState] = {}
+        if mailboxes is not None:
+            self.load(mailboxes)
+
+    # -- setting up ---------------------------------------------------------------
+    def load(self, mailboxes: Mapping[str, MailboxSpec]) -> None:
+        """Add every mailbox of a dict shaped as the constructor takes it."""
+        if not isinstance(mailboxes, Mapping):
+            raise TypeError(
+                f"mailboxes must be a dict of user to mailbox, not {type(mailboxes).__name__}"
+            )
+        for user, spec in mailboxes.items():
+            password, messages = _parse_spec(user, spec)
+            self.add_user(user, password, messages)
+
+    def add_user(
+        self,
+        user: str,
+        password: str,
+        messages: Iterable[MessageSource] | Mapping[str, MessageSource] = (),
+    ) -> None:
+        """Create a mailbox. ``messages`` is a list, or a dict of UID to message."""
+        _check_user(user)
+        if not isinstance(password, str):
+            raise TypeError(f"password of {user!r} must be a str, not {type(password).__name__}")
+        state = _MailboxState(user, password)
+        if isinstance(messages, Mapping):
+            for uid, source in messages.items():
+                state.add(source, check_uid(uid))
+        elif isinstance(messages, (str, bytes)):
+            raise TypeError(
+                f"messages of {user!r} must be a list of messages, "
+                f"not a single {type(messages).__name__}"
+            )
+        else:
+            for source in messages:
+                state.add(source, None)
+        with self._lock:
+            if user in self._boxes:
+                raise ValueError(f"user {user!r} already exists")
+            self._boxes[user] = state
+
+    def remove_user(self, user: str) -> None:
+        """Remove a mailbox; a session that has it open can no longer commit to it."""
+        with self._lock:
+            self._state(user)
+            del self._boxes[user]
+
+    def set_password(self, user: str, password: str) -> None:
+        with self._lock:
+            self._state(user).password = password
+
+    def deliver(
+        self, user: str, message: MessageSource, *, uid: str | None = None
+    ) -> StoredMessage:
+        """Append a message to ``user``'s mailbox; sessions already logged in won't see it."""
+        if uid is not None:
+            check_uid(uid)
+        with self._lock:
+            return self._state(user).add(message, uid)
+
+    def clear(self) -> None:
+        """Remove every mailbox."""
+        with self._lock:
+            self._boxes.clear()
+
+    # -- reading ------------------------------------------------------------------
+    def __getitem__(self, user: str) -> Mailbox:
+        with self._lock:
+            state = self._state(user)
+            return Mailbox(
+                user=user,
+                messages=tuple(state.messages),
+                deleted=tuple(state.deleted),
+                retrieved=tuple(state.retrieved),
+                locked=state.lock_holder is not None,
+                logins=state.logins,
+            )
+
+    def __contains__(self, user: object) -> bool:
+        with self._lock:
+            return user in self._boxes
+
+    @property
+    def users(self) -> list[str]:
+        with self._lock:
+            return list(self._boxes)
+
+    # -- what sessions use --------------------------------------------------------
+    def password_of(self, user: str) -> str | None:
+        """The user's password (also the APOP shared secret), or None if no such user."""
+        with self._lock:
+            state = self._boxes.get(user)
+            return None if state is None else state.password
+
+    def open_maildrop(
+        self, user: str, *, now: float, login_delay: float | None = None
+    ) -> Maildrop:
+        """Lock ``user``'s mailbox and snapshot it for a session that authenticated.
+
+        Raises KeyError for an unknown user, LoginTooSoon if the last login was less
+        than ``login_delay`` seconds before ``now``, MailboxInUse if locked.
+        """
+        with self._lock:
+            state = self._state(user)
+            if (
+                login_delay is not None
+                and state.last_login is not None
+                and now - state.last_login < login_delay
+            ):
+                raise LoginTooSoon(user)
+            if state.lock_holder is not None:
+                raise MailboxInUse(user)
+            maildrop = Maildrop(self, state)
+            state.lock_holder = maildrop
+            state.last_login = now
+            state.logins += 1
+            return maildrop
+
+    def _state(self, user: str) -> _MailboxState:
+        try:
+            return self._boxes[user]
+        except KeyError:
+            raise KeyError(f"no mailbox for user {user!r}") from None
+
+
+def _check_user(user: object) -> None:
+    if not isinstance(user, str):
+        raise TypeError(f"a user name must be a str, not {type(user).__name__}")
+    if not user or any(c in user for c in " \r\n\0"):
+        raise ValueError(
+            f"invalid user name {user!r}: POP3 sends it as one argument, so it "
+            "cannot be empty or contain spaces or line breaks"
+        )
+
+
+def _parse_spec(
+    user: str, spec: MailboxSpec
+) -> tuple[str, Iterable[MessageSource] | Mapping[str, MessageSource]]:
+    if isinstance(spec, str):
+        return spec, ()
+    if not isinstance(spec, Mapping):
+        raise TypeError(
+            f"mailbox of {user!r} must be a password string or a dict with "
+            f"'password' and 'messages', not {type(spec).__name__}"
+        )
+    unknown = set(spec) - _SPEC_KEYS
+    if unknown:
+        raise ValueError(
+            f"mailbox of {user!r} has unknown keys {sorted(unknown)}; "
+            f"allowed: {sorted(_SPEC_KEYS)}"
+        )
+    if "password" not in spec:
+        raise ValueError(f"mailbox of {user!r} needs a 'password'")
+    password = spec["password"]
+    if not isinstance(password, str):
+        raise TypeError(f"password of {user!r} must be a str, not {type(password).__name__}")
+    messages = spec.get("messages", ())
+    if not isinstance(messages, (Iterable, Mapping)):
+        raise TypeError(f"messages of {user!r} must be a list or a dict of UID to message")
+    return password, messages
