@@ -35,7 +35,7 @@ class LineReader:
         """Octets received and not yet returned as a line."""
         return len(self._buffer)
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | bytearray) -> None:
         self._buffer += data
 
     def next_line(self) -> bytes | TooLong | None:

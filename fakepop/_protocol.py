@@ -181,7 +181,7 @@ class Pop3Protocol:
             text = f"{text} {self.apop_timestamp}"
         return _ok(text)
 
-    def receive_data(self, data: bytes) -> None:
+    def receive_data(self, data: bytes | bytearray) -> None:
         """Add bytes received from the client; ``b""`` means the client closed."""
         if data:
             if self._eof:

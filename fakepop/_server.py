@@ -118,7 +118,7 @@ class Pop3Server:
         self._listeners = await trio.open_tcp_listeners(port, host=host)
         try:
             await trio.serve_listeners(
-                self._handle_connection,
+                self.handle_stream,
                 self._listeners,
                 handler_nursery=None,
                 task_status=_Relay(task_status, self),
@@ -126,7 +126,13 @@ class Pop3Server:
         finally:
             self._listeners = []
 
-    async def _handle_connection(self, stream: trio.SocketStream) -> None:
+    async def handle_stream(self, stream: trio.abc.Stream) -> None:
+        """Run one POP3 session over ``stream`` until it ends, then close the stream.
+
+        The listener calls this for every connection; tests can call it directly with
+        one end of ``trio.testing.memory_stream_pair()`` to talk to the server without
+        sockets.
+        """
         self._sessions += 1
         protocol = Pop3Protocol(self.store, self.config, clock=trio.current_time)
         try:
@@ -144,7 +150,7 @@ class Pop3Server:
             protocol.connection_lost()
             await trio.aclose_forcefully(stream)
 
-    async def _converse(self, stream: trio.SocketStream, protocol: Pop3Protocol) -> None:
+    async def _converse(self, stream: trio.abc.Stream, protocol: Pop3Protocol) -> None:
         autologout = self.config.autologout
         await _send(stream, protocol.greeting())
         while True:
@@ -166,7 +172,7 @@ class Pop3Server:
                 return
 
 
-async def _send(stream: trio.SocketStream, reply: Reply) -> None:
+async def _send(stream: trio.abc.Stream, reply: Reply) -> None:
     payload = reply.payload
     if payload is None:
         await stream.send_all(reply.status)
