@@ -96,10 +96,15 @@ class StoredMessage:
         return body.replace(b"\r\n..", b"\r\n.")
 
     def as_email(self) -> email.message.EmailMessage:
-        """Parse the message with the stdlib ``email`` package."""
+        """Parse the message with the stdlib ``email`` package (``policy.default``).
+
+        Lines are split on LF before parsing, as a client that joins poplib's lines
+        with ``\n`` would, so text parts read back as ``"body\n"``.
+        """
         import email.parser  # noqa: PLC0415 - only tests that inspect mail need it
 
-        parsed = email.parser.BytesParser(policy=email.policy.default).parsebytes(self.data)
+        parser = email.parser.BytesParser(policy=email.policy.default)
+        parsed = parser.parsebytes(self.data.replace(b"\r\n", b"\n"))
         assert isinstance(parsed, email.message.EmailMessage)
         return parsed
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
 from typing import NoReturn
@@ -19,6 +20,9 @@ import trio
 from ._config import ServerConfig
 from ._protocol import Pop3Protocol, Reply
 from ._store import MailboxSpec, MailStore
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
 
 __all__ = ["Pop3Server", "ServerError", "open_pop3_server", "serve_pop3"]
 
@@ -63,6 +67,7 @@ class Pop3Server:
         self.errors: list[BaseException] = []
         self._listeners: list[trio.SocketListener] = []
         self._sessions = 0
+        self._idle: trio.Event | None = None  # set when the last open session ends
 
     # -- where it listens ----------------------------------------------------------
     @property
@@ -93,6 +98,15 @@ class Pop3Server:
     def active_sessions(self) -> int:
         """Connections currently open."""
         return self._sessions
+
+    async def wait_idle(self) -> None:
+        """Wait until no session is open: every lock released, every QUIT committed.
+
+        Useful after a client disconnects, before looking at the store.
+        """
+        while self._sessions:
+            assert self._idle is not None
+            await self._idle.wait()
 
     # -- errors --------------------------------------------------------------------
     def check(self) -> None:
@@ -133,6 +147,8 @@ class Pop3Server:
         one end of ``trio.testing.memory_stream_pair()`` to talk to the server without
         sockets.
         """
+        if self._sessions == 0:
+            self._idle = trio.Event()
         self._sessions += 1
         protocol = Pop3Protocol(self.store, self.config, clock=trio.current_time)
         try:
@@ -146,9 +162,13 @@ class Pop3Server:
                 with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                     await stream.send_all(_INTERNAL_ERROR)
         finally:
-            self._sessions -= 1
             protocol.connection_lost()
-            await trio.aclose_forcefully(stream)
+            try:
+                await trio.aclose_forcefully(stream)
+            finally:
+                self._sessions -= 1
+                if self._sessions == 0 and self._idle is not None:
+                    self._idle.set()
 
     async def _converse(self, stream: trio.abc.Stream, protocol: Pop3Protocol) -> None:
         autologout = self.config.autologout
@@ -223,10 +243,22 @@ async def open_pop3_server(
     cannot pass while the server silently broke.
     """
     server = Pop3Server(mailboxes, config=config)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(functools.partial(server.serve, host=host, port=port))
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(functools.partial(server.serve, host=host, port=port))
+            try:
+                yield server
+            finally:
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # The nursery is ours, not the caller's: a bind error or the exception that
+        # left the caller's block comes out as itself, not wrapped in a group.
+        if len(group.exceptions) != 1:
+            raise
+        only = group.exceptions[0]
+        context = only.__context__
         try:
-            yield server
+            raise only
         finally:
-            nursery.cancel_scope.cancel()
+            only.__context__ = context
     server.check()

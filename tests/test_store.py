@@ -1,0 +1,150 @@
+"""The mailbox store: the dict a test hands in, locking, snapshots and commits."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from fakepop import MailStore
+from fakepop._store import LoginTooSoon, MailboxInUse
+
+
+def test_the_common_case_is_one_line() -> None:
+    store = MailStore({"alice": {"password": "secret", "messages": ["Subject: a\n\nA\n"]}})
+    mailbox = store["alice"]
+    assert len(mailbox) == 1
+    assert mailbox.messages[0].data == b"Subject: a\r\n\r\nA\r\n"
+    assert mailbox.uids == ["uid000001"]
+    assert store.password_of("alice") == "secret"
+
+
+def test_a_password_alone_is_an_empty_mailbox() -> None:
+    store = MailStore({"bob": "hunter2"})
+    assert len(store["bob"]) == 0
+    assert store.users == ["bob"]
+
+
+def test_users_may_choose_uids() -> None:
+    store = MailStore({"a": {"password": "p", "messages": {"first": b"1\n", "second": b"2\n"}}})
+    assert store["a"].uids == ["first", "second"]
+    assert store.deliver("a", b"3\n").uid == "uid000001"
+    assert store.deliver("a", b"4\n", uid="own").uid == "own"
+
+
+def test_uids_are_unique_and_never_reused() -> None:
+    store = MailStore({"a": {"password": "p", "messages": {"uid000002": b"x"}}})
+    assert [store.deliver("a", b"y").uid for _ in range(2)] == ["uid000001", "uid000003"]
+    with pytest.raises(ValueError, match="already used"):
+        store.deliver("a", b"z", uid="uid000002")
+    drop = store.open_maildrop("a", now=0)
+    drop.mark_deleted(1)
+    drop.commit()
+    with pytest.raises(ValueError, match="never reused"):
+        store.deliver("a", b"z", uid="uid000002")
+
+
+@pytest.mark.parametrize(
+    ("mailboxes", "error", "match"),
+    [
+        ({"a": {"pasword": "p"}}, ValueError, "unknown keys \\['pasword'\\]"),
+        ({"a": {"messages": []}}, ValueError, "needs a 'password'"),
+        ({"a": 5}, TypeError, "password string or a dict"),
+        ({"a": {"password": 5}}, TypeError, "password of 'a' must be a str"),
+        ({"a b": "p"}, ValueError, "invalid user name"),
+        ({"": "p"}, ValueError, "invalid user name"),
+        ({"a": {"password": "p", "messages": "Subject: x"}}, TypeError, "list of messages"),
+        ({"a": {"password": "p", "messages": {"bad uid": "x"}}}, ValueError, "invalid UID"),
+        ({"a": {"password": "p", "messages": [42]}}, TypeError, "not int"),
+    ],
+)
+def test_bad_dicts_are_refused_clearly(
+    mailboxes: dict[str, object], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        MailStore(mailboxes)  # type: ignore[arg-type]
+
+
+def test_not_a_dict() -> None:
+    with pytest.raises(TypeError, match="dict of user to mailbox"):
+        MailStore(["alice"])  # type: ignore[arg-type]
+
+
+def test_duplicate_and_missing_users() -> None:
+    store = MailStore({"a": "p"})
+    with pytest.raises(ValueError, match="already exists"):
+        store.add_user("a", "q")
+    with pytest.raises(KeyError, match="no mailbox for user 'zed'"):
+        store["zed"]
+    with pytest.raises(KeyError):
+        store.deliver("zed", b"x")
+    store.remove_user("a")
+    assert "a" not in store
+
+
+def test_lock_is_exclusive_and_always_released() -> None:
+    store = MailStore({"a": {"password": "p", "messages": [b"1", b"2"]}})
+    drop = store.open_maildrop("a", now=0)
+    assert store["a"].locked
+    with pytest.raises(MailboxInUse):
+        store.open_maildrop("a", now=0)
+    drop.mark_deleted(1)
+    drop.release()
+    drop.release()
+    assert not store["a"].locked
+    assert len(store["a"]) == 2
+
+
+def test_commit_removes_only_marked_messages_and_keeps_new_mail() -> None:
+    store = MailStore({"a": {"password": "p", "messages": [b"1", b"2", b"3"]}})
+    drop = store.open_maildrop("a", now=0)
+    store.deliver("a", b"4")
+    drop.mark_deleted(2)
+    assert (drop.count, drop.octets) == (2, 6)
+    removed = drop.commit()
+    assert [m.data for m in removed] == [b"2\r\n"]
+    assert [m.data for m in store["a"].messages] == [b"1\r\n", b"3\r\n", b"4\r\n"]
+    assert not store["a"].locked
+
+
+def test_login_delay_and_login_count() -> None:
+    store = MailStore({"a": "p"})
+    store.open_maildrop("a", now=100, login_delay=10).release()
+    with pytest.raises(LoginTooSoon):
+        store.open_maildrop("a", now=109, login_delay=10)
+    store.open_maildrop("a", now=110, login_delay=10).release()
+    assert store["a"].logins == 2
+
+
+def test_mailbox_pictures_do_not_change_afterwards() -> None:
+    store = MailStore({"a": {"password": "p", "messages": [b"1"]}})
+    picture = store["a"]
+    store.deliver("a", b"2")
+    assert len(picture) == 1
+    assert len(store["a"]) == 2
+
+
+def test_concurrent_delivery_from_threads() -> None:
+    store = MailStore({"a": "p"})
+
+    def deliver(start: int) -> None:
+        for i in range(200):
+            store.deliver("a", f"Subject: {start + i}\n\n".encode())
+
+    threads = [threading.Thread(target=deliver, args=(k * 1000,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    uids = store["a"].uids
+    assert len(uids) == 800
+    assert len(set(uids)) == 800
+
+
+def test_set_password_and_clear() -> None:
+    store = MailStore({"a": "p"})
+    store.set_password("a", "q")
+    assert store.password_of("a") == "q"
+    store.clear()
+    assert store.users == []
+    assert store.password_of("a") is None
