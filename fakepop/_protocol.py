@@ -132,6 +132,14 @@ def _enabled_commands(config: ServerConfig) -> frozenset[str]:
     return _KNOWN - disabled
 
 
+def _list_line(number: int, message: StoredMessage) -> bytes:
+    return b"%d %d\r\n" % (number, message.size)
+
+
+def _uidl_line(number: int, message: StoredMessage) -> bytes:
+    return b"%d %s\r\n" % (number, message.uid.encode())
+
+
 def _ok(text: str = "") -> Reply:
     return Reply(b"+OK " + text.encode() + b"\r\n" if text else b"+OK\r\n")
 
@@ -372,10 +380,9 @@ class Pop3Protocol:
                 return found
             number, message = found
             return _ok(f"{number} {message.size}")
-        lines = b"".join(b"%d %d\r\n" % (n, m.size) for n, m in self.maildrop.live())
-        return _multiline(
-            f"{self.maildrop.count} messages ({self.maildrop.octets} octets)", lines + b".\r\n"
-        )
+        maildrop = self.maildrop
+        listing = maildrop.listing("LIST", _list_line)
+        return _multiline(f"{maildrop.count} messages ({maildrop.octets} octets)", listing)
 
     def _uidl(self, command: Command) -> Reply:
         assert self.maildrop is not None
@@ -388,8 +395,9 @@ class Pop3Protocol:
                 return found
             number, message = found
             return _ok(f"{number} {message.uid}")
-        lines = "".join(f"{n} {m.uid}\r\n" for n, m in self.maildrop.live())
-        return _multiline("Unique-ID listing follows", lines.encode() + b".\r\n")
+        maildrop = self.maildrop
+        listing = maildrop.listing("UIDL", _uidl_line)
+        return _multiline("Unique-ID listing follows", listing)
 
     def _retr(self, command: Command) -> Reply:
         assert self.maildrop is not None

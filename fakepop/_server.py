@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
@@ -164,7 +165,12 @@ class Pop3Server:
         finally:
             protocol.connection_lost()
             try:
-                await trio.aclose_forcefully(stream)
+                if isinstance(stream, trio.SocketStream):
+                    # Closes the socket at once, even when cancelled; cheaper than
+                    # aclose_forcefully, which raises and catches a Cancelled every time.
+                    await stream.aclose()
+                else:
+                    await trio.aclose_forcefully(stream)
             finally:
                 self._sessions -= 1
                 if self._sessions == 0 and self._idle is not None:
@@ -173,23 +179,23 @@ class Pop3Server:
     async def _converse(self, stream: trio.abc.Stream, protocol: Pop3Protocol) -> None:
         autologout = self.config.autologout
         await _send(stream, protocol.greeting())
-        while True:
-            command = protocol.next_command()
-            if command is None:
-                if protocol.client_closed:
+        # RFC 1939 section 3: after the autologout time without a command the session
+        # ends silently, without UPDATE. One scope for the whole session, its deadline
+        # pushed forward before each read, is cheaper than a new scope per read.
+        with trio.CancelScope() as idle:
+            while True:
+                command = protocol.next_command()
+                if command is None:
+                    if protocol.client_closed:
+                        return
+                    idle.deadline = trio.current_time() + autologout
+                    protocol.receive_data(await stream.receive_some(_RECEIVE_SIZE))
+                    continue
+                idle.deadline = math.inf  # a slow client reading a reply is not idle
+                reply = protocol.handle(command)
+                await _send(stream, reply)
+                if reply.close:
                     return
-                # RFC 1939 section 3: after the autologout time without a command the
-                # session ends silently, without UPDATE.
-                with trio.move_on_after(autologout) as idle:
-                    data = await stream.receive_some(_RECEIVE_SIZE)
-                if idle.cancelled_caught:
-                    return
-                protocol.receive_data(data)
-                continue
-            reply = protocol.handle(command)
-            await _send(stream, reply)
-            if reply.close:
-                return
 
 
 async def _send(stream: trio.abc.Stream, reply: Reply) -> None:

@@ -15,7 +15,7 @@ RFC 1939 semantics the store enforces:
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -80,12 +80,15 @@ class _MailboxState:
     __slots__ = (
         "deleted",
         "last_login",
+        "listing_lines",
         "lock_holder",
         "logins",
         "messages",
         "next_uid",
         "password",
+        "removals",
         "retrieved",
+        "snapshot",
         "used_uids",
         "user",
     )
@@ -101,6 +104,19 @@ class _MailboxState:
         self.lock_holder: Maildrop | None = None
         self.last_login: float | None = None
         self.logins = 0
+        # The messages as an immutable tuple, shared by every session that logs in
+        # until the mailbox changes.
+        self.snapshot: tuple[StoredMessage, ...] | None = None
+        # LIST and UIDL lines ("n size\r\n", "n uid\r\n") of the first messages,
+        # numbered as they are now. Delivery appends and keeps them valid; a removal
+        # renumbers, so it drops them and bumps ``removals``.
+        self.listing_lines: dict[str, list[bytes]] = {}
+        self.removals = 0
+
+    def take_snapshot(self) -> tuple[StoredMessage, ...]:
+        if self.snapshot is None:
+            self.snapshot = tuple(self.messages)
+        return self.snapshot
 
     def add(self, source: MessageSource, uid: str | None) -> StoredMessage:
         if uid is None:
@@ -113,6 +129,7 @@ class _MailboxState:
         message = StoredMessage.from_source(source, uid)
         self.used_uids.add(uid)
         self.messages.append(message)
+        self.snapshot = None
         return message
 
     def _fresh_uid(self) -> str:
@@ -135,11 +152,14 @@ class Maildrop:
         self._store = store
         self._state = state
         self.user = state.user
-        self.messages: tuple[StoredMessage, ...] = tuple(state.messages)
+        self.messages = state.take_snapshot()  # called with the store's lock held
         self._deleted: set[int] = set()
         self._retrieved: set[int] = set()
         self._live_count = len(self.messages)
         self._live_octets = sum(message.size for message in self.messages)
+        self._removals = state.removals  # which numbering the shared listing lines use
+        self._listing_lines: dict[str, list[bytes]] = {}
+        self._listings: dict[str, bytes] = {}  # whole listings while nothing is marked
         self.released = False
 
     # -- the session's view -------------------------------------------------------
@@ -162,13 +182,6 @@ class Maildrop:
     def is_deleted(self, number: int) -> bool:
         return number in self._deleted
 
-    def live(self) -> Iterable[tuple[int, StoredMessage]]:
-        """(number, message) for every message not marked deleted, in order."""
-        deleted = self._deleted
-        if not deleted:
-            return enumerate(self.messages, 1)
-        return ((n, m) for n, m in enumerate(self.messages, 1) if n not in deleted)
-
     def mark_deleted(self, number: int) -> None:
         message = self.messages[number - 1]
         self._deleted.add(number)
@@ -180,9 +193,39 @@ class Maildrop:
         self._live_count = len(self.messages)
         self._live_octets = sum(message.size for message in self.messages)
 
-    @property
-    def marked(self) -> frozenset[int]:
-        return frozenset(self._deleted)
+    def listing(self, kind: str, line: Callable[[int, StoredMessage], bytes]) -> bytes:
+        """The body of a LIST or UIDL listing: ``line(n, message)`` for every message
+        not marked deleted, then the terminating ``.\r\n``.
+
+        Lines are formatted once per mailbox and shared between sessions, so polling a
+        large mailbox again and again does not format it again and again.
+        """
+        if not self._deleted and kind in self._listings:
+            return self._listings[kind]
+        lines = self._listing_lines.get(kind)
+        if lines is None:
+            lines = self._listing_lines[kind] = self._shared_lines(kind, line)
+        if self._deleted:
+            deleted = self._deleted
+            return b"".join([text for n, text in enumerate(lines, 1) if n not in deleted]) + (
+                b".\r\n"
+            )
+        whole = self._listings[kind] = b"".join(lines) + b".\r\n"
+        return whole
+
+    def _shared_lines(self, kind: str, line: Callable[[int, StoredMessage], bytes]) -> list[bytes]:
+        state, count = self._state, len(self.messages)
+        with self._store._lock:
+            shared = state.listing_lines.setdefault(kind, [])
+            reusable = shared[:count] if state.removals == self._removals else []
+        if len(reusable) == count:
+            return reusable
+        start = len(reusable)
+        fresh = [line(n, m) for n, m in enumerate(self.messages[start:], start + 1)]
+        with self._store._lock:
+            if state.removals == self._removals and len(shared) == start:
+                shared.extend(fresh)
+        return reusable + fresh
 
     def note_retrieved(self, number: int) -> None:
         self._retrieved.add(number)
@@ -204,6 +247,9 @@ class Maildrop:
                     m for m in self._state.messages if id(m) not in doomed
                 ]
                 self._state.deleted.extend(removed)
+                self._state.snapshot = None
+                self._state.listing_lines = {}
+                self._state.removals += 1
             self._release_locked()
         return removed
 

@@ -713,3 +713,35 @@ def test_store_handed_to_a_session_is_used_live() -> None:
     store.deliver("zed", message)
     out = lines(feed(session, [b"USER zed\r\nPASS pw\r\nSTAT\r\n"]))
     assert out[2] == f"+OK 1 {len(message)}".encode()
+
+
+def test_listings_follow_the_mailbox_as_it_changes() -> None:
+    """Listings are shared between sessions that see the same mail, never stale."""
+
+    def listings(session: Pop3Protocol, before: bytes = b"") -> list[bytes]:
+        out = lines(feed(session, [before + b"LIST\r\nUIDL\r\n"]))
+        return [line for line in out if line[:1].isdigit()]
+
+    store = checklist_store()
+    first = new_session(store)
+    assert listings(first, LOGIN) == [
+        *[f"{n} {size}".encode() for n, size in enumerate(SIZES, 1)],
+        b"1 uid000001",
+        b"2 uid000002",
+        b"3 uid000003",
+    ]
+    late = store.deliver("alice", "Subject: late\r\n\r\nlate\r\n", uid="late").size
+    assert len(listings(first)) == 6  # the session's snapshot does not grow
+    feed(first, [b"QUIT\r\n"])
+    second = new_session(store)
+    assert listings(second, LOGIN)[3:5] == [f"4 {late}".encode(), b"1 uid000001"]
+    assert listings(second, b"DELE 2\r\n")[3:] == [b"1 uid000001", b"3 uid000003", b"4 late"]
+    feed(second, [b"QUIT\r\n"])
+    assert listings(new_session(store), LOGIN) == [
+        f"1 {SIZES[0]}".encode(),
+        f"2 {SIZES[2]}".encode(),
+        f"3 {late}".encode(),
+        b"1 uid000001",
+        b"2 uid000003",
+        b"3 late",
+    ]
