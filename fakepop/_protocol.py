@@ -140,12 +140,23 @@ def _uidl_line(number: int, message: StoredMessage) -> bytes:
     return b"%d %s\r\n" % (number, message.uid.encode())
 
 
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+
+
+def _status(indicator: bytes, text: str) -> bytes:
+    # Reply text may echo what the client sent; anything but printable ASCII becomes
+    # "?", so an echo can never break the line or smuggle 8-bit octets into it.
+    if not text:
+        return indicator + b"\r\n"
+    return indicator + b" " + _UNPRINTABLE.sub("?", text).encode() + b"\r\n"
+
+
 def _ok(text: str = "") -> Reply:
-    return Reply(b"+OK " + text.encode() + b"\r\n" if text else b"+OK\r\n")
+    return Reply(_status(b"+OK", text))
 
 
 def _multiline(text: str, payload: bytes) -> Reply:
-    return Reply(b"+OK " + text.encode() + b"\r\n" if text else b"+OK\r\n", payload)
+    return Reply(_status(b"+OK", text), payload)
 
 
 class Pop3Protocol:
@@ -262,7 +273,7 @@ class Pop3Protocol:
     def _err(self, text: str, code: str | None = None) -> Reply:
         if code is not None and self.config.resp_codes:
             text = f"[{code}] {text}"
-        return Reply(b"-ERR " + text.encode("utf-8", "surrogateescape") + b"\r\n")
+        return Reply(_status(b"-ERR", text))
 
     def _message(self, text: str) -> tuple[int, StoredMessage] | Reply:
         # Parses a message-number argument; returns the message or the -ERR reply.

@@ -745,3 +745,8 @@ def test_listings_follow_the_mailbox_as_it_changes() -> None:
         b"2 uid000003",
         b"3 late",
     ]
+
+
+def test_echoed_client_text_is_made_printable() -> None:
+    out = converse(b"X\xff\rY\r\nUSER n\xc3\xa4me\r\n")
+    assert out == b"-ERR Unknown command: X??Y\r\n+OK Send PASS for n?me\r\n"
