@@ -81,11 +81,21 @@ class StoredMessage:
     size: int
     # The multi-line payload of RETR: stuffed lines plus the terminating ".\r\n".
     retr_payload: bytes = field(repr=False)
+    # The ends of this message's LIST and UIDL lines, "size\r\n" and "uid\r\n", made
+    # once so that a listing is only joined, never formatted, per message.
+    list_suffix: bytes = field(repr=False)
+    uidl_suffix: bytes = field(repr=False)
 
     @classmethod
     def from_source(cls, source: MessageSource, uid: str) -> StoredMessage:
         wire = to_wire_bytes(source)
-        return cls(uid=check_uid(uid), size=len(wire), retr_payload=_stuff(wire))
+        return cls(
+            uid=check_uid(uid),
+            size=len(wire),
+            retr_payload=_stuff(wire),
+            list_suffix=b"%d\r\n" % len(wire),
+            uidl_suffix=uid.encode() + b"\r\n",
+        )
 
     @property
     def data(self) -> bytes:

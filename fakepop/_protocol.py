@@ -30,9 +30,12 @@ import hmac
 import itertools
 import os
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import chain
+from operator import attrgetter
 
 from ._config import ServerConfig
 from ._lines import LineReader, TooLong
@@ -111,6 +114,7 @@ _HEX_DIGEST = re.compile(r"[0-9a-fA-F]{32}\Z")
 _timestamps = itertools.count(1)
 
 
+
 def make_apop_timestamp(hostname: str) -> str:
     """A msg-id that differs on every call, as RFC 1939 section 7 requires of APOP."""
     return f"<{os.getpid()}.{next(_timestamps)}.{time.time_ns()}@{hostname}>"
@@ -132,12 +136,56 @@ def _enabled_commands(config: ServerConfig) -> frozenset[str]:
     return _KNOWN - disabled
 
 
-def _list_line(number: int, message: StoredMessage) -> bytes:
-    return b"%d %d\r\n" % (number, message.size)
+def _messages(count: int) -> str:
+    return "1 message" if count == 1 else f"{count} messages"
 
 
-def _uidl_line(number: int, message: StoredMessage) -> bytes:
-    return b"%d %s\r\n" % (number, message.uid.encode())
+# "1 ", "2 ", ...: the starts of listing lines, shared by every session and grown
+# (under a lock, as sessions may run in several threads) to the largest mailbox seen.
+_number_prefixes: list[bytes] = []
+_number_prefixes_lock = threading.Lock()
+
+
+def _numbered(count: int) -> list[bytes]:
+    if len(_number_prefixes) < count:
+        with _number_prefixes_lock:
+            start = len(_number_prefixes)
+            _number_prefixes.extend([b"%d " % n for n in range(start + 1, count + 1)])
+    return _number_prefixes
+
+
+def _full_listing(
+    suffix: Callable[[StoredMessage], bytes],
+) -> Callable[[tuple[StoredMessage, ...]], bytes]:
+    def build(messages: tuple[StoredMessage, ...]) -> bytes:
+        # "n suffix" for every message, then the terminator. All the per-message work
+        # is done in C (zip, map, join); the shared number list may be longer than the
+        # mailbox, and zip stops at the last message.
+        pairs = zip(_numbered(len(messages)), map(suffix, messages), strict=False)
+        return b"".join(chain.from_iterable(pairs)) + b".\r\n"
+
+    return build
+
+
+_FULL_LIST = _full_listing(attrgetter("list_suffix"))
+_FULL_UIDL = _full_listing(attrgetter("uidl_suffix"))
+
+
+def _without(listing: bytes, numbers: list[int]) -> bytes:
+    # Cuts the lines of the given message numbers (ascending) out of a full listing.
+    # Every line starts with its number and a space, and nothing else in a listing
+    # follows CRLF with digits and a space, so each line is found by one forward
+    # search from the previous cut (whose CRLF ends at ``position``): linear in the
+    # listing, however many lines are cut.
+    parts = []
+    position = 0
+    for number in numbers:
+        line_start = b"\r\n%d " % number
+        start = 0 if number == 1 else listing.index(line_start, max(position - 2, 0)) + 2
+        parts.append(listing[position:start])
+        position = listing.index(b"\r\n", start) + 2
+    parts.append(listing[position:])
+    return b"".join(parts)
 
 
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
@@ -275,6 +323,16 @@ class Pop3Protocol:
             text = f"[{code}] {text}"
         return Reply(_status(b"-ERR", text))
 
+    def _listing(
+        self, kind: str, build: Callable[[tuple[StoredMessage, ...]], bytes]
+    ) -> bytes:
+        # The listing of every message, shared by the sessions that see the same mail,
+        # with the lines of messages marked deleted cut out.
+        assert self.maildrop is not None
+        listing = self.maildrop.derived(kind, build)
+        marked = self.maildrop.marked()
+        return _without(listing, marked) if marked else listing
+
     def _message(self, text: str) -> tuple[int, StoredMessage] | Reply:
         # Parses a message-number argument; returns the message or the -ERR reply.
         assert self.maildrop is not None
@@ -313,7 +371,7 @@ class Pop3Protocol:
         self.state = State.TRANSACTION
         return _ok(
             f"{user}'s maildrop is locked and ready: "
-            f"{maildrop.count} messages ({maildrop.octets} octets)"
+            f"{_messages(maildrop.count)} ({maildrop.octets} octets)"
         )
 
     # -- AUTHORIZATION -------------------------------------------------------------
@@ -358,7 +416,7 @@ class Pop3Protocol:
     def _quit(self, command: Command) -> Reply:
         if self.state is not State.TRANSACTION:
             self.state = State.CLOSED
-            return Reply(b"+OK Bye\r\n", close=True)
+            return Reply(b"+OK Logging out\r\n", close=True)
         assert self.maildrop is not None
         self.state = State.UPDATE
         try:
@@ -368,7 +426,7 @@ class Pop3Protocol:
             self.maildrop.release()
             self.state = State.CLOSED
         return Reply(
-            f"+OK Bye: {len(self.removed)} messages deleted\r\n".encode(), close=True
+            f"+OK Logging out, {_messages(len(self.removed))} deleted\r\n".encode(), close=True
         )
 
     def _capa(self, command: Command) -> Reply:
@@ -392,8 +450,8 @@ class Pop3Protocol:
             number, message = found
             return _ok(f"{number} {message.size}")
         maildrop = self.maildrop
-        listing = maildrop.listing("LIST", _list_line)
-        return _multiline(f"{maildrop.count} messages ({maildrop.octets} octets)", listing)
+        listing = self._listing("LIST", _FULL_LIST)
+        return _multiline(f"{_messages(maildrop.count)} ({maildrop.octets} octets)", listing)
 
     def _uidl(self, command: Command) -> Reply:
         assert self.maildrop is not None
@@ -406,9 +464,7 @@ class Pop3Protocol:
                 return found
             number, message = found
             return _ok(f"{number} {message.uid}")
-        maildrop = self.maildrop
-        listing = maildrop.listing("UIDL", _uidl_line)
-        return _multiline("Unique-ID listing follows", listing)
+        return _multiline("Unique-ID listing follows", self._listing("UIDL", _FULL_UIDL))
 
     def _retr(self, command: Command) -> Reply:
         assert self.maildrop is not None
@@ -453,7 +509,7 @@ class Pop3Protocol:
     def _rset(self, command: Command) -> Reply:
         assert self.maildrop is not None
         self.maildrop.unmark_all()
-        return _ok(f"{self.maildrop.count} messages ({self.maildrop.octets} octets)")
+        return _ok(f"{_messages(self.maildrop.count)} ({self.maildrop.octets} octets)")
 
 
 _HANDLERS: dict[str, Callable[[Pop3Protocol, Command], Reply]] = {

@@ -79,14 +79,13 @@ class _MailboxState:
     # Mutable state of one mailbox; only touched with MailStore._lock held.
     __slots__ = (
         "deleted",
+        "derived",
         "last_login",
-        "listing_lines",
         "lock_holder",
         "logins",
         "messages",
         "next_uid",
         "password",
-        "removals",
         "retrieved",
         "snapshot",
         "used_uids",
@@ -105,13 +104,13 @@ class _MailboxState:
         self.last_login: float | None = None
         self.logins = 0
         # The messages as an immutable tuple, shared by every session that logs in
-        # until the mailbox changes.
+        # until the mailbox changes, and what sessions derived from exactly that tuple.
         self.snapshot: tuple[StoredMessage, ...] | None = None
-        # LIST and UIDL lines ("n size\r\n", "n uid\r\n") of the first messages,
-        # numbered as they are now. Delivery appends and keeps them valid; a removal
-        # renumbers, so it drops them and bumps ``removals``.
-        self.listing_lines: dict[str, list[bytes]] = {}
-        self.removals = 0
+        self.derived: dict[str, bytes] = {}
+
+    def changed(self) -> None:
+        self.snapshot = None
+        self.derived = {}
 
     def take_snapshot(self) -> tuple[StoredMessage, ...]:
         if self.snapshot is None:
@@ -129,7 +128,7 @@ class _MailboxState:
         message = StoredMessage.from_source(source, uid)
         self.used_uids.add(uid)
         self.messages.append(message)
-        self.snapshot = None
+        self.changed()
         return message
 
     def _fresh_uid(self) -> str:
@@ -153,13 +152,11 @@ class Maildrop:
         self._state = state
         self.user = state.user
         self.messages = state.take_snapshot()  # called with the store's lock held
-        self._deleted: set[int] = set()
+        self._marked: set[int] = set()
         self._retrieved: set[int] = set()
         self._live_count = len(self.messages)
         self._live_octets = sum(message.size for message in self.messages)
-        self._removals = state.removals  # which numbering the shared listing lines use
-        self._listing_lines: dict[str, list[bytes]] = {}
-        self._listings: dict[str, bytes] = {}  # whole listings while nothing is marked
+        self._derived: dict[str, bytes] = {}
         self.released = False
 
     # -- the session's view -------------------------------------------------------
@@ -175,57 +172,46 @@ class Maildrop:
 
     def get(self, number: int) -> StoredMessage | None:
         """Message ``number`` (1-based), or None if there is none or it is marked."""
-        if 1 <= number <= len(self.messages) and number not in self._deleted:
+        if 1 <= number <= len(self.messages) and number not in self._marked:
             return self.messages[number - 1]
         return None
 
     def is_deleted(self, number: int) -> bool:
-        return number in self._deleted
+        return number in self._marked
+
+    def marked(self) -> list[int]:
+        """The numbers marked deleted, in ascending order."""
+        return sorted(self._marked)
 
     def mark_deleted(self, number: int) -> None:
-        message = self.messages[number - 1]
-        self._deleted.add(number)
-        self._live_count -= 1
-        self._live_octets -= message.size
+        if number not in self._marked:
+            self._marked.add(number)
+            self._live_count -= 1
+            self._live_octets -= self.messages[number - 1].size
 
     def unmark_all(self) -> None:
-        self._deleted.clear()
+        self._marked.clear()
         self._live_count = len(self.messages)
         self._live_octets = sum(message.size for message in self.messages)
 
-    def listing(self, kind: str, line: Callable[[int, StoredMessage], bytes]) -> bytes:
-        """The body of a LIST or UIDL listing: ``line(n, message)`` for every message
-        not marked deleted, then the terminating ``.\r\n``.
-
-        Lines are formatted once per mailbox and shared between sessions, so polling a
-        large mailbox again and again does not format it again and again.
-        """
-        if not self._deleted and kind in self._listings:
-            return self._listings[kind]
-        lines = self._listing_lines.get(kind)
-        if lines is None:
-            lines = self._listing_lines[kind] = self._shared_lines(kind, line)
-        if self._deleted:
-            deleted = self._deleted
-            return b"".join([text for n, text in enumerate(lines, 1) if n not in deleted]) + (
-                b".\r\n"
-            )
-        whole = self._listings[kind] = b"".join(lines) + b".\r\n"
-        return whole
-
-    def _shared_lines(self, kind: str, line: Callable[[int, StoredMessage], bytes]) -> list[bytes]:
-        state, count = self._state, len(self.messages)
+    def derived(self, key: str, build: Callable[[tuple[StoredMessage, ...]], bytes]) -> bytes:
+        """``build(self.messages)``, computed once for every session that sees the same
+        messages (until the mailbox changes), so that polling a large mailbox does not
+        redo the same work at every login."""
+        value = self._derived.get(key)
+        if value is not None:
+            return value
+        state = self._state
         with self._store._lock:
-            shared = state.listing_lines.setdefault(kind, [])
-            reusable = shared[:count] if state.removals == self._removals else []
-        if len(reusable) == count:
-            return reusable
-        start = len(reusable)
-        fresh = [line(n, m) for n, m in enumerate(self.messages[start:], start + 1)]
-        with self._store._lock:
-            if state.removals == self._removals and len(shared) == start:
-                shared.extend(fresh)
-        return reusable + fresh
+            if state.snapshot is self.messages:
+                value = state.derived.get(key)
+        if value is None:
+            value = build(self.messages)
+            with self._store._lock:
+                if state.snapshot is self.messages:
+                    state.derived[key] = value
+        self._derived[key] = value
+        return value
 
     def note_retrieved(self, number: int) -> None:
         self._retrieved.add(number)
@@ -236,9 +222,7 @@ class Maildrop:
     def commit(self, *, delete_retrieved: bool = False) -> list[StoredMessage]:
         """UPDATE: remove the marked messages (and, for EXPIRE 0, the retrieved ones),
         release the lock, and return what was removed."""
-        numbers = set(self._deleted)
-        if delete_retrieved:
-            numbers |= self._retrieved
+        numbers = self._marked | self._retrieved if delete_retrieved else self._marked
         doomed = {id(self.messages[n - 1]) for n in numbers}
         with self._store._lock:
             removed = [m for m in self._state.messages if id(m) in doomed]
@@ -247,9 +231,7 @@ class Maildrop:
                     m for m in self._state.messages if id(m) not in doomed
                 ]
                 self._state.deleted.extend(removed)
-                self._state.snapshot = None
-                self._state.listing_lines = {}
-                self._state.removals += 1
+                self._state.changed()
             self._release_locked()
         return removed
 

@@ -382,7 +382,7 @@ def test_quit_removes_marked_mail_and_keeps_uids() -> None:
     store = checklist_store()
     first = new_session(store)
     before = lines(feed(first, [LOGIN + b"UIDL\r\nDELE 1\r\nQUIT\r\n"]))
-    assert before[-1] == b"+OK Bye: 1 messages deleted"
+    assert before[-1] == b"+OK Logging out, 1 message deleted"
     assert first.state is State.CLOSED
     uids = [line.split()[1] for line in before[3:6]]
     after = lines(feed(new_session(store), [LOGIN + b"STAT\r\nUIDL\r\n"]))
@@ -500,7 +500,7 @@ def test_quit_before_login_closes_and_deletes_nothing() -> None:
     assert command is not None
     reply = session.handle(command)
     assert reply.close
-    assert reply.status == b"+OK Bye\r\n"
+    assert reply.status == b"+OK Logging out\r\n"
     assert session.state is State.CLOSED
     assert len(store["alice"]) == 3
 
@@ -508,7 +508,7 @@ def test_quit_before_login_closes_and_deletes_nothing() -> None:
 def test_nothing_after_quit_is_executed() -> None:
     session = new_session()
     out = lines(feed(session, [LOGIN + b"QUIT\r\nDELE 1\r\nSTAT\r\n"]))
-    assert out[-1] == b"+OK Bye: 0 messages deleted"
+    assert out[-1] == b"+OK Logging out, 0 messages deleted"
     assert session.next_command() is None
     assert len(session.store["alice"]) == 3
 
@@ -648,7 +648,7 @@ def test_removing_a_user_during_their_session_is_harmless() -> None:
     session = new_session(store)
     feed(session, [LOGIN + b"DELE 1\r\n"])
     store.remove_user("alice")
-    assert lines(feed(session, [b"QUIT\r\n"])) == [b"+OK Bye: 1 messages deleted"]
+    assert lines(feed(session, [b"QUIT\r\n"])) == [b"+OK Logging out, 1 message deleted"]
     assert "alice" not in store
 
 
@@ -750,3 +750,26 @@ def test_listings_follow_the_mailbox_as_it_changes() -> None:
 def test_echoed_client_text_is_made_printable() -> None:
     out = converse(b"X\xff\rY\r\nUSER n\xc3\xa4me\r\n")
     assert out == b"-ERR Unknown command: X??Y\r\n+OK Send PASS for n?me\r\n"
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    count=st.integers(min_value=0, max_value=25),
+    marks=st.lists(st.integers(min_value=1, max_value=25), max_size=25),
+)
+def test_listings_leave_out_exactly_the_marked_messages(count: int, marks: list[int]) -> None:
+    """LIST and UIDL with any set of marks (first, last, adjacent, all) match a listing
+    built naively, message by message."""
+    messages = {f"u{i}": "x" * i + "\n" for i in range(1, count + 1)}
+    store = MailStore({"z": {"password": "pw", "messages": messages}})
+    session = new_session(store)
+    feed(session, [b"USER z\r\nPASS pw\r\n"])
+    for number in marks:
+        feed(session, [b"DELE %d\r\n" % number])
+    live = [n for n in range(1, count + 1) if n not in marks]
+    out = feed(session, [b"LIST\r\nUIDL\r\n"])
+    expected_list = b"".join(b"%d %d\r\n" % (n, n + 2) for n in live) + b".\r\n"
+    expected_uidl = b"".join(b"%d u%d\r\n" % (n, n) for n in live) + b".\r\n"
+    list_reply, uidl_reply = out.split(b"+OK ")[1:]
+    assert list_reply.split(b"\r\n", 1)[1] == expected_list
+    assert uidl_reply.split(b"\r\n", 1)[1] == expected_uidl

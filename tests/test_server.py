@@ -85,7 +85,7 @@ async def test_a_session_over_a_memory_stream() -> None:
             "\r\n.", "\r\n.."
         ).encode()
         assert await client.command("DELE 1") == b"+OK Message 1 marked for deletion"
-        assert await client.command("QUIT") == b"+OK Bye: 1 messages deleted"
+        assert await client.command("QUIT") == b"+OK Logging out, 1 message deleted"
         assert await client.closed_by_server()
     assert len(server.store["alice"]) == 2
 
@@ -99,7 +99,7 @@ async def test_many_concurrent_sessions(server: Pop3Server) -> None:
         async with await connect(server) as client:
             await login(client, f"user{i}", f"pw{i}")
             results[i] = await client.command("STAT")
-            assert await client.command("QUIT") == b"+OK Bye: 0 messages deleted"
+            assert await client.command("QUIT") == b"+OK Logging out, 0 messages deleted"
 
     async with trio.open_nursery() as nursery:
         for i in range(30):
