@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import trio
 
-__all__ = ["FloorMailbox", "serve"]
+__all__ = ["FloorMailbox", "listings", "serve"]
 
 _OK, _BYE = b"+OK\r\n", b"+OK bye\r\n"
 _ERR = b"-ERR no\r\n"
@@ -37,8 +37,7 @@ class FloorMailbox:
             stuffed = b"." + stuffed if stuffed.startswith(b".") else stuffed
             retr.append(b"+OK %d octets\r\n%s.\r\n" % (len(message), stuffed))
             sizes.append(len(message))
-        listing = b"".join(b"%d %d\r\n" % (n, size) for n, size in enumerate(sizes, 1))
-        uidl = b"".join(b"%d uid%06d\r\n" % (n, n) for n in range(1, len(sizes) + 1))
+        listing, uidl = listings(sizes)
         return cls(
             password.encode(),
             b"+OK %d %d\r\n" % (len(sizes), sum(sizes)),
@@ -46,6 +45,13 @@ class FloorMailbox:
             b"+OK\r\n" + uidl + b".\r\n",
             tuple(retr),
         )
+
+
+def listings(sizes: list[int]) -> tuple[bytes, bytes]:
+    """The LIST and UIDL lines for messages of these sizes, formatted line by line."""
+    listing = b"".join(b"%d %d\r\n" % (n, size) for n, size in enumerate(sizes, 1))
+    uidl = b"".join(b"%d uid%06d\r\n" % (n, n) for n in range(1, len(sizes) + 1))
+    return listing, uidl
 
 
 async def _session(stream: trio.SocketStream, boxes: Mapping[bytes, FloorMailbox]) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 __all__ = ["FULL", "QUICK", "WORKLOADS", "MailboxPlan", "Scale", "make_message", "plans_for"]
 
-WORKLOADS = ("churn", "retr", "list", "list-cold", "store")
+WORKLOADS = ("churn", "retr", "list", "list-cold", "list-fresh", "store")
 
 _BODY_LINE = b"x" * 70 + b"\r\n"
 
