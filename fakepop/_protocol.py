@@ -24,6 +24,7 @@ state does not change. A refused login always leaves the mailbox unlocked.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hashlib
 import hmac
@@ -40,7 +41,7 @@ from operator import attrgetter
 from ._config import ServerConfig
 from ._lines import LineReader, TooLong
 from ._message import StoredMessage
-from ._store import LoginTooSoon, MailboxInUse, Maildrop, MailStore
+from ._store import LoginTooSoon, MailboxGone, MailboxInUse, Maildrop, MailStore
 
 __all__ = ["Command", "Pop3Protocol", "Reply", "State"]
 
@@ -421,6 +422,10 @@ class Pop3Protocol:
         self.state = State.UPDATE
         try:
             self.removed = self.maildrop.commit(delete_retrieved=self.config.expire == 0)
+        except MailboxGone:
+            # RFC 1939 section 6: if messages cannot be removed, QUIT answers -ERR.
+            failed = self._err("Mailbox was removed during the session", "SYS/PERM")
+            return dataclasses.replace(failed, close=True)
         finally:
             # Whatever happens in UPDATE, the lock is released and the session ends.
             self.maildrop.release()

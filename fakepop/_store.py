@@ -25,6 +25,7 @@ __all__ = [
     "LoginTooSoon",
     "MailStore",
     "Mailbox",
+    "MailboxGone",
     "MailboxInUse",
     "MailboxSpec",
     "Maildrop",
@@ -49,6 +50,10 @@ class MailboxInUse(MaildropUnavailable):
 
 class LoginTooSoon(MaildropUnavailable):
     """The user logged in less than LOGIN-DELAY seconds ago."""
+
+
+class MailboxGone(Exception):
+    """UPDATE found the mailbox removed from the store while the session had it."""
 
 
 @dataclass(frozen=True)
@@ -221,10 +226,17 @@ class Maildrop:
     # -- ending the session ---------------------------------------------------------
     def commit(self, *, delete_retrieved: bool = False) -> list[StoredMessage]:
         """UPDATE: remove the marked messages (and, for EXPIRE 0, the retrieved ones),
-        release the lock, and return what was removed."""
+        release the lock, and return what was removed.
+
+        Raises MailboxGone, after releasing, if there was something to remove but the
+        test removed the whole mailbox from the store during the session.
+        """
         numbers = self._marked | self._retrieved if delete_retrieved else self._marked
         doomed = {id(self.messages[n - 1]) for n in numbers}
         with self._store._lock:
+            if doomed and self._store._boxes.get(self.user) is not self._state:
+                self._release_locked()
+                raise MailboxGone(self.user)
             removed = [m for m in self._state.messages if id(m) in doomed]
             if removed:
                 self._state.messages = [

@@ -648,8 +648,17 @@ def test_removing_a_user_during_their_session_is_harmless() -> None:
     session = new_session(store)
     feed(session, [LOGIN + b"DELE 1\r\n"])
     store.remove_user("alice")
-    assert lines(feed(session, [b"QUIT\r\n"])) == [b"+OK Logging out, 1 message deleted"]
+    assert lines(feed(session, [b"QUIT\r\n"])) == [
+        b"-ERR [SYS/PERM] Mailbox was removed during the session"
+    ]
+    assert session.state is State.CLOSED
     assert "alice" not in store
+    # With nothing to delete, QUIT has nothing to fail at.
+    store.add_user("alice", "secret", ["Subject: new\n\n"])
+    other = new_session(store)
+    feed(other, [LOGIN])
+    store.clear()
+    assert lines(feed(other, [b"QUIT\r\n"])) == [b"+OK Logging out, 0 messages deleted"]
 
 
 # -- robustness -----------------------------------------------------------------------

@@ -4,6 +4,7 @@ and errors inside the server."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import trio
@@ -88,6 +89,62 @@ async def test_a_session_over_a_memory_stream() -> None:
         assert await client.command("QUIT") == b"+OK Logging out, 1 message deleted"
         assert await client.closed_by_server()
     assert len(server.store["alice"]) == 2
+
+
+def _trickling_stream_pair() -> tuple[trio.StapledStream[Any, Any], trio.StapledStream[Any, Any]]:
+    # Like memory_stream_pair, but every send is delivered one octet at a time, with a
+    # checkpoint between octets, so each receive_some on either side sees fragments.
+    def one_way() -> tuple[trio.testing.MemorySendStream, trio.testing.MemoryReceiveStream]:
+        send, receive = trio.testing.memory_stream_one_way_pair()
+
+        async def trickle() -> None:
+            while trio.testing.memory_stream_pump(send, receive, max_bytes=1):
+                await trio.lowlevel.checkpoint()
+
+        send.send_all_hook = trickle
+        return send, receive
+
+    client_send, server_receive = one_way()
+    server_send, client_receive = one_way()
+    return (
+        trio.StapledStream(client_send, client_receive),
+        trio.StapledStream(server_send, server_receive),
+    )
+
+
+async def test_a_session_arriving_in_fragments_both_ways() -> None:
+    server = Pop3Server(MAILBOXES)
+    client_stream, server_stream = _trickling_stream_pair()
+    client = TrioPop3Client(client_stream)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.handle_stream, server_stream)
+        assert (await client.line()).startswith(b"+OK fakepop POP3 server ready. <")
+        await client_stream.send_all(b"USER alice\r\nPASS secret\r\nLIST\r\n")
+        assert await client.line() == b"+OK Send PASS for alice"
+        assert (await client.line()).startswith(b"+OK alice's maildrop is locked")
+        assert await client.line() == f"+OK 3 messages ({TOTAL} octets)".encode()
+        listing = [await client.line() for _ in range(4)]
+        assert listing[-1] == b"."
+        status, body = await client.multiline("TOP 1 2")
+        assert status == b"+OK Top of message follows"
+        assert body[-3:] == [b"", b"first line", b"..x"]
+        assert await client.command("QUIT") == b"+OK Logging out, 0 messages deleted"
+        assert await client.closed_by_server()
+    assert not server.store["alice"].locked
+
+
+async def test_autologout_over_a_memory_stream(autojump_clock: object) -> None:
+    server = Pop3Server(MAILBOXES, config=ServerConfig(autologout=30))
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    client = TrioPop3Client(client_stream)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.handle_stream, server_stream)
+        await login(client)
+        start = trio.current_time()
+        assert await client.closed_by_server()
+        assert trio.current_time() - start == pytest.approx(30)
+    assert server.active_sessions == 0
+    assert not server.store["alice"].locked
 
 
 async def test_many_concurrent_sessions(server: Pop3Server) -> None:
