@@ -9,11 +9,15 @@ from ._message import MessageSource, StoredMessage
 from ._protocol import Command, Pop3Protocol, Reply, State
 from ._server import Pop3Server, ServerError, open_pop3_server, serve_pop3
 from ._store import Mailbox, MailboxSpec, Maildrop, MailStore
+from ._transcript import EndReason, Entry, EntryKind, SessionRecord, Transcript
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Command",
+    "EndReason",
+    "Entry",
+    "EntryKind",
     "MailStore",
     "Mailbox",
     "MailboxSpec",
@@ -24,8 +28,10 @@ __all__ = [
     "Reply",
     "ServerConfig",
     "ServerError",
+    "SessionRecord",
     "State",
     "StoredMessage",
+    "Transcript",
     "__version__",
     "open_pop3_server",
     "serve_pop3",

@@ -12,15 +12,16 @@ import functools
 import logging
 import math
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import NoReturn
 
 import trio
 
 from ._config import ServerConfig
-from ._protocol import Pop3Protocol, Reply
+from ._protocol import Command, Pop3Protocol, Reply, State
 from ._store import MailboxSpec, MailStore
+from ._transcript import EndReason, SessionRecorder, Transcript
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
@@ -61,9 +62,13 @@ class Pop3Server:
         mailboxes: MailStore | Mapping[str, MailboxSpec] | None = None,
         *,
         config: ServerConfig | None = None,
+        record_transcript: bool = True,
     ) -> None:
         self.store = mailboxes if isinstance(mailboxes, MailStore) else MailStore(mailboxes)
         self.config = config or ServerConfig()
+        #: What every session said (stays empty with ``record_transcript=False``).
+        self.transcript = Transcript()
+        self.record_transcript = record_transcript
         #: Exceptions raised while handling sessions, oldest first.
         self.errors: list[BaseException] = []
         self._listeners: list[trio.SocketListener] = []
@@ -152,18 +157,23 @@ class Pop3Server:
             self._idle = trio.Event()
         self._sessions += 1
         protocol = Pop3Protocol(self.store, self.config, clock=trio.current_time)
+        recorder = self._recorder(stream)
+        ended_by = EndReason.SERVER_STOPPED  # unless something below says otherwise
         try:
-            await self._converse(stream, protocol)
+            ended_by = await self._converse(stream, protocol, recorder)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass  # the client went away; nothing to report, nothing deleted
+            ended_by = EndReason.CLIENT_CLOSED  # nothing to report, nothing deleted
         except Exception as exc:
+            ended_by = EndReason.SERVER_ERROR
             self.errors.append(exc)
+            recorder.event(f"error inside the server: {type(exc).__name__}: {exc}")
             logger.exception("fakepop: error in a POP3 session; it was closed")
             with trio.move_on_after(1):
                 with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                     await stream.send_all(_INTERNAL_ERROR)
         finally:
             protocol.connection_lost()
+            recorder.end(ended_by, [message.uid for message in protocol.removed])
             try:
                 if isinstance(stream, trio.SocketStream):
                     # Closes the socket at once, even when cancelled; cheaper than
@@ -176,9 +186,26 @@ class Pop3Server:
                 if self._sessions == 0 and self._idle is not None:
                     self._idle.set()
 
-    async def _converse(self, stream: trio.abc.Stream, protocol: Pop3Protocol) -> None:
+    def _recorder(self, stream: trio.abc.Stream) -> SessionRecorder | _NoRecorder:
+        if not self.record_transcript:
+            return _NO_RECORDER
+        peer = None
+        if isinstance(stream, trio.SocketStream):
+            with suppress(OSError):
+                host, port = stream.socket.getpeername()[:2]
+                peer = (host, port)
+        return self.transcript.start_session(peer, trio.current_time)
+
+    async def _converse(
+        self,
+        stream: trio.abc.Stream,
+        protocol: Pop3Protocol,
+        recorder: SessionRecorder | _NoRecorder,
+    ) -> EndReason:
         autologout = self.config.autologout
-        await _send(stream, protocol.greeting())
+        greeting = protocol.greeting()
+        recorder.reply(greeting)
+        await _send(stream, greeting)
         # RFC 1939 section 3: after the autologout time without a command the session
         # ends silently, without UPDATE. One scope for the whole session, its deadline
         # pushed forward before each read, is cheaper than a new scope per read.
@@ -187,15 +214,42 @@ class Pop3Server:
                 command = protocol.next_command()
                 if command is None:
                     if protocol.client_closed:
-                        return
+                        return EndReason.CLIENT_CLOSED
                     idle.deadline = trio.current_time() + autologout
                     protocol.receive_data(await stream.receive_some(_RECEIVE_SIZE))
                     continue
                 idle.deadline = math.inf  # a slow client reading a reply is not idle
+                recorder.command(command)
+                state = protocol.state
                 reply = protocol.handle(command)
+                recorder.reply(reply)
+                if protocol.state is not state:
+                    recorder.state(protocol.state, protocol.user)
                 await _send(stream, reply)
                 if reply.close:
-                    return
+                    return EndReason.QUIT
+        return EndReason.TIMEOUT
+
+
+class _NoRecorder:
+    # Stands in for a SessionRecorder when the server keeps no transcript.
+    def command(self, command: Command) -> None:
+        pass
+
+    def reply(self, reply: Reply) -> None:
+        pass
+
+    def state(self, state: State, user: str | None) -> None:
+        pass
+
+    def event(self, text: str) -> None:
+        pass
+
+    def end(self, reason: EndReason, removed: Sequence[str] = ()) -> None:
+        pass
+
+
+_NO_RECORDER = _NoRecorder()
 
 
 async def _send(stream: trio.abc.Stream, reply: Reply) -> None:

@@ -1,0 +1,327 @@
+"""The transcript recorder: what every session said, for tests to assert on.
+
+The server records each session as it runs: the client's lines, the server's replies
+(multi-line payloads summarised, never copied), state changes, the user, and how the
+session ended. Recording is cheap (a few small objects per command); rendering, JSON
+and queries do their work only when a test asks.
+
+Secrets (the PASS argument) are kept but masked in every view unless a caller asks for
+them with ``show_secrets=True``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from ._protocol import Command, Reply, State
+
+__all__ = ["EndReason", "Entry", "EntryKind", "SessionRecord", "Transcript"]
+
+MASK = "****"
+
+
+class EndReason(enum.Enum):
+    """How a session ended."""
+
+    #: The client sent QUIT and the server closed after answering it.
+    QUIT = "QUIT"
+    #: The client closed or reset the connection without QUIT.
+    CLIENT_CLOSED = "client closed the connection"
+    #: The autologout timer fired: no command for ``ServerConfig.autologout`` seconds.
+    TIMEOUT = "autologout timer"
+    #: The server was stopped while the session was open.
+    SERVER_STOPPED = "server stopped"
+    #: An error inside the server ended the session (it is in ``Pop3Server.errors``).
+    SERVER_ERROR = "error inside the server"
+
+
+class EntryKind(enum.Enum):
+    CLIENT = "C"  # a line the client sent
+    SERVER = "S"  # a reply (status line; multi-line payloads summarised)
+    STATE = "state"  # the session entered another state
+    EVENT = "event"  # anything else worth knowing (login, end of session, faults)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of a session's transcript."""
+
+    #: Seconds since the session started, on the server's clock (trio's clock, so
+    #: virtual time under ``MockClock``).
+    at: float
+    kind: EntryKind
+    #: The line as shown by default: a client line with its secret masked, a reply's
+    #: status line, a state name or an event description.
+    text: str
+    #: For a client line that carries a secret, the line as sent.
+    secret_text: str | None = None
+    #: For a multi-line reply: how many lines followed the status line (without the
+    #: terminating dot) and how many octets they took (stuffed, dot line included).
+    lines: int = 0
+    octets: int = 0
+
+    def shown(self, *, show_secrets: bool = False) -> str:
+        if show_secrets and self.secret_text is not None:
+            return self.secret_text
+        return self.text
+
+
+@dataclass
+class SessionRecord:
+    """Everything one POP3 session said and did."""
+
+    #: 1 for the server's first session, then 2, 3, ... in the order they connected.
+    id: int
+    #: The client's (host, port), or None for a stream without an address.
+    peer: tuple[str, int] | None
+    #: Wall-clock time (``time.time()``) of the connection.
+    started: float
+    #: The user who logged in, once someone did.
+    user: str | None = None
+    #: How the session ended; None while it is still open.
+    ended_by: EndReason | None = None
+    #: Seconds the session lasted, on the server's clock; None while open.
+    duration: float | None = None
+    #: UIDs of the messages removed when the session quit (UPDATE).
+    removed: tuple[str, ...] = ()
+    entries: list[Entry] = field(default_factory=list)
+
+    # -- queries ------------------------------------------------------------------
+    @property
+    def open(self) -> bool:
+        return self.ended_by is None
+
+    @property
+    def quit(self) -> bool:
+        """Whether the session ended with the client's QUIT."""
+        return self.ended_by is EndReason.QUIT
+
+    def commands(self, *, show_secrets: bool = False) -> list[str]:
+        """The client's lines, in order (``PASS ****`` unless ``show_secrets``)."""
+        return [
+            entry.shown(show_secrets=show_secrets)
+            for entry in self.entries
+            if entry.kind is EntryKind.CLIENT
+        ]
+
+    def exchanges(self) -> list[tuple[str, str]]:
+        """(client line, status line of the reply) pairs, in order; masked."""
+        pairs = []
+        pending: str | None = None
+        for entry in self.entries:
+            if entry.kind is EntryKind.CLIENT:
+                pending = entry.text
+            elif entry.kind is EntryKind.SERVER and pending is not None:
+                pairs.append((pending, entry.text))
+                pending = None
+        return pairs
+
+    def replies_to(self, keyword: str) -> list[str]:
+        """Status lines of the replies to every command with this keyword."""
+        keyword = keyword.upper()
+        return [
+            reply for line, reply in self.exchanges() if line.split(" ", 1)[0].upper() == keyword
+        ]
+
+    def render(self, *, show_secrets: bool = False) -> str:
+        """The session in telnet style: ``C: USER alice`` / ``S: +OK ...``."""
+        who = f" ({self.user})" if self.user else ""
+        peer = f" from {self.peer[0]}:{self.peer[1]}" if self.peer else ""
+        ended = f", ended by {self.ended_by.value}" if self.ended_by else ", still open"
+        lasted = f" after {self.duration:.3f} s" if self.duration is not None else ""
+        out = [f"--- session {self.id}{peer}{who}{ended}{lasted}"]
+        for entry in self.entries:
+            if entry.kind is EntryKind.CLIENT:
+                out.append(f"C: {entry.shown(show_secrets=show_secrets)}")
+            elif entry.kind is EntryKind.SERVER:
+                more = ""
+                if entry.lines or entry.octets:
+                    more = f"   [{entry.lines} more lines, {entry.octets} octets]"
+                out.append(f"S: {entry.text}{more}")
+            elif entry.kind is EntryKind.STATE:
+                out.append(f"   (state: {entry.text})")
+            else:
+                out.append(f"   ({entry.text})")
+        return "\n".join(out)
+
+    def as_dict(self, *, show_secrets: bool = False) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "peer": list(self.peer) if self.peer else None,
+            "started": self.started,
+            "user": self.user,
+            "ended_by": self.ended_by.name if self.ended_by else None,
+            "duration": self.duration,
+            "removed": list(self.removed),
+            "entries": [
+                {
+                    "at": entry.at,
+                    "kind": entry.kind.name,
+                    "text": entry.shown(show_secrets=show_secrets),
+                    **({"lines": entry.lines, "octets": entry.octets} if entry.octets else {}),
+                }
+                for entry in self.entries
+            ],
+        }
+
+
+class SessionRecorder:
+    """Writes one session's record; the server calls it as the session runs."""
+
+    __slots__ = ("_clock", "_start", "record")
+
+    def __init__(self, record: SessionRecord, clock: Callable[[], float]) -> None:
+        self.record = record
+        self._clock = clock
+        self._start = clock()
+
+    def _add(
+        self,
+        kind: EntryKind,
+        text: str,
+        secret_text: str | None = None,
+        lines: int = 0,
+        octets: int = 0,
+    ) -> None:
+        at = self._clock() - self._start
+        self.record.entries.append(Entry(at, kind, text, secret_text, lines, octets))
+
+    def command(self, command: Command) -> None:
+        text = command.line.decode("utf-8", "replace")
+        if command.keyword == "PASS" and command.argument is not None:
+            self._add(EntryKind.CLIENT, f"PASS {MASK}", secret_text=text)
+        elif command.problem is not None:
+            self._add(EntryKind.CLIENT, f"{text}... ({command.problem})")
+        else:
+            self._add(EntryKind.CLIENT, text)
+
+    def reply(self, reply: Reply) -> None:
+        status = reply.status[:-2].decode("ascii", "replace")
+        payload = reply.payload
+        if payload is None:
+            self._add(EntryKind.SERVER, status)
+        else:
+            # Lines after the status line, not counting the terminating dot.
+            lines = payload.count(b"\r\n") - 1
+            self._add(EntryKind.SERVER, status, lines=lines, octets=len(payload))
+
+    def state(self, state: State, user: str | None) -> None:
+        if user is not None and self.record.user is None:
+            self.record.user = user
+        self._add(EntryKind.STATE, state.value)
+
+    def event(self, text: str) -> None:
+        self._add(EntryKind.EVENT, text)
+
+    def end(self, reason: EndReason, removed: Sequence[str] = ()) -> None:
+        record = self.record
+        if record.ended_by is None:
+            record.removed = tuple(removed)
+            record.ended_by = reason
+            record.duration = self._clock() - self._start
+            self._add(EntryKind.EVENT, f"ended: {reason.value}")
+
+
+class Transcript:
+    """Every session a server has run, in the order they connected.
+
+    Safe to read from any thread while the server runs. Queries return plain lists so
+    assertions read naturally::
+
+        assert server.transcript.commands(user="alice") == ["USER alice", "PASS ****", ...]
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sessions: list[SessionRecord] = []
+
+    def start_session(
+        self, peer: tuple[str, int] | None, clock: Callable[[], float]
+    ) -> SessionRecorder:
+        """Begin a new session record (called by the server)."""
+        with self._lock:
+            record = SessionRecord(id=len(self._sessions) + 1, peer=peer, started=time.time())
+            self._sessions.append(record)
+        return SessionRecorder(record, clock)
+
+    def clear(self) -> None:
+        """Forget every session recorded so far."""
+        with self._lock:
+            self._sessions.clear()
+
+    # -- queries ------------------------------------------------------------------
+    @property
+    def sessions(self) -> list[SessionRecord]:
+        with self._lock:
+            return list(self._sessions)
+
+    def __iter__(self) -> Iterator[SessionRecord]:
+        return iter(self.sessions)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._sessions)
+
+    def sessions_of(self, user: str) -> list[SessionRecord]:
+        """The sessions in which ``user`` logged in."""
+        return [session for session in self.sessions if session.user == user]
+
+    def commands(self, *, user: str | None = None, show_secrets: bool = False) -> list[str]:
+        """Every client line of every session (of ``user``'s sessions, if given)."""
+        sessions = self.sessions if user is None else self.sessions_of(user)
+        return [line for s in sessions for line in s.commands(show_secrets=show_secrets)]
+
+    def replies_to(self, keyword: str, *, user: str | None = None) -> list[str]:
+        """Status lines of the replies to every command with this keyword."""
+        sessions = self.sessions if user is None else self.sessions_of(user)
+        return [reply for s in sessions for reply in s.replies_to(keyword)]
+
+    def removed(self, *, user: str | None = None) -> list[str]:
+        """UIDs removed at UPDATE, session after session."""
+        sessions = self.sessions if user is None else self.sessions_of(user)
+        return [uid for s in sessions for uid in s.removed]
+
+    def assert_commands(
+        self, expected: Sequence[str], *, user: str | None = None, keywords_only: bool = False
+    ) -> None:
+        """Assert the client lines (or just their keywords) were exactly ``expected``.
+
+        On a mismatch the AssertionError shows a diff of expected against actual and
+        the transcript itself.
+        """
+        actual = self.commands(user=user)
+        if keywords_only:
+            actual = [line.split(" ", 1)[0].upper() for line in actual]
+        if list(expected) == actual:
+            return
+        who = f" of {user}" if user is not None else ""
+        diff = "\n".join(
+            difflib.unified_diff(
+                list(expected), actual, "expected", "actual", lineterm="", n=2
+            )
+        )
+        raise AssertionError(
+            f"POP3 commands{who} differ from what was expected:\n{diff}\n\n{self.render()}"
+        )
+
+    # -- output -------------------------------------------------------------------
+    def render(self, *, show_secrets: bool = False) -> str:
+        """Every session in telnet style, for a human to read."""
+        sessions = self.sessions
+        if not sessions:
+            return "(no POP3 sessions)"
+        return "\n".join(s.render(show_secrets=show_secrets) for s in sessions)
+
+    def to_json(self, *, show_secrets: bool = False, indent: int | None = 2) -> str:
+        return json.dumps(
+            [s.as_dict(show_secrets=show_secrets) for s in self.sessions], indent=indent
+        )
+
+    def __str__(self) -> str:
+        return self.render()

@@ -1,0 +1,221 @@
+"""The transcript: what each session said, how it ended, and the queries on it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import trio
+import trio.testing
+
+from fakepop import (
+    Command,
+    EndReason,
+    EntryKind,
+    Pop3Protocol,
+    Pop3Server,
+    Reply,
+    ServerConfig,
+    ServerError,
+    open_pop3_server,
+)
+from tests.sansio import M1, M2, M3, SIZES
+from tests.trio_client import TrioPop3Client
+
+MAILBOXES = {"alice": {"password": "s3cret pw", "messages": [M1, M2, M3]}, "bob": "pw"}
+
+
+async def alice_session(client: TrioPop3Client, *commands: str) -> None:
+    await client.line()
+    await client.command("USER alice")
+    await client.command("PASS s3cret pw")
+    for command in commands:
+        if command in ("LIST", "UIDL", "CAPA") or command.startswith(("RETR", "TOP")):
+            await client.multiline(command)
+        else:
+            await client.command(command)
+
+
+async def connect(server: Pop3Server) -> TrioPop3Client:
+    return TrioPop3Client(await trio.open_tcp_stream(server.host, server.port))
+
+
+async def test_a_session_is_recorded_command_by_command() -> None:
+    async with open_pop3_server(MAILBOXES) as server:
+        async with await connect(server) as client:
+            await alice_session(client, "LIST", "RETR 1", "DELE 1", "QUIT")
+            assert await client.closed_by_server()
+        await server.wait_idle()
+    (session,) = server.transcript.sessions
+    assert session.id == 1
+    assert session.user == "alice"
+    assert session.quit
+    assert session.ended_by is EndReason.QUIT
+    assert session.removed == ("uid000001",)
+    assert session.peer is not None
+    assert session.peer[0] == "127.0.0.1"
+    assert session.commands() == ["USER alice", "PASS ****", "LIST", "RETR 1", "DELE 1", "QUIT"]
+    assert session.commands(show_secrets=True)[1] == "PASS s3cret pw"
+    assert session.replies_to("retr") == [f"+OK {SIZES[0]} octets"]
+    assert server.transcript.removed(user="alice") == ["uid000001"]
+    kinds = [entry.kind for entry in session.entries]
+    assert kinds[0] is EntryKind.SERVER  # the greeting
+    assert kinds.count(EntryKind.CLIENT) == 6
+    assert [e.text for e in session.entries if e.kind is EntryKind.STATE] == [
+        "AWAITING_PASS",
+        "TRANSACTION",
+        "CLOSED",
+    ]
+    retr = next(e for e in session.entries if e.text.startswith(f"+OK {SIZES[0]} octets"))
+    assert retr.lines == M1.count("\n")
+    assert retr.octets == SIZES[0] + M1.count("\n.") + len(".\r\n")
+
+
+async def test_the_telnet_rendering_masks_passwords() -> None:
+    async with open_pop3_server(MAILBOXES) as server:
+        async with await connect(server) as client:
+            await alice_session(client, "STAT", "LIST", "QUIT")
+        await server.wait_idle()
+    text = server.transcript.render()
+    assert (
+        "C: USER alice\nS: +OK Send PASS for alice\n   (state: AWAITING_PASS)\nC: PASS ****\n"
+    ) in text
+    assert "s3cret" not in text
+    assert "C: LIST\nS: +OK 3 messages" in text
+    assert "[3 more lines, " in text
+    assert text.startswith("--- session 1 from 127.0.0.1:")
+    assert "(alice), ended by QUIT after" in text
+    assert "C: PASS s3cret pw" in server.transcript.render(show_secrets=True)
+    assert str(server.transcript) == text
+
+
+async def test_json_export_is_masked_and_complete() -> None:
+    async with open_pop3_server(MAILBOXES) as server:
+        async with await connect(server) as client:
+            await alice_session(client, "QUIT")
+        await server.wait_idle()
+    (session,) = json.loads(server.transcript.to_json())
+    assert session["user"] == "alice"
+    assert session["ended_by"] == "QUIT"
+    texts = [entry["text"] for entry in session["entries"]]
+    assert "PASS ****" in texts
+    assert "s3cret" not in server.transcript.to_json()
+    assert "PASS s3cret pw" in server.transcript.to_json(show_secrets=True)
+
+
+@pytest.mark.parametrize(
+    ("how", "reason"),
+    [("close", EndReason.CLIENT_CLOSED), ("stop", EndReason.SERVER_STOPPED)],
+)
+async def test_how_a_session_ended(how: str, reason: EndReason) -> None:
+    async with open_pop3_server(MAILBOXES) as server:
+        client = await connect(server)
+        await alice_session(client, "DELE 1")
+        if how == "close":
+            await client.stream.aclose()
+            await server.wait_idle()
+    if how == "stop":
+        await client.stream.aclose()
+    (session,) = server.transcript.sessions
+    assert session.ended_by is reason
+    assert not session.quit
+    assert session.removed == ()
+    assert session.entries[-1].text == f"ended: {reason.value}"
+
+
+async def test_autologout_is_recorded_in_virtual_time(autojump_clock: object) -> None:
+    config = ServerConfig(autologout=60)
+    async with open_pop3_server(MAILBOXES, config=config) as server:
+        async with await connect(server) as client:
+            await alice_session(client)
+            assert await client.closed_by_server()
+        await server.wait_idle()
+    (session,) = server.transcript.sessions
+    assert session.ended_by is EndReason.TIMEOUT
+    assert session.duration == pytest.approx(60)
+    assert session.entries[-1].at == pytest.approx(60)
+
+
+async def test_an_error_inside_the_server_is_in_the_transcript(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    original = Pop3Protocol.handle
+
+    def handle(self: Pop3Protocol, command: Command) -> Reply:
+        if command.keyword == "STAT":
+            raise ValueError("boom")
+        return original(self, command)
+
+    monkeypatch.setattr(Pop3Protocol, "handle", handle)
+    with pytest.raises(ServerError):
+        async with open_pop3_server(MAILBOXES) as server:
+            async with await connect(server) as client:
+                await alice_session(client, "STAT")
+                assert await client.closed_by_server()
+            await server.wait_idle()
+    (session,) = server.transcript.sessions
+    assert session.ended_by is EndReason.SERVER_ERROR
+    assert "(error inside the server: ValueError: boom)" in session.render()
+
+
+async def test_queries_across_sessions_and_users() -> None:
+    async with open_pop3_server(MAILBOXES) as server:
+        for user, password in (("alice", "s3cret pw"), ("bob", "pw"), ("alice", "wrong")):
+            async with await connect(server) as client:
+                await client.line()
+                await client.command(f"USER {user}")
+                await client.command(f"PASS {password}")
+                await client.command("QUIT")
+        await server.wait_idle()
+    transcript = server.transcript
+    assert len(transcript) == 3
+    assert [s.id for s in transcript] == [1, 2, 3]
+    assert [s.user for s in transcript] == ["alice", "bob", None]  # a failed login is no user
+    assert len(transcript.sessions_of("alice")) == 1
+    assert transcript.commands(user="bob") == ["USER bob", "PASS ****", "QUIT"]
+    assert transcript.replies_to("PASS") == [
+        "+OK alice's maildrop is locked and ready: 3 messages (" + str(sum(SIZES)) + " octets)",
+        "+OK bob's maildrop is locked and ready: 0 messages (0 octets)",
+        "-ERR [AUTH] Authentication failed",
+    ]
+    transcript.assert_commands(["USER", "PASS", "QUIT"], user="bob", keywords_only=True)
+    with pytest.raises(AssertionError) as failure:
+        transcript.assert_commands(["USER bob", "PASS ****", "STAT", "QUIT"], user="bob")
+    message = str(failure.value)
+    assert "POP3 commands of bob differ from what was expected" in message
+    assert "-STAT" in message
+    assert "--- session 2" in message  # the transcript follows the diff
+    transcript.clear()
+    assert transcript.render() == "(no POP3 sessions)"
+
+
+async def test_over_long_lines_are_recorded_with_their_problem() -> None:
+    async with open_pop3_server(MAILBOXES) as server:
+        async with await connect(server) as client:
+            await client.line()
+            await client.command("NOOP " + "x" * 300)
+        await server.wait_idle()
+    line = server.transcript.sessions[0].commands()[0]
+    assert line.startswith("NOOP xxx")
+    assert line.endswith("... (Line too long (at most 255 octets including CRLF))")
+
+
+async def test_recording_can_be_switched_off() -> None:
+    server = Pop3Server(MAILBOXES, record_transcript=False)
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.handle_stream, server_stream)
+        client = TrioPop3Client(client_stream)
+        await alice_session(client, "QUIT")
+    assert len(server.transcript) == 0
+    assert server.transcript.sessions == []
+
+
+async def test_a_memory_stream_session_has_no_peer() -> None:
+    server = Pop3Server(MAILBOXES)
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.handle_stream, server_stream)
+        await alice_session(TrioPop3Client(client_stream), "QUIT")
+    assert server.transcript.sessions[0].peer is None
+    assert server.transcript.render().startswith("--- session 1 (alice), ended by QUIT")
