@@ -13,6 +13,7 @@ import argparse
 import io
 import os
 import pstats
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -254,6 +255,7 @@ def main() -> None:
     results: dict[tuple[str, str], Measurement] = {}
     store: dict[str, float] = {}
     fresh: dict[str, float] = {}
+    recording: dict[bool, list[Measurement]] = {True: [], False: []}
     for workload in selected:
         for impl in IMPLEMENTATIONS:
             if workload == "store":
@@ -265,6 +267,13 @@ def main() -> None:
                 )
             else:
                 results[impl, workload] = _run_workload(impl, workload, options)
+        if workload == "churn":
+            # What recording costs is a few per cent, less than one run's noise: run
+            # with and without it in turns, and compare the medians.
+            recording[True].append(results["fakepop", workload])
+            for _ in range(2 if args.quick else 3):
+                for recorded, impl in ((False, "fakepop-unrecorded"), (True, "fakepop")):
+                    recording[recorded].append(_run_workload(impl, workload, options))
     elapsed = time.perf_counter() - started
 
     header = ["Figure (server process)", "fakepop", "bare Trio floor", "fakepop / floor"]
@@ -275,6 +284,16 @@ def main() -> None:
         print()
         context_header = ["Run", "Wall", "Server CPU (user + sys)", "Server busy", "Client CPU"]
         print(_table(context_header, _context(results)))
+    if recording[False]:
+        with_it, without = (
+            statistics.median(m.server_cpu / m.units * 1e6 for m in recording[recorded])
+            for recorded in (True, False)
+        )
+        print(
+            f"\nTranscript recording, median of {len(recording[True])} churn runs with it and "
+            f"{len(recording[False])} without: {with_it:.0f} µs against {without:.0f} µs "
+            f"per session, {(with_it / without - 1) * 100:+.1f}% server CPU (target ≤ +10%)."
+        )
     pinned = "unpinned" if server_cpu is None else f"server on CPU {server_cpu}, client on the rest"
     print(f"\n{'Quick' if args.quick else 'Full'} run, {elapsed:.0f} s, {pinned}.")
     if args.profile is not None:

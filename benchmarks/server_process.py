@@ -28,11 +28,11 @@ import trio
 
 from benchmarks import bare_trio_server
 from benchmarks.workloads import FULL, QUICK, plans_for
-from fakepop import MailStore, Pop3Server, serve_pop3
+from fakepop import MailStore, Pop3Server
 
 __all__ = ["ServerProcess", "Usage"]
 
-IMPLEMENTATIONS = ("fakepop", "floor")
+IMPLEMENTATIONS = ("fakepop", "floor", "fakepop-unrecorded")
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -164,11 +164,13 @@ async def _serve(impl: str, workload: str, quick: bool) -> None:
     plans = plans_for(workload, QUICK if quick else FULL)
     async with trio.open_nursery() as nursery:
         server: Pop3Server | None = None
-        if impl == "fakepop":
+        if impl.startswith("fakepop"):
             store = MailStore()
             for plan in plans:
                 store.add_user(plan.user, plan.password, plan.messages())
-            server = await nursery.start(serve_pop3, store)
+            # "fakepop-unrecorded" keeps no transcript, to measure what recording costs.
+            server = Pop3Server(store, record_transcript=impl == "fakepop")
+            await nursery.start(server.serve)
             port = server.port
         else:
             boxes = {

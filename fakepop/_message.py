@@ -85,6 +85,8 @@ class StoredMessage:
     # once so that a listing is only joined, never formatted, per message.
     list_suffix: bytes = field(repr=False)
     uidl_suffix: bytes = field(repr=False)
+    #: How many lines the message has (what RETR sends before the terminating dot).
+    lines: int = field(repr=False)
 
     @classmethod
     def from_source(cls, source: MessageSource, uid: str) -> StoredMessage:
@@ -95,6 +97,7 @@ class StoredMessage:
             retr_payload=_stuff(wire),
             list_suffix=b"%d\r\n" % len(wire),
             uidl_suffix=uid.encode() + b"\r\n",
+            lines=wire.count(b"\r\n"),
         )
 
     @property

@@ -90,6 +90,9 @@ class Reply:
     payload: bytes | None = None
     #: Whether the server closes the connection after sending this reply.
     close: bool = False
+    #: For multi-line replies: how many lines the payload holds, the terminating dot
+    #: not counted (known when the reply is made, so nobody has to count them).
+    lines: int = 0
 
     @property
     def ok(self) -> bool:
@@ -204,8 +207,8 @@ def _ok(text: str = "") -> Reply:
     return Reply(_status(b"+OK", text))
 
 
-def _multiline(text: str, payload: bytes) -> Reply:
-    return Reply(_status(b"+OK", text), payload)
+def _multiline(text: str, payload: bytes, lines: int) -> Reply:
+    return Reply(_status(b"+OK", text), payload, lines=lines)
 
 
 class Pop3Protocol:
@@ -435,8 +438,9 @@ class Pop3Protocol:
         )
 
     def _capa(self, command: Command) -> Reply:
-        lines = "".join(f"{line}\r\n" for line in self.config.capabilities())
-        return _multiline("Capability list follows", lines.encode() + b".\r\n")
+        capabilities = self.config.capabilities()
+        payload = "".join(f"{line}\r\n" for line in capabilities).encode() + b".\r\n"
+        return _multiline("Capability list follows", payload, len(capabilities))
 
     # -- TRANSACTION ---------------------------------------------------------------
     def _stat(self, command: Command) -> Reply:
@@ -456,7 +460,8 @@ class Pop3Protocol:
             return _ok(f"{number} {message.size}")
         maildrop = self.maildrop
         listing = self._listing("LIST", _FULL_LIST)
-        return _multiline(f"{_messages(maildrop.count)} ({maildrop.octets} octets)", listing)
+        text = f"{_messages(maildrop.count)} ({maildrop.octets} octets)"
+        return _multiline(text, listing, maildrop.count)
 
     def _uidl(self, command: Command) -> Reply:
         assert self.maildrop is not None
@@ -469,7 +474,8 @@ class Pop3Protocol:
                 return found
             number, message = found
             return _ok(f"{number} {message.uid}")
-        return _multiline("Unique-ID listing follows", self._listing("UIDL", _FULL_UIDL))
+        listing = self._listing("UIDL", _FULL_UIDL)
+        return _multiline("Unique-ID listing follows", listing, self.maildrop.count)
 
     def _retr(self, command: Command) -> Reply:
         assert self.maildrop is not None
@@ -481,7 +487,7 @@ class Pop3Protocol:
             return found
         number, message = found
         self.maildrop.note_retrieved(number)
-        return _multiline(f"{message.size} octets", message.retr_payload)
+        return _multiline(f"{message.size} octets", message.retr_payload, message.lines)
 
     def _top(self, command: Command) -> Reply:
         assert self.maildrop is not None
@@ -494,7 +500,10 @@ class Pop3Protocol:
         if not _DIGITS.match(args[1]):
             return self._err(f"Invalid line count: {args[1][:40]}")
         _, message = found
-        return _multiline("Top of message follows", message.top_payload(int(args[1][:12])))
+        payload = message.top_payload(int(args[1][:12]))
+        whole = payload is message.retr_payload  # then its lines are already counted
+        lines = message.lines if whole else payload.count(b"\r\n") - 1
+        return _multiline("Top of message follows", payload, lines)
 
     def _dele(self, command: Command) -> Reply:
         assert self.maildrop is not None

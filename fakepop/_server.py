@@ -12,7 +12,7 @@ import functools
 import logging
 import math
 import sys
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import NoReturn
 
@@ -156,8 +156,11 @@ class Pop3Server:
         if self._sessions == 0:
             self._idle = trio.Event()
         self._sessions += 1
-        protocol = Pop3Protocol(self.store, self.config, clock=trio.current_time)
-        recorder = self._recorder(stream)
+        # The run's clock (a MockClock in tests that use one), without the lookup that
+        # trio.current_time() repeats on every call.
+        clock = trio.lowlevel.current_clock().current_time
+        protocol = Pop3Protocol(self.store, self.config, clock=clock)
+        recorder = self._recorder(stream, clock)
         ended_by = EndReason.SERVER_STOPPED  # unless something below says otherwise
         try:
             ended_by = await self._converse(stream, protocol, recorder)
@@ -186,7 +189,9 @@ class Pop3Server:
                 if self._sessions == 0 and self._idle is not None:
                     self._idle.set()
 
-    def _recorder(self, stream: trio.abc.Stream) -> SessionRecorder | _NoRecorder:
+    def _recorder(
+        self, stream: trio.abc.Stream, clock: Callable[[], float]
+    ) -> SessionRecorder | _NoRecorder:
         if not self.record_transcript:
             return _NO_RECORDER
         peer = None
@@ -194,7 +199,7 @@ class Pop3Server:
             with suppress(OSError):
                 host, port = stream.socket.getpeername()[:2]
                 peer = (host, port)
-        return self.transcript.start_session(peer, trio.current_time)
+        return self.transcript.start_session(peer, clock)
 
     async def _converse(
         self,

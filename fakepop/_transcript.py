@@ -7,6 +7,12 @@ and queries do their work only when a test asks.
 
 Secrets (the PASS argument) are kept but masked in every view unless a caller asks for
 them with ``show_secrets=True``.
+
+While a session runs, its record only appends flat tuples of strings, bytes and
+numbers that the server already has in hand (the command line, the reply's status
+line and sizes). Such tuples are soon ignored by the garbage collector, so even a
+transcript of many thousand sessions costs the server little; the readable
+:class:`Entry` objects are made from them when a test reads the record.
 """
 
 from __future__ import annotations
@@ -72,7 +78,7 @@ class Entry:
         return self.text
 
 
-@dataclass
+@dataclass(slots=True)
 class SessionRecord:
     """Everything one POP3 session said and did."""
 
@@ -90,7 +96,13 @@ class SessionRecord:
     duration: float | None = None
     #: UIDs of the messages removed when the session quit (UPDATE).
     removed: tuple[str, ...] = ()
-    entries: list[Entry] = field(default_factory=list)
+    # (at, kind, what, lines, octets) as recorded; see SessionRecorder.
+    _raw: list[_Raw] = field(default_factory=list, repr=False)
+
+    @property
+    def entries(self) -> list[Entry]:
+        """The session's lines in order, as recorded so far."""
+        return [_entry(raw) for raw in list(self._raw)]
 
     # -- queries ------------------------------------------------------------------
     @property
@@ -171,53 +183,61 @@ class SessionRecord:
         }
 
 
+# A recorded line: (at, kind, what, lines, octets). ``kind`` is an EntryKind value
+# (a str); ``what`` is the client's line (bytes; ``lines`` is _SECRET when it carries
+# a password), a reply's status line (bytes), a state's name or an event (str).
+_Raw = tuple[float, str, "bytes | str", int, int]
+_CLIENT, _SERVER = EntryKind.CLIENT.value, EntryKind.SERVER.value
+_STATE, _EVENT = EntryKind.STATE.value, EntryKind.EVENT.value
+_SECRET = 1
+
+
+def _entry(raw: _Raw) -> Entry:
+    at, kind_value, what, lines, octets = raw
+    kind = EntryKind(kind_value)
+    if isinstance(what, str):
+        return Entry(at, kind, what)
+    text = what.decode("utf-8", "replace")
+    if kind is EntryKind.SERVER:
+        return Entry(at, kind, text[:-2], None, lines, octets)
+    if lines == _SECRET:
+        return Entry(at, kind, f"{text.split(' ', 1)[0]} {MASK}", secret_text=text)
+    return Entry(at, kind, text)
+
+
 class SessionRecorder:
     """Writes one session's record; the server calls it as the session runs."""
 
-    __slots__ = ("_clock", "_start", "record")
+    __slots__ = ("_append", "_clock", "_start", "record")
 
     def __init__(self, record: SessionRecord, clock: Callable[[], float]) -> None:
         self.record = record
+        self._append = record._raw.append
         self._clock = clock
         self._start = clock()
 
-    def _add(
-        self,
-        kind: EntryKind,
-        text: str,
-        secret_text: str | None = None,
-        lines: int = 0,
-        octets: int = 0,
-    ) -> None:
-        at = self._clock() - self._start
-        self.record.entries.append(Entry(at, kind, text, secret_text, lines, octets))
-
     def command(self, command: Command) -> None:
-        text = command.line.decode("utf-8", "replace")
-        if command.keyword == "PASS" and command.argument is not None:
-            self._add(EntryKind.CLIENT, f"PASS {MASK}", secret_text=text)
-        elif command.problem is not None:
-            self._add(EntryKind.CLIENT, f"{text}... ({command.problem})")
+        at = self._clock() - self._start
+        if command.problem is not None:
+            text = command.line.decode("utf-8", "replace")
+            self._append((at, _CLIENT, f"{text}... ({command.problem})", 0, 0))
+        elif command.keyword == "PASS" and command.argument is not None:
+            self._append((at, _CLIENT, command.line, _SECRET, 0))
         else:
-            self._add(EntryKind.CLIENT, text)
+            self._append((at, _CLIENT, command.line, 0, 0))
 
     def reply(self, reply: Reply) -> None:
-        status = reply.status[:-2].decode("ascii", "replace")
-        payload = reply.payload
-        if payload is None:
-            self._add(EntryKind.SERVER, status)
-        else:
-            # Lines after the status line, not counting the terminating dot.
-            lines = payload.count(b"\r\n") - 1
-            self._add(EntryKind.SERVER, status, lines=lines, octets=len(payload))
+        # The status line and sizes only: a payload is never kept, nor counted here.
+        octets = 0 if reply.payload is None else len(reply.payload)
+        self._append((self._clock() - self._start, _SERVER, reply.status, reply.lines, octets))
 
     def state(self, state: State, user: str | None) -> None:
         if user is not None and self.record.user is None:
             self.record.user = user
-        self._add(EntryKind.STATE, state.value)
+        self._append((self._clock() - self._start, _STATE, state.value, 0, 0))
 
     def event(self, text: str) -> None:
-        self._add(EntryKind.EVENT, text)
+        self._append((self._clock() - self._start, _EVENT, text, 0, 0))
 
     def end(self, reason: EndReason, removed: Sequence[str] = ()) -> None:
         record = self.record
@@ -225,7 +245,7 @@ class SessionRecorder:
             record.removed = tuple(removed)
             record.ended_by = reason
             record.duration = self._clock() - self._start
-            self._add(EntryKind.EVENT, f"ended: {reason.value}")
+            self.event(f"ended: {reason.value}")
 
 
 class Transcript:
