@@ -9,6 +9,7 @@ from ._message import MessageSource, StoredMessage
 from ._protocol import Command, Pop3Protocol, Reply, State
 from ._server import Pop3Server, ServerError, open_pop3_server, serve_pop3
 from ._store import Mailbox, MailboxSpec, Maildrop, MailStore
+from ._thread import Pop3ServerThread
 from ._transcript import EndReason, Entry, EntryKind, SessionRecord, Transcript
 
 __version__ = "0.1.0"
@@ -25,6 +26,7 @@ __all__ = [
     "MessageSource",
     "Pop3Protocol",
     "Pop3Server",
+    "Pop3ServerThread",
     "Reply",
     "ServerConfig",
     "ServerError",

@@ -72,6 +72,7 @@ class Pop3Server:
         #: Exceptions raised while handling sessions, oldest first.
         self.errors: list[BaseException] = []
         self._listeners: list[trio.SocketListener] = []
+        self._session_scopes: set[trio.CancelScope] = set()
         self._sessions = 0
         self._idle: trio.Event | None = None  # set when the last open session ends
 
@@ -104,6 +105,33 @@ class Pop3Server:
     def active_sessions(self) -> int:
         """Connections currently open."""
         return self._sessions
+
+    def close_sessions(self) -> None:
+        """End every open session at its next checkpoint, without UPDATE.
+
+        Call it from the server's Trio thread (Pop3ServerThread does it for you).
+        """
+        for scope in self._session_scopes:
+            scope.cancel()
+
+    def reset(self, mailboxes: Mapping[str, MailboxSpec] | None = None) -> None:
+        """Start afresh with these mailboxes: open sessions end without UPDATE, and the
+        store, the transcript and the recorded errors are emptied. The server keeps
+        listening on the same address.
+
+        Call it from the server's Trio thread (Pop3ServerThread.reset does it for you).
+        """
+        self.close_sessions()
+        self._clear(mailboxes)
+
+    def _clear(self, mailboxes: Mapping[str, MailboxSpec] | None) -> None:
+        # Safe from any thread: the store and the transcript have their own locks, and
+        # sessions that are still ending only touch state that no one can reach now.
+        self.store.clear()
+        if mailboxes:
+            self.store.load(mailboxes)
+        self.transcript.clear()
+        self.errors.clear()
 
     async def wait_idle(self) -> None:
         """Wait until no session is open: every lock released, every QUIT committed.
@@ -162,8 +190,11 @@ class Pop3Server:
         protocol = Pop3Protocol(self.store, self.config, clock=clock)
         recorder = self._recorder(stream, clock)
         ended_by = EndReason.SERVER_STOPPED  # unless something below says otherwise
+        scope = trio.CancelScope()
+        self._session_scopes.add(scope)
         try:
-            ended_by = await self._converse(stream, protocol, recorder)
+            with scope:
+                ended_by = await self._converse(stream, protocol, recorder)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             ended_by = EndReason.CLIENT_CLOSED  # nothing to report, nothing deleted
         except Exception as exc:
@@ -175,6 +206,7 @@ class Pop3Server:
                 with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                     await stream.send_all(_INTERNAL_ERROR)
         finally:
+            self._session_scopes.discard(scope)
             protocol.connection_lost()
             recorder.end(ended_by, [message.uid for message in protocol.removed])
             try:

@@ -18,6 +18,7 @@ import trio
 from ._config import ServerConfig
 from ._server import Pop3Server
 from ._store import MailboxSpec, MailStore
+from ._transcript import Transcript
 
 __all__ = ["Pop3ServerThread"]
 
@@ -149,6 +150,11 @@ class Pop3ServerThread:
     def store(self) -> MailStore:
         """The mailboxes; safe to read and change from any thread while serving."""
         return self.server.store
+
+    @property
+    def transcript(self) -> Transcript:
+        """What every session said; safe to read from any thread while serving."""
+        return self.server.transcript
 
     @property
     def errors(self) -> list[BaseException]:
@@ -303,6 +309,25 @@ class Pop3ServerThread:
                 exc.add_note(f"Also, when the fakepop server stopped: {failure!r}")
             else:
                 logger.exception("fakepop: error when the server stopped")
+
+    def reset(self, mailboxes: Mapping[str, MailboxSpec] | None = None) -> None:
+        """Start afresh with these mailboxes, keeping the same thread and address.
+
+        Open sessions end without UPDATE (this waits until they have), and the store,
+        the transcript and the recorded errors are emptied. Cheap when no session is
+        open: nothing crosses into the server's thread then.
+        """
+        token = self._token
+        if token is None or not self.is_running():
+            raise RuntimeError("the fakepop server is not running (call start() first)")
+        if self.server.active_sessions:
+            _refuse_in_trio("reset")
+            trio.from_thread.run(self._close_sessions, trio_token=token)
+        self.server._clear(mailboxes)
+
+    async def _close_sessions(self) -> None:
+        self.server.close_sessions()
+        await self.server.wait_idle()
 
     # -- checking and waiting ----------------------------------------------------------
     def check(self) -> None:

@@ -309,3 +309,21 @@ async def test_large_retr_is_sent_whole(server: Pop3Server) -> None:
         assert status == f"+OK {size} octets".encode()
         assert len(lines) == 3002
         assert lines[-1].startswith(b"line 002999")
+
+
+async def test_reset_ends_sessions_and_starts_afresh() -> None:
+    async with open_pop3_server(checklist_store()) as server:
+        port = server.port
+        async with await connect(server) as client:
+            await login(client)
+            await client.command("DELE 1")
+            server.reset({"carol": {"password": "pw", "messages": ["Subject: c\n\nc\n"]}})
+            assert await client.closed_by_server()
+        await server.wait_idle()
+        assert server.port == port
+        assert server.store.users == ["carol"]
+        assert len(server.transcript) == 0
+        async with await connect(server) as client:
+            await login(client, "carol", "pw")
+            assert await client.command("STAT") == b"+OK 1 17"
+        assert server.errors == []

@@ -1,0 +1,198 @@
+"""pytest fixtures for fakepop, loaded through the ``pytest11`` entry point.
+
+Fixtures that give a running server:
+
+- ``pop3_server``: a :class:`~fakepop.Pop3ServerThread` of the test's own, for sync
+  and asyncio tests; fresh state for every test.
+- ``pop3_shared_server``: one server thread for the whole test session, reset before
+  each test (mailboxes, transcript, errors, open sessions): for large suites.
+- ``trio_pop3_server``: a :class:`~fakepop.Pop3Server` in the test's own Trio run (with
+  pytest-trio), so ``MockClock``/``autojump_clock`` drive its timers.
+
+What the server starts with comes from ``@pytest.mark.pop3(mailboxes, **options)``
+through the ``pop3_mailboxes`` and ``pop3_config`` fixtures, which a conftest.py may
+override, as may ``pop3_listen_address``. When a test that used one of these servers
+fails, its report gets a "fakepop transcript" section; an error inside the server
+fails the test at teardown.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Generator, Iterator, Mapping
+from typing import Any
+
+import pytest
+
+from ._config import ServerConfig
+from ._server import Pop3Server, open_pop3_server
+from ._store import MailboxSpec
+from ._thread import Pop3ServerThread
+from ._transcript import Transcript
+
+__all__ = [
+    "pop3_config",
+    "pop3_listen_address",
+    "pop3_mailboxes",
+    "pop3_server",
+    "pop3_shared_server",
+    "trio_pop3_server",
+]
+
+_MARKER = "pop3"
+_CONFIG_FIELDS = frozenset(field.name for field in dataclasses.fields(ServerConfig))
+# The transcripts of the servers each test used, for its failure report.
+_TRANSCRIPTS = pytest.StashKey[list[Transcript]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{_MARKER}(mailboxes=None, **options): the mailboxes and ServerConfig options "
+        "of this test's fakepop server",
+    )
+
+
+# -- what the server starts with -------------------------------------------------------
+
+
+def _marker_arguments(request: pytest.FixtureRequest) -> tuple[Any, dict[str, Any]]:
+    marker = request.node.get_closest_marker(_MARKER)
+    if marker is None:
+        return None, {}
+    if len(marker.args) > 1:
+        raise pytest.UsageError(
+            f"@pytest.mark.{_MARKER} takes the mailboxes as its only positional argument"
+        )
+    options = dict(marker.kwargs)
+    mailboxes = marker.args[0] if marker.args else options.pop("mailboxes", None)
+    unknown = sorted(set(options) - _CONFIG_FIELDS)
+    if unknown:
+        raise pytest.UsageError(
+            f"@pytest.mark.{_MARKER}: unknown option(s) {', '.join(unknown)}; the options "
+            f"are mailboxes and the fields of fakepop.ServerConfig: "
+            f"{', '.join(sorted(_CONFIG_FIELDS))}"
+        )
+    return mailboxes, options
+
+
+@pytest.fixture
+def pop3_mailboxes(request: pytest.FixtureRequest) -> Mapping[str, MailboxSpec]:
+    """The mailboxes the test's server starts with: those of ``@pytest.mark.pop3``,
+    or none. Override this fixture to give a whole module or suite a default."""
+    mailboxes, _ = _marker_arguments(request)
+    return {} if mailboxes is None else mailboxes  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def pop3_config(request: pytest.FixtureRequest) -> ServerConfig:
+    """The server's options: the keyword arguments of ``@pytest.mark.pop3`` other than
+    ``mailboxes``, as a ServerConfig. Override this fixture to change the defaults."""
+    _, options = _marker_arguments(request)
+    return ServerConfig(**options)
+
+
+@pytest.fixture(scope="session")
+def pop3_listen_address() -> tuple[str, int]:
+    """(host, port) the servers listen on; port 0 means any free port, which is what
+    keeps parallel test processes (pytest-xdist) from colliding."""
+    return ("127.0.0.1", 0)
+
+
+def _report_transcript(request: pytest.FixtureRequest, transcript: Transcript) -> None:
+    request.node.stash.setdefault(_TRANSCRIPTS, []).append(transcript)
+
+
+# -- the servers -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def pop3_server(
+    request: pytest.FixtureRequest,
+    pop3_mailboxes: Mapping[str, MailboxSpec],
+    pop3_config: ServerConfig,
+    pop3_listen_address: tuple[str, int],
+) -> Iterator[Pop3ServerThread]:
+    """A running fakepop server of this test's own, in a background thread.
+
+    Use ``pop3_server.host``/``.port`` to connect, ``.store`` to read or change the
+    mailboxes, ``.transcript`` to see what was said, ``.wait_idle()`` to wait for the
+    client's sessions to end.
+    """
+    host, port = pop3_listen_address
+    server = Pop3ServerThread(pop3_mailboxes, host=host, port=port, config=pop3_config)
+    server.start()
+    _report_transcript(request, server.transcript)
+    yield server
+    server.stop()  # raises ServerError if a session failed inside the server
+
+
+@pytest.fixture(scope="session")
+def _pop3_session_server(pop3_listen_address: tuple[str, int]) -> Iterator[Pop3ServerThread]:
+    host, port = pop3_listen_address
+    server = Pop3ServerThread(host=host, port=port)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pop3_shared_server(
+    request: pytest.FixtureRequest,
+    _pop3_session_server: Pop3ServerThread,
+    pop3_mailboxes: Mapping[str, MailboxSpec],
+) -> Iterator[Pop3ServerThread]:
+    """The test session's one fakepop server, reset for this test.
+
+    Starting a server costs about a millisecond; a reset, microseconds. The address
+    stays the same all session long, and options cannot vary per test (use
+    ``pop3_server`` for that): a ``@pytest.mark.pop3`` with options is refused.
+    """
+    _, options = _marker_arguments(request)
+    if options:
+        raise pytest.UsageError(
+            f"pop3_shared_server runs with the default options for every test; for "
+            f"{', '.join(sorted(options))} use the pop3_server fixture"
+        )
+    server = _pop3_session_server
+    server.reset(pop3_mailboxes)
+    _report_transcript(request, server.transcript)
+    yield server
+    server.check()  # a failure inside the server fails this test, not a later one
+
+
+@pytest.fixture
+async def trio_pop3_server(
+    request: pytest.FixtureRequest,
+    pop3_mailboxes: Mapping[str, MailboxSpec],
+    pop3_config: ServerConfig,
+    pop3_listen_address: tuple[str, int],
+) -> AsyncIterator[Pop3Server]:
+    """A running fakepop server in the test's own Trio run (needs pytest-trio).
+
+    No thread: its autologout timer follows the run's clock, so ``autojump_clock``
+    makes ten idle minutes pass at once. ``await server.wait_idle()`` waits for the
+    client's sessions to end.
+    """
+    host, port = pop3_listen_address
+    async with open_pop3_server(pop3_mailboxes, host=host, port=port, config=pop3_config) as (
+        server
+    ):
+        _report_transcript(request, server.transcript)
+        yield server
+
+
+# -- the transcript in failure reports ---------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed:
+        transcripts = item.stash.get(_TRANSCRIPTS, [])
+        for number, transcript in enumerate(transcripts, 1):
+            name = "fakepop transcript" if len(transcripts) == 1 else f"fakepop transcript {number}"
+            report.sections.append((f"{name} ({report.when})", transcript.render()))
+    return report
