@@ -259,9 +259,10 @@ class Pop3Server:
                 recorder.command(command)
                 state = protocol.state
                 reply = protocol.handle(command)
-                recorder.reply(reply)
-                if protocol.state is not state:
-                    recorder.state(protocol.state, protocol.user)
+                if protocol.state is state:
+                    recorder.reply(reply)
+                else:
+                    recorder.reply(reply, protocol.state, protocol.user)
                 await _send(stream, reply)
                 if reply.close:
                     return EndReason.QUIT
@@ -273,10 +274,7 @@ class _NoRecorder:
     def command(self, command: Command) -> None:
         pass
 
-    def reply(self, reply: Reply) -> None:
-        pass
-
-    def state(self, state: State, user: str | None) -> None:
+    def reply(self, reply: Reply, state: State | None = None, user: str | None = None) -> None:
         pass
 
     def event(self, text: str) -> None:

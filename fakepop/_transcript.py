@@ -102,7 +102,10 @@ class SessionRecord:
     @property
     def entries(self) -> list[Entry]:
         """The session's lines in order, as recorded so far."""
-        return [_entry(raw) for raw in list(self._raw)]
+        entries = [entry for raw in list(self._raw) for entry in _entries(raw)]
+        if self.ended_by is not None and self.duration is not None:
+            entries.append(Entry(self.duration, EntryKind.EVENT, f"ended: {self.ended_by.value}"))
+        return entries
 
     # -- queries ------------------------------------------------------------------
     @property
@@ -187,22 +190,28 @@ class SessionRecord:
 # (a str); ``what`` is the client's line (bytes; ``lines`` is _SECRET when it carries
 # a password), a reply's status line (bytes), a state's name or an event (str).
 _Raw = tuple[float, str, "bytes | str", int, int]
-_CLIENT, _SERVER = EntryKind.CLIENT.value, EntryKind.SERVER.value
-_STATE, _EVENT = EntryKind.STATE.value, EntryKind.EVENT.value
+_CLIENT, _SERVER, _EVENT = EntryKind.CLIENT.value, EntryKind.SERVER.value, "event"
+# A reply after which the session changed state is recorded as one line whose kind
+# names the new state, and read back as a SERVER entry followed by a STATE entry.
+_SERVER_THEN = {state: f"{_SERVER}>{state.value}" for state in State}
 _SECRET = 1
 
 
-def _entry(raw: _Raw) -> Entry:
+def _entries(raw: _Raw) -> Iterator[Entry]:
     at, kind_value, what, lines, octets = raw
-    kind = EntryKind(kind_value)
     if isinstance(what, str):
-        return Entry(at, kind, what)
+        yield Entry(at, EntryKind(kind_value), what)
+        return
     text = what.decode("utf-8", "replace")
-    if kind is EntryKind.SERVER:
-        return Entry(at, kind, text[:-2], None, lines, octets)
-    if lines == _SECRET:
-        return Entry(at, kind, f"{text.split(' ', 1)[0]} {MASK}", secret_text=text)
-    return Entry(at, kind, text)
+    if kind_value == _CLIENT:
+        if lines == _SECRET:
+            yield Entry(at, EntryKind.CLIENT, f"{text.split(' ', 1)[0]} {MASK}", text)
+        else:
+            yield Entry(at, EntryKind.CLIENT, text)
+        return
+    yield Entry(at, EntryKind.SERVER, text[:-2], None, lines, octets)
+    if kind_value != _SERVER:
+        yield Entry(at, EntryKind.STATE, kind_value.partition(">")[2])
 
 
 class SessionRecorder:
@@ -226,26 +235,28 @@ class SessionRecorder:
         else:
             self._append((at, _CLIENT, command.line, 0, 0))
 
-    def reply(self, reply: Reply) -> None:
+    def reply(self, reply: Reply, state: State | None = None, user: str | None = None) -> None:
+        """Record a reply; ``state`` if the session entered it by this command, and
+        ``user`` once someone has logged in."""
         # The status line and sizes only: a payload is never kept, nor counted here.
         octets = 0 if reply.payload is None else len(reply.payload)
-        self._append((self._clock() - self._start, _SERVER, reply.status, reply.lines, octets))
-
-    def state(self, state: State, user: str | None) -> None:
-        if user is not None and self.record.user is None:
-            self.record.user = user
-        self._append((self._clock() - self._start, _STATE, state.value, 0, 0))
+        kind = _SERVER
+        if state is not None:
+            kind = _SERVER_THEN[state]
+            if user is not None and self.record.user is None:
+                self.record.user = user
+        self._append((self._clock() - self._start, kind, reply.status, reply.lines, octets))
 
     def event(self, text: str) -> None:
         self._append((self._clock() - self._start, _EVENT, text, 0, 0))
 
     def end(self, reason: EndReason, removed: Sequence[str] = ()) -> None:
+        # Shown as a last "ended: ..." entry, made from these fields when read.
         record = self.record
         if record.ended_by is None:
             record.removed = tuple(removed)
-            record.ended_by = reason
             record.duration = self._clock() - self._start
-            self.event(f"ended: {reason.value}")
+            record.ended_by = reason
 
 
 class Transcript:

@@ -81,7 +81,7 @@ def pop3_mailboxes(request: pytest.FixtureRequest) -> Mapping[str, MailboxSpec]:
     """The mailboxes the test's server starts with: those of ``@pytest.mark.pop3``,
     or none. Override this fixture to give a whole module or suite a default."""
     mailboxes, _ = _marker_arguments(request)
-    return {} if mailboxes is None else mailboxes  # type: ignore[no-any-return]
+    return {} if mailboxes is None else mailboxes
 
 
 @pytest.fixture
