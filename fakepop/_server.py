@@ -34,7 +34,9 @@ _RECEIVE_SIZE = 16384
 # Replies shorter than this go out in one write with their status line; longer
 # payloads are sent as they are stored, without copying them to prepend the status.
 _COALESCE_LIMIT = 65536
-_INTERNAL_ERROR = b"-ERR [SYS/TEMP] Internal server error; closing the connection\r\n"
+_INTERNAL_ERROR = Reply(
+    b"-ERR [SYS/TEMP] Internal server error; closing the connection\r\n", close=True
+)
 
 
 class ServerError(Exception):
@@ -202,9 +204,10 @@ class Pop3Server:
             self.errors.append(exc)
             recorder.event(f"error inside the server: {type(exc).__name__}: {exc}")
             logger.exception("fakepop: error in a POP3 session; it was closed")
+            recorder.reply(_INTERNAL_ERROR)
             with trio.move_on_after(1):
                 with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                    await stream.send_all(_INTERNAL_ERROR)
+                    await _send(stream, _INTERNAL_ERROR)
         finally:
             self._session_scopes.discard(scope)
             protocol.connection_lost()

@@ -317,13 +317,20 @@ class Pop3ServerThread:
         the transcript and the recorded errors are emptied. Cheap when no session is
         open: nothing crosses into the server's thread then.
         """
+        self.close_sessions()
+        self.server._clear(mailboxes)
+
+    def close_sessions(self) -> None:
+        """End every open session now, without UPDATE, and wait until they have ended.
+
+        Does nothing, without crossing into the server's thread, if none is open.
+        """
         token = self._token
         if token is None or not self.is_running():
             raise RuntimeError("the fakepop server is not running (call start() first)")
         if self.server.active_sessions:
-            _refuse_in_trio("reset")
+            _refuse_in_trio("close_sessions")
             trio.from_thread.run(self._close_sessions, trio_token=token)
-        self.server._clear(mailboxes)
 
     async def _close_sessions(self) -> None:
         self.server.close_sessions()

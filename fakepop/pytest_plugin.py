@@ -35,6 +35,7 @@ __all__ = [
     "pop3_listen_address",
     "pop3_mailboxes",
     "pop3_server",
+    "pop3_shared_config",
     "pop3_shared_server",
     "trio_pop3_server",
 ]
@@ -65,6 +66,11 @@ def _marker_arguments(request: pytest.FixtureRequest) -> tuple[Any, dict[str, An
             f"@pytest.mark.{_MARKER} takes the mailboxes as its only positional argument"
         )
     options = dict(marker.kwargs)
+    if marker.args and "mailboxes" in options:
+        raise pytest.UsageError(
+            f"@pytest.mark.{_MARKER} got the mailboxes twice: as its positional argument "
+            "and as mailboxes="
+        )
     mailboxes = marker.args[0] if marker.args else options.pop("mailboxes", None)
     unknown = sorted(set(options) - _CONFIG_FIELDS)
     if unknown:
@@ -128,9 +134,18 @@ def pop3_server(
 
 
 @pytest.fixture(scope="session")
-def _pop3_session_server(pop3_listen_address: tuple[str, int]) -> Iterator[Pop3ServerThread]:
+def pop3_shared_config() -> ServerConfig:
+    """The options of the session-wide server behind ``pop3_shared_server``. Override
+    it (at session scope) in a conftest.py to change them for the whole suite."""
+    return ServerConfig()
+
+
+@pytest.fixture(scope="session")
+def _pop3_session_server(
+    pop3_listen_address: tuple[str, int], pop3_shared_config: ServerConfig
+) -> Iterator[Pop3ServerThread]:
     host, port = pop3_listen_address
-    server = Pop3ServerThread(host=host, port=port)
+    server = Pop3ServerThread(host=host, port=port, config=pop3_shared_config)
     server.start()
     yield server
     server.stop()
@@ -141,24 +156,36 @@ def pop3_shared_server(
     request: pytest.FixtureRequest,
     _pop3_session_server: Pop3ServerThread,
     pop3_mailboxes: Mapping[str, MailboxSpec],
+    pop3_config: ServerConfig,
 ) -> Iterator[Pop3ServerThread]:
     """The test session's one fakepop server, reset for this test.
 
     Starting a server costs about a millisecond; a reset, microseconds. The address
-    stays the same all session long, and options cannot vary per test (use
-    ``pop3_server`` for that): a ``@pytest.mark.pop3`` with options is refused.
+    stays the same all session long, and so do the options (``pop3_shared_config``):
+    a test whose ``pop3_config`` differs, through ``@pytest.mark.pop3`` options or an
+    override, is refused; use ``pop3_server`` for that. Sessions still open when the
+    test ends are closed then, without UPDATE.
     """
-    _, options = _marker_arguments(request)
-    if options:
-        raise pytest.UsageError(
-            f"pop3_shared_server runs with the default options for every test; for "
-            f"{', '.join(sorted(options))} use the pop3_server fixture"
-        )
     server = _pop3_session_server
+    if pop3_config != server.server.config:
+        raise pytest.UsageError(
+            "pop3_shared_server runs with the session's pop3_shared_config, but this "
+            "test asks for other options (a @pytest.mark.pop3 option or a pop3_config "
+            "override); use the pop3_server fixture, or override pop3_shared_config"
+        )
+    # An error since the last test's check (a stray client between tests) is reported
+    # here rather than wiped by the reset.
+    server.check()
     server.reset(pop3_mailboxes)
     _report_transcript(request, server.transcript)
     yield server
-    server.check()  # a failure inside the server fails this test, not a later one
+    # End what the test left open first, so that anything failing as it ends is
+    # reported here, against this test, and only here: the next test starts clean.
+    server.close_sessions()
+    try:
+        server.check()
+    finally:
+        server.errors.clear()
 
 
 @pytest.fixture

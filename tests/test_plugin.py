@@ -1,0 +1,626 @@
+"""The pytest plugin (``fakepop.pytest_plugin``), tested the way a user meets it.
+
+Each test writes a small test module that uses the plugin's fixtures with a real
+client (the standard library's ``poplib``, asyncio or trio streams, every socket with
+a timeout), runs pytest on it, and checks the outcomes and the report. The runs are
+inline, in this process, except the pytest-xdist one, which needs worker processes.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+# The inner runs read no ini of ours, so each gets one: warnings are errors, as here,
+# and where pytest-asyncio is loaded its loop scope is set to keep it from warning.
+INI = "[pytest]\nfilterwarnings = error\n"
+ASYNC_INI = INI + "trio_mode = {trio_mode}\nasyncio_default_fixture_loop_scope = function\n"
+# Runs in worker processes pay for every plugin's import in each: leave out the async
+# ones (and hypothesis, the slowest to import) where the inner tests do not need them.
+LEAN = ("-p", "no:asyncio", "-p", "no:trio", "-p", "no:hypothesispytest")
+
+
+# Prepended to every inner test module.
+PRELUDE = '''
+import poplib
+
+import pytest
+
+TIMEOUT = 10
+
+
+def pop3(server, user="alice", password="pw"):
+    """A poplib client logged in to ``server``."""
+    client = poplib.POP3(server.host, server.port, timeout=TIMEOUT)
+    client.user(user)
+    client.pass_(password)
+    return client
+'''
+
+
+def run(
+    pytester: pytest.Pytester,
+    source: str,
+    *args: str,
+    trio_mode: bool = False,
+    subprocess: bool = False,
+) -> pytest.RunResult:
+    """Run pytest on ``source`` (after PRELUDE), with the async plugins unless LEAN is
+    among ``args``."""
+    lean = LEAN[1] in args
+    pytester.makeini(INI if lean else ASYNC_INI.format(trio_mode=str(trio_mode).lower()))
+    pytester.makepyfile(PRELUDE + textwrap.dedent(source))
+    if subprocess:
+        return pytester.runpytest_subprocess(*args)
+    return pytester.runpytest(*args)
+
+
+# -- sync tests: pop3_server, the marker, a fresh server per test -------------------
+
+
+def test_sync_tests_get_a_fresh_server_each(pytester: pytest.Pytester) -> None:
+    result = run(
+        pytester,
+        """
+        ONE = "Subject: one\\n\\nFirst.\\n"
+        seen = {}
+
+        @pytest.mark.pop3({"alice": {"password": "pw", "messages": {"m1": ONE}}})
+        def test_first(pop3_server):
+            seen["server"] = pop3_server
+            client = pop3(pop3_server)
+            assert client.stat() == (1, len(ONE.replace("\\n", "\\r\\n")))
+            assert client.uidl(1) == b"+OK 1 m1"
+            client.dele(1)
+            client.quit()
+            pop3_server.wait_idle()
+            assert pop3_server.store["alice"].messages == ()
+            assert pop3_server.transcript.removed(user="alice") == ["m1"]
+
+        def test_second_starts_empty(pop3_server):
+            assert pop3_server is not seen["server"]
+            assert not seen["server"].is_running()
+            assert pop3_server.store.users == []
+            assert len(pop3_server.transcript) == 0
+            client = poplib.POP3(pop3_server.host, pop3_server.port, timeout=TIMEOUT)
+            client.user("alice")
+            with pytest.raises(poplib.error_proto, match="AUTH"):
+                client.pass_("pw")
+            client.quit()
+        """,
+    )
+    result.assert_outcomes(passed=2)
+
+
+# -- an asyncio test ---------------------------------------------------------------
+
+
+def test_an_asyncio_test_talks_to_pop3_server(pytester: pytest.Pytester) -> None:
+    result = run(
+        pytester,
+        """
+        import asyncio
+
+        MESSAGE = "Subject: hi\\n\\nHello.\\n"
+
+
+        @pytest.mark.asyncio
+        @pytest.mark.pop3({"alice": {"password": "pw", "messages": [MESSAGE]}})
+        async def test_asyncio_client(pop3_server):
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(pop3_server.host, pop3_server.port), TIMEOUT
+            )
+
+            async def say(line):
+                writer.write(line.encode() + b"\\r\\n")
+                await writer.drain()
+                return (await asyncio.wait_for(reader.readline(), TIMEOUT)).decode()
+
+            assert (await reader.readline()).startswith(b"+OK")
+            assert (await say("USER alice")).startswith("+OK")
+            assert (await say("PASS pw")).startswith("+OK")
+            assert await say("STAT") == f"+OK 1 {len(MESSAGE) + 3}\\r\\n"
+            assert (await say("QUIT")).startswith("+OK")
+            assert await asyncio.wait_for(reader.read(), TIMEOUT) == b""
+            writer.close()
+            await writer.wait_closed()
+            # wait_idle blocks: from a running loop, it goes to a worker thread.
+            await asyncio.to_thread(pop3_server.wait_idle)
+            assert pop3_server.transcript.commands(user="alice") == [
+                "USER alice", "PASS ****", "STAT", "QUIT"
+            ]
+        """,
+    )
+    result.assert_outcomes(passed=1)
+
+
+# -- trio tests: trio_pop3_server, autojump_clock ------------------------------------
+
+TRIO_LINES = '''
+import trio
+
+from fakepop import EndReason
+
+
+class Lines:
+    """Reads CRLF-terminated lines from a trio stream."""
+
+    def __init__(self, stream):
+        self.stream, self.buffer = stream, b""
+
+    async def line(self):
+        while b"\\r\\n" not in self.buffer:
+            data = await self.stream.receive_some(4096)
+            if not data:
+                raise EOFError(self.buffer)
+            self.buffer += data
+        line, self.buffer = self.buffer.split(b"\\r\\n", 1)
+        return line.decode()
+
+    async def say(self, command):
+        await self.stream.send_all(command.encode() + b"\\r\\n")
+        return await self.line()
+'''
+
+
+def test_trio_tests_use_trio_pop3_server(pytester: pytest.Pytester) -> None:
+    result = run(
+        pytester,
+        TRIO_LINES
+        + textwrap.dedent(
+            """
+        @pytest.mark.pop3({"alice": {"password": "pw", "messages": ["Subject: hi\\n\\nHi.\\n"]}})
+        async def test_trio_client(trio_pop3_server):
+            server = trio_pop3_server
+            async with await trio.open_tcp_stream(server.host, server.port) as stream:
+                lines = Lines(stream)
+                assert (await lines.line()).startswith("+OK")
+                for command in ("USER alice", "PASS pw", "DELE 1", "QUIT"):
+                    assert (await lines.say(command)).startswith("+OK")
+            await server.wait_idle()
+            assert server.store["alice"].messages == ()
+
+
+        @pytest.mark.pop3({"alice": "pw"}, autologout=600)
+        async def test_idle_session_closed_after_ten_virtual_minutes(
+            trio_pop3_server, autojump_clock
+        ):
+            server = trio_pop3_server
+            async with await trio.open_tcp_stream(server.host, server.port) as stream:
+                lines = Lines(stream)
+                await lines.line()
+                assert (await lines.say("USER alice")).startswith("+OK")
+                assert (await lines.say("PASS pw")).startswith("+OK")
+                idle_from = trio.current_time()
+                with trio.move_on_after(599):
+                    await stream.receive_some()
+                    pytest.fail("the session ended before the autologout time")
+                assert await stream.receive_some() == b""  # the server closed it
+                assert trio.current_time() - idle_from == pytest.approx(600)
+            await server.wait_idle()
+            (session,) = server.transcript.sessions
+            assert session.ended_by is EndReason.TIMEOUT
+            assert not server.store["alice"].locked
+            """
+        ),
+        trio_mode=True,
+    )
+    result.assert_outcomes(passed=2)
+
+
+# -- pytest-xdist ------------------------------------------------------------------
+
+
+def test_xdist_workers_each_run_their_own_servers(pytester: pytest.Pytester) -> None:
+    result = run(
+        pytester,
+        """
+        from pathlib import Path
+
+        RESULTS = Path(__file__).parent / "ports"
+
+
+        @pytest.mark.parametrize("n", range(6))
+        @pytest.mark.pop3({"alice": {"password": "pw", "messages": ["Subject: x\\n\\nx\\n"]}})
+        def test_parallel(pop3_server, worker_id, n):
+            client = pop3(pop3_server)
+            assert client.stat()[0] == 1
+            client.dele(1)
+            client.quit()
+            pop3_server.wait_idle()
+            assert pop3_server.store["alice"].messages == ()
+            RESULTS.mkdir(exist_ok=True)
+            (RESULTS / f"{worker_id}-{n}").write_text(str(pop3_server.port))
+        """,
+        "-n",
+        "2",
+        *LEAN,
+        subprocess=True,
+    )
+    result.assert_outcomes(passed=6)
+    names = [path.name for path in (pytester.path / "ports").iterdir()]
+    assert len(names) == 6
+    assert {name.split("-")[0] for name in names} == {"gw0", "gw1"}
+
+
+# -- the transcript in a failure report ----------------------------------------------
+
+
+def test_a_failing_test_reports_the_transcript_with_the_password_masked(
+    pytester: pytest.Pytester,
+) -> None:
+    result = run(
+        pytester,
+        """
+        PASSWORD = "-".join(["correct", "horse", "battery"])
+        BOXES = {"alice": {"password": PASSWORD, "messages": ["Subject: x\\n\\nx\\n"]}}
+
+
+        @pytest.mark.pop3(BOXES)
+        def test_fails(pop3_server):
+            client = pop3(pop3_server, password=PASSWORD)
+            count, _ = client.stat()
+            client.quit()
+            assert count == 0, "the mailbox should be empty"
+
+
+        @pytest.mark.pop3(BOXES)
+        def test_passes(pop3_server):
+            pop3(pop3_server, password=PASSWORD).quit()
+        """,
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_fails _*",
+            "*- fakepop transcript (call) -*",
+            "--- session 1 from 127.0.0.1:* (alice), ended by QUIT after * s",
+            "S: +OK fakepop POP3 server ready. <*@localhost>",
+            "C: USER alice",
+            "S: +OK*",
+            "C: PASS ****",
+            "S: +OK*",
+            "   (state: TRANSACTION)",
+            "C: STAT",
+            "S: +OK 1 *",
+            "C: QUIT",
+        ]
+    )
+    output = result.stdout.str()
+    assert "C: PASS ****" in output
+    assert "correct-horse-battery" not in output
+    assert output.count("fakepop transcript") == 1  # not for the test that passed
+
+
+# -- an error inside the server ------------------------------------------------------
+
+
+@pytest.mark.parametrize("fixture", ["pop3_server", "pop3_shared_server"])
+def test_an_error_inside_the_server_fails_the_test_at_teardown(
+    pytester: pytest.Pytester, fixture: str
+) -> None:
+    result = run(
+        pytester,
+        f"""
+        from fakepop._protocol import Pop3Protocol
+
+
+        @pytest.fixture
+        def server({fixture}):
+            return {fixture}
+
+
+        @pytest.mark.pop3({{"alice": "pw"}})
+        def test_body_passes(server, monkeypatch):
+            handle = Pop3Protocol.handle
+
+            def broken(self, command):
+                if command.keyword == "STAT":
+                    raise RuntimeError("bug in STAT")
+                return handle(self, command)
+
+            monkeypatch.setattr(Pop3Protocol, "handle", broken)
+            client = pop3(server)
+            with pytest.raises(poplib.error_proto, match="SYS/TEMP"):
+                client.stat()
+            client.close()
+
+
+        @pytest.mark.pop3({{"alice": "pw"}})
+        def test_next_one_is_not_blamed(server):
+            client = pop3(server)
+            client.stat()
+            client.quit()
+        """,
+    )
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_body_passes*",
+            "E * fakepop.*ServerError: fakepop server raised 1 error(s): RuntimeError: bug in STAT",
+            "*- fakepop transcript (teardown) -*",
+            "*ended by error inside the server*",
+            "C: STAT",
+            "   (error inside the server: RuntimeError: bug in STAT)",
+        ]
+    )
+
+
+# -- pop3_shared_server ------------------------------------------------------------
+
+
+def test_the_shared_server_is_reset_for_every_test(pytester: pytest.Pytester) -> None:
+    result = run(
+        pytester,
+        """
+        seen = {}
+
+
+        @pytest.mark.pop3({"alice": {"password": "pw", "messages": ["Subject: 1\\n\\n1\\n"]}})
+        def test_one(pop3_shared_server):
+            seen["port"] = pop3_shared_server.port
+            client = pop3(pop3_shared_server)
+            assert client.stat()[0] == 1
+            client.dele(1)
+            seen["client"] = client  # left logged in, on purpose
+
+
+        @pytest.mark.pop3({"alice": {"password": "pw2", "messages": ["a", "b"]}, "bob": "pw"})
+        def test_two(pop3_shared_server):
+            server = pop3_shared_server
+            assert server.port == seen["port"]
+            assert len(server.transcript) == 0
+            assert sorted(server.store.users) == ["alice", "bob"]
+            # The session test_one left open was ended before this test began.
+            with pytest.raises((poplib.error_proto, OSError)):
+                seen["client"].stat()
+            seen["client"].close()
+            # ... which released alice's lock; she sees this test's mailbox.
+            client = pop3(server, password="pw2")
+            assert client.stat()[0] == 2
+            client.quit()
+
+
+        def test_three_without_marker(pop3_shared_server):
+            assert pop3_shared_server.port == seen["port"]
+            assert pop3_shared_server.store.users == []
+            assert len(pop3_shared_server.transcript) == 0
+
+
+        @pytest.mark.pop3({"alice": "pw"}, autologout=30, greeting="hi")
+        def test_options_are_refused(pop3_shared_server):
+            pass
+        """,
+    )
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at setup of test_options_are_refused*",
+            "E * pop3_shared_server runs with the session's pop3_shared_config, but this "
+            "test asks for other options*",
+        ]
+    )
+
+
+def test_sessions_a_test_leaves_open_on_the_shared_server_end_with_it(
+    pytester: pytest.Pytester,
+) -> None:
+    """A client the first test forgets is disconnected when that test ends, so the
+    next test starts with no session open and nothing of the first test's running."""
+    result = run(
+        pytester,
+        """
+        FORGOTTEN = []
+
+
+        @pytest.mark.pop3({"alice": "pw"})
+        def test_one(pop3_shared_server):
+            FORGOTTEN.append(pop3(pop3_shared_server))
+            assert pop3_shared_server.server.active_sessions == 1
+
+
+        def test_two(pop3_shared_server):
+            assert pop3_shared_server.server.active_sessions == 0
+            client = FORGOTTEN.pop()
+            with pytest.raises((poplib.error_proto, OSError)):
+                client.stat()
+            client.close()
+        """,
+    )
+    result.assert_outcomes(passed=2)
+
+
+# -- overriding the configuration fixtures --------------------------------------------
+
+
+def test_a_conftest_can_override_mailboxes_config_and_address(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(
+        """
+        import socket
+
+        import pytest
+
+        from fakepop import ServerConfig
+
+
+        @pytest.fixture(scope="session")
+        def pop3_listen_address():
+            with socket.socket() as probe:  # a port that was free a moment ago
+                probe.bind(("127.0.0.1", 0))
+                return ("127.0.0.1", probe.getsockname()[1])
+
+
+        @pytest.fixture
+        def pop3_mailboxes():
+            return {"bob": {"password": "builder", "messages": ["Subject: b\\n\\nb\\n"]}}
+
+
+        CONFTEST_CONFIG = ServerConfig(greeting="Conftest POP3 here.", apop=False)
+
+
+        @pytest.fixture
+        def pop3_config():
+            return CONFTEST_CONFIG
+
+
+        @pytest.fixture(scope="session")
+        def pop3_shared_config():
+            return CONFTEST_CONFIG
+        """
+    )
+    result = run(
+        pytester,
+        """
+        def test_pop3_server(pop3_server, pop3_listen_address):
+            assert pop3_server.address == pop3_listen_address
+            client = poplib.POP3(pop3_server.host, pop3_server.port, timeout=TIMEOUT)
+            assert client.getwelcome() == b"+OK Conftest POP3 here."
+            client.user("bob")
+            client.pass_("builder")
+            assert client.stat()[0] == 1
+            client.quit()
+            assert "alice" not in pop3_server.store
+
+
+        def test_pop3_shared_server(pop3_shared_server, pop3_listen_address):
+            assert pop3_shared_server.address == pop3_listen_address
+            assert pop3_shared_server.store.users == ["bob"]
+
+
+        def test_pop3_shared_server_options(pop3_shared_server):
+            server = pop3_shared_server
+            client = poplib.POP3(server.host, server.port, timeout=TIMEOUT)
+            try:
+                assert client.getwelcome() == b"+OK Conftest POP3 here."
+            finally:
+                client.close()
+        """,
+    )
+    result.assert_outcomes(passed=3)
+
+
+def test_the_shared_server_refuses_a_pop3_config_it_does_not_run_with(
+    pytester: pytest.Pytester,
+) -> None:
+    """Overriding pop3_config alone cannot change the session-wide server's options;
+    the test is refused rather than run silently with other options."""
+    pytester.makeconftest(
+        """
+        import pytest
+
+        from fakepop import ServerConfig
+
+
+        @pytest.fixture
+        def pop3_config():
+            return ServerConfig(greeting="Not for the shared server.")
+        """
+    )
+    result = run(
+        pytester,
+        """
+        def test_shared(pop3_shared_server):
+            pass
+        """,
+    )
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["E * pop3_shared_server runs with the session's*"])
+
+
+# -- marker mistakes ---------------------------------------------------------------
+
+
+def test_marker_mistakes_are_usage_errors_that_name_the_mistake(
+    pytester: pytest.Pytester,
+) -> None:
+    result = run(
+        pytester,
+        """
+        @pytest.mark.pop3({"alice": "pw"}, autologot=5)
+        def test_typo(pop3_server):
+            pass
+
+
+        @pytest.mark.pop3({"alice": "pw"}, {"bob": "pw"})
+        def test_two_positional(pop3_server):
+            pass
+        """,
+    )
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at setup of test_typo*",
+            "E * @pytest.mark.pop3: unknown option(s) autologot; the options are mailboxes "
+            "and the fields of fakepop.ServerConfig: apop, autologout, capa, *",
+            "*ERROR at setup of test_two_positional*",
+            "E * @pytest.mark.pop3 takes the mailboxes as its only positional argument",
+        ]
+    )
+
+
+def test_the_marker_is_registered(pytester: pytest.Pytester) -> None:
+    pytester.makeini(INI)
+    result = pytester.runpytest("--markers", *LEAN)
+    result.stdout.fnmatch_lines(["@pytest.mark.pop3(mailboxes=None, **options): *"])
+
+
+# -- the transcript query API --------------------------------------------------------
+
+
+def test_transcript_queries_and_assert_commands(pytester: pytest.Pytester) -> None:
+    result = run(
+        pytester,
+        """
+        BOXES = {
+            "alice": {"password": "pw", "messages": ["Subject: a\\n\\na\\n"]},
+            "bob": "pw",
+        }
+
+
+        def both_check_mail(server):
+            for user in ("alice", "bob"):
+                client = pop3(server, user)
+                client.stat()
+                client.quit()
+            server.wait_idle()
+
+
+        @pytest.mark.pop3(BOXES)
+        def test_right(pop3_server):
+            both_check_mail(pop3_server)
+            transcript = pop3_server.transcript
+            transcript.assert_commands(["USER alice", "PASS ****", "STAT", "QUIT"], user="alice")
+            transcript.assert_commands(["USER", "PASS", "STAT", "QUIT"] * 2, keywords_only=True)
+            assert [s.user for s in transcript.sessions_of("bob")] == ["bob"]
+            assert transcript.replies_to("STAT", user="bob") == ["+OK 0 0"]
+            assert transcript.commands(user="bob", show_secrets=True)[1] == "PASS pw"
+            assert transcript.removed() == []
+            assert '"PASS ****"' in transcript.to_json()
+
+
+        @pytest.mark.pop3(BOXES)
+        def test_wrong(pop3_server):
+            both_check_mail(pop3_server)
+            pop3_server.transcript.assert_commands(
+                ["USER alice", "PASS ****", "NOOP", "QUIT"], user="alice"
+            )
+        """,
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_wrong _*",
+            "E * POP3 commands of alice differ from what was expected:",
+            "E *--- expected",
+            "E *+++ actual",
+            "E *@@ -1,4 +1,4 @@",
+            "E *  USER alice",
+            "E *  PASS ****",
+            "E *-NOOP",
+            "E *+STAT",
+            "E *  QUIT",
+        ]
+    )
