@@ -74,8 +74,8 @@ class Pop3Server:
         #: Exceptions raised while handling sessions, oldest first.
         self.errors: list[BaseException] = []
         self._listeners: list[trio.SocketListener] = []
+        # One cancel scope per open session, from its start until its stream is closed.
         self._session_scopes: set[trio.CancelScope] = set()
-        self._sessions = 0
         self._idle: trio.Event | None = None  # set when the last open session ends
 
     # -- where it listens ----------------------------------------------------------
@@ -106,7 +106,7 @@ class Pop3Server:
     @property
     def active_sessions(self) -> int:
         """Connections currently open."""
-        return self._sessions
+        return len(self._session_scopes)
 
     def close_sessions(self) -> None:
         """End every open session at its next checkpoint, without UPDATE.
@@ -140,7 +140,7 @@ class Pop3Server:
 
         Useful after a client disconnects, before looking at the store.
         """
-        while self._sessions:
+        while self._session_scopes:
             assert self._idle is not None
             await self._idle.wait()
 
@@ -183,17 +183,16 @@ class Pop3Server:
         one end of ``trio.testing.memory_stream_pair()`` to talk to the server without
         sockets.
         """
-        if self._sessions == 0:
+        if not self._session_scopes:
             self._idle = trio.Event()
-        self._sessions += 1
+        scope = trio.CancelScope()
+        self._session_scopes.add(scope)
         # The run's clock (a MockClock in tests that use one), without the lookup that
         # trio.current_time() repeats on every call.
         clock = trio.lowlevel.current_clock().current_time
         protocol = Pop3Protocol(self.store, self.config, clock=clock)
         recorder = self._recorder(stream, clock)
         ended_by = EndReason.SERVER_STOPPED  # unless something below says otherwise
-        scope = trio.CancelScope()
-        self._session_scopes.add(scope)
         try:
             with scope:
                 ended_by = await self._converse(stream, protocol, recorder)
@@ -209,7 +208,6 @@ class Pop3Server:
                 with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                     await _send(stream, _INTERNAL_ERROR)
         finally:
-            self._session_scopes.discard(scope)
             protocol.connection_lost()
             recorder.end(ended_by, [message.uid for message in protocol.removed])
             try:
@@ -220,8 +218,8 @@ class Pop3Server:
                 else:
                     await trio.aclose_forcefully(stream)
             finally:
-                self._sessions -= 1
-                if self._sessions == 0 and self._idle is not None:
+                self._session_scopes.discard(scope)
+                if not self._session_scopes and self._idle is not None:
                     self._idle.set()
 
     def _recorder(
