@@ -4,6 +4,7 @@ Start it in-process from a dict of mailboxes, drive it with any POP3 client, the
 what is left in the mailboxes.
 """
 
+from . import faults
 from ._config import ServerConfig
 from ._message import MessageSource, StoredMessage
 from ._protocol import Command, Pop3Protocol, Reply, State
@@ -11,6 +12,7 @@ from ._server import Pop3Server, ServerError, open_pop3_server, serve_pop3
 from ._store import Mailbox, MailboxSpec, Maildrop, MailStore
 from ._thread import Pop3ServerThread
 from ._transcript import EndReason, Entry, EntryKind, SessionRecord, Transcript
+from .faults import Fault, FaultContext, FaultSet
 
 __version__ = "0.1.0"
 
@@ -19,6 +21,9 @@ __all__ = [
     "EndReason",
     "Entry",
     "EntryKind",
+    "Fault",
+    "FaultContext",
+    "FaultSet",
     "MailStore",
     "Mailbox",
     "MailboxSpec",
@@ -35,6 +40,7 @@ __all__ = [
     "StoredMessage",
     "Transcript",
     "__version__",
+    "faults",
     "open_pop3_server",
     "serve_pop3",
 ]

@@ -304,6 +304,47 @@ class Pop3Protocol:
         handler = _HANDLERS[keyword]
         return handler(self, command)
 
+    # -- what fault injection needs ------------------------------------------------
+    def login_name(self, command: Command) -> str | None:
+        """The user a command is about before login: USER's and APOP's argument, or
+        the name PASS would log in; after login, the logged-in user."""
+        if self.user is not None:
+            return self.user
+        if command.keyword in ("USER", "APOP") and command.args:
+            return command.args[0]
+        if command.keyword == "PASS":
+            return self._pending_user
+        return None
+
+    def credentials_valid(self, command: Command) -> bool:
+        """Whether this PASS or APOP, in the current state, carries the right secret
+        (checked without logging in or locking anything)."""
+        if command.keyword == "PASS" and self.state is State.AWAITING_PASS:
+            user = self._pending_user
+            return user is not None and bool(command.argument) and (
+                self._password_matches(user, command.argument or "")
+            )
+        if command.keyword == "APOP" and self.state in (_A, _AP):
+            args = command.args
+            return len(args) == 2 and self._apop_digest_matches(args[0], args[1])
+        return False
+
+    def refuse(self, command: Command, text: str, code: str | None = None) -> Reply:
+        """Answer ``command`` with ``-ERR`` instead of executing it, leaving the
+        session as a real refusal would: a refused PASS or APOP needs a new login, a
+        refused QUIT closes the connection without UPDATE, anything else changes
+        nothing."""
+        if self.state is State.CLOSED:
+            raise RuntimeError("the session is closed; no command can be refused")
+        reply = self._err(text, code)
+        if command.keyword in ("PASS", "APOP") and self.state in (_A, _AP):
+            self._pending_user = None
+            self.state = State.AUTHORIZATION
+        elif command.keyword == "QUIT":
+            self.connection_lost()
+            return dataclasses.replace(reply, close=True)
+        return reply
+
     def connection_lost(self) -> None:
         """The connection ended without QUIT (drop, timeout, shutdown, error).
 
@@ -395,10 +436,7 @@ class Pop3Protocol:
             return self._err("PASS needs the password as its argument")
         user = self._pending_user
         assert user is not None
-        expected = self.store.password_of(user)
-        given = command.argument.encode("utf-8", "surrogateescape")
-        good = expected is not None and hmac.compare_digest(given, expected.encode())
-        return self._login(user, good)
+        return self._login(user, self._password_matches(user, command.argument))
 
     def _apop(self, command: Command) -> Reply:
         args = command.args
@@ -407,15 +445,21 @@ class Pop3Protocol:
         user, digest = args
         if not _HEX_DIGEST.match(digest):
             return self._err("APOP digest must be 32 hexadecimal digits")
-        assert self.apop_timestamp is not None
+        return self._login(user, self._apop_digest_matches(user, digest))
+
+    def _password_matches(self, user: str, password: str) -> bool:
+        expected = self.store.password_of(user)
+        given = password.encode("utf-8", "surrogateescape")
+        return expected is not None and hmac.compare_digest(given, expected.encode())
+
+    def _apop_digest_matches(self, user: str, digest: str) -> bool:
         secret = self.store.password_of(user)
-        good = False
-        if secret is not None:
-            expected = hashlib.md5(
-                (self.apop_timestamp + secret).encode(), usedforsecurity=False
-            ).hexdigest()
-            good = hmac.compare_digest(digest.lower(), expected)
-        return self._login(user, good)
+        if secret is None or self.apop_timestamp is None:
+            return False
+        expected = hashlib.md5(
+            (self.apop_timestamp + secret).encode(), usedforsecurity=False
+        ).hexdigest()
+        return hmac.compare_digest(digest.lower(), expected)
 
     def _quit(self, command: Command) -> Reply:
         if self.state is not State.TRANSACTION:

@@ -9,8 +9,11 @@ out, and closing.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import math
+import socket
+import struct
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -22,6 +25,20 @@ from ._config import ServerConfig
 from ._protocol import Command, Pop3Protocol, Reply, State
 from ._store import MailboxSpec, MailStore
 from ._transcript import EndReason, SessionRecorder, Transcript
+from .faults import (
+    Close,
+    Delay,
+    FaultSet,
+    Stage,
+    Stall,
+    _Cut,
+    _Hook,
+    _Refuse,
+    _Slice,
+    _Throttle,
+    apply_rewrites,
+    context_for,
+)
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
@@ -77,6 +94,9 @@ class Pop3Server:
         # One cancel scope per open session, from its start until its stream is closed.
         self._session_scopes: set[trio.CancelScope] = set()
         self._idle: trio.Event | None = None  # set when the last open session ends
+        self._connections = itertools.count(1)  # numbers sessions for faults
+        #: Faults to inject; add and remove them from any thread while serving.
+        self.faults = FaultSet()
 
     # -- where it listens ----------------------------------------------------------
     @property
@@ -134,6 +154,7 @@ class Pop3Server:
             self.store.load(mailboxes)
         self.transcript.clear()
         self.errors.clear()
+        self.faults.clear()
 
     async def wait_idle(self) -> None:
         """Wait until no session is open: every lock released, every QUIT committed.
@@ -187,6 +208,7 @@ class Pop3Server:
             self._idle = trio.Event()
         scope = trio.CancelScope()
         self._session_scopes.add(scope)
+        session = next(self._connections)
         # The run's clock (a MockClock in tests that use one), without the lookup that
         # trio.current_time() repeats on every call.
         clock = trio.lowlevel.current_clock().current_time
@@ -195,7 +217,7 @@ class Pop3Server:
         ended_by = EndReason.SERVER_STOPPED  # unless something below says otherwise
         try:
             with scope:
-                ended_by = await self._converse(stream, protocol, recorder)
+                ended_by = await self._converse(stream, protocol, recorder, session)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             ended_by = EndReason.CLIENT_CLOSED  # nothing to report, nothing deleted
         except Exception as exc:
@@ -239,11 +261,17 @@ class Pop3Server:
         stream: trio.abc.Stream,
         protocol: Pop3Protocol,
         recorder: SessionRecorder | _NoRecorder,
+        session: int,
     ) -> EndReason:
         autologout = self.config.autologout
+        if self.faults:
+            ended = await self._connect_faults(stream, protocol, recorder, session)
+            if ended is not None:
+                return ended
         greeting = protocol.greeting()
         recorder.reply(greeting)
-        await _send(stream, greeting)
+        if await self._send(stream, greeting, protocol, None, recorder, session=session):
+            return EndReason.FAULT
         # RFC 1939 section 3: after the autologout time without a command the session
         # ends silently, without UPDATE. One scope for the whole session, its deadline
         # pushed forward before each read, is cheaper than a new scope per read.
@@ -258,16 +286,169 @@ class Pop3Server:
                     continue
                 idle.deadline = math.inf  # a slow client reading a reply is not idle
                 recorder.command(command)
-                state = protocol.state
-                reply = protocol.handle(command)
-                if protocol.state is state:
-                    recorder.reply(reply)
-                else:
-                    recorder.reply(reply, protocol.state, protocol.user)
-                await _send(stream, reply)
+                answer = await self._answer(stream, protocol, recorder, session, command)
+                if isinstance(answer, EndReason):
+                    return answer
+                reply, refused = answer
+                if await self._send(stream, reply, protocol, command, recorder, session=session):
+                    return EndReason.FAULT
                 if reply.close:
-                    return EndReason.QUIT
+                    return EndReason.FAULT if refused else EndReason.QUIT
         return EndReason.TIMEOUT
+
+    async def _answer(
+        self,
+        stream: trio.abc.Stream,
+        protocol: Pop3Protocol,
+        recorder: SessionRecorder | _NoRecorder,
+        session: int,
+        command: Command,
+    ) -> tuple[Reply, bool] | EndReason:
+        # The reply to a command, and whether a fault refused it instead of letting it
+        # run; or how the session ended, if a fault ended it here.
+        state = protocol.state
+        reply = None
+        if self.faults:
+            outcome = await self._command_faults(stream, protocol, recorder, session, command)
+            if isinstance(outcome, EndReason):
+                return outcome
+            reply = outcome
+        refused = reply is not None
+        if reply is None:
+            reply = protocol.handle(command)
+        if protocol.state is state:
+            recorder.reply(reply)
+        else:
+            recorder.reply(reply, protocol.state, protocol.user)
+        return reply, refused
+
+    # -- faults: the server carries out what fakepop.faults decides -----------------------
+    async def _connect_faults(
+        self,
+        stream: trio.abc.Stream,
+        protocol: Pop3Protocol,
+        recorder: SessionRecorder | _NoRecorder,
+        session: int,
+    ) -> EndReason | None:
+        for fired in self.faults.fire(Stage.CONNECT, context_for(session, protocol, None)):
+            recorder.event(f"fault: {fired.armed.fault}")
+            ended = await _carry_out(stream, fired.action, fired.jitter)
+            if ended is not None:
+                return ended
+        return None
+
+    async def _command_faults(
+        self,
+        stream: trio.abc.Stream,
+        protocol: Pop3Protocol,
+        recorder: SessionRecorder | _NoRecorder,
+        session: int,
+        command: Command,
+    ) -> Reply | EndReason | None:
+        # A reply to send instead of executing the command, how the session ended, or
+        # None to execute the command as usual.
+        context = context_for(session, protocol, command)
+        for fired in self.faults.fire(Stage.COMMAND, context):
+            action: object = fired.action
+            if isinstance(action, _Hook):
+                action = action.function(context)
+                if action is None:
+                    continue  # the hook let this command through
+            recorder.event(f"fault: {fired.armed.fault}")
+            if isinstance(action, str):
+                if not action.startswith("-ERR"):
+                    raise ValueError(f"a fault hook may answer a -ERR line, not {action!r}")
+                return protocol.refuse(command, action.removeprefix("-ERR").strip())
+            if isinstance(action, _Refuse):
+                return protocol.refuse(command, action.text, action.code)
+            if not isinstance(action, (Close, Delay, Stall)):
+                raise TypeError(f"a fault hook returned {action!r}")
+            ended = await _carry_out(stream, action, fired.jitter)
+            if ended is not None:
+                return ended
+        return None
+
+    async def _send(
+        self,
+        stream: trio.abc.Stream,
+        reply: Reply,
+        protocol: Pop3Protocol,
+        command: Command | None,
+        recorder: SessionRecorder | _NoRecorder,
+        *,
+        session: int,
+    ) -> bool:
+        """Send a reply, shaped or broken by the faults that fire; True if one of them
+        ended the connection."""
+        if not self.faults:
+            await _send(stream, reply)
+            return False
+        context = context_for(session, protocol, command)
+        fired = self.faults.fire(Stage.REPLY, context)
+        if not fired:
+            await _send(stream, reply)
+            return False
+        for item in fired:
+            recorder.event(f"fault: {item.armed.fault}")
+        octets = apply_rewrites(reply, fired, context)
+        actions = [item.action for item in fired]
+        delay = sum(i.action.seconds + i.jitter for i in fired if isinstance(i.action, Delay))
+        if delay:
+            await trio.sleep(delay)
+        cut = next((a for a in actions if isinstance(a, _Cut)), None)
+        if cut is not None:
+            octets = octets[: cut.after_bytes]
+        await _write_shaped(stream, octets, actions)
+        close = next((a for a in actions if isinstance(a, Close)), None)
+        if cut is not None or close is not None:
+            _prepare_close(stream, reset=(cut or close).reset)  # type: ignore[union-attr]
+            return True
+        return False
+
+
+async def _carry_out(stream: trio.abc.Stream, action: object, jitter: float) -> EndReason | None:
+    # Close, Delay or Stall at a connection or command: how the session ended, if it did.
+    if isinstance(action, Delay):
+        await trio.sleep(action.seconds + jitter)
+        return None
+    if isinstance(action, Close):
+        _prepare_close(stream, reset=action.reset)
+        return EndReason.FAULT
+    if isinstance(action, Stall):
+        # Answer nothing; read and drop what the client sends until it gives up.
+        while await stream.receive_some(_RECEIVE_SIZE):
+            pass
+        return EndReason.FAULT
+    raise TypeError(f"cannot carry out {action!r} here")
+
+
+async def _write_shaped(
+    stream: trio.abc.Stream, octets: bytes, actions: Sequence[object]
+) -> None:
+    throttle = next((a for a in actions if isinstance(a, _Throttle)), None)
+    slicing = next((a for a in actions if isinstance(a, _Slice)), None)
+    if throttle is None and slicing is None:
+        if octets:
+            await stream.send_all(octets)
+        return
+    # A tenth of a second's worth per write under a bandwidth limit, unless sliced.
+    size = slicing.size if slicing else max(1, int(throttle.bytes_per_second / 10))  # type: ignore[union-attr]
+    for start in range(0, len(octets), size):
+        chunk = octets[start : start + size]
+        await stream.send_all(chunk)
+        pause = slicing.pause if slicing else 0.0
+        if throttle is not None:
+            pause = max(pause, len(chunk) / throttle.bytes_per_second)
+        if pause:
+            await trio.sleep(pause)
+
+
+def _prepare_close(stream: trio.abc.Stream, *, reset: bool) -> None:
+    # The session's end closes the stream; for a reset, make that close send an RST
+    # instead of a FIN (SO_LINGER on, with a zero timeout).
+    if reset and isinstance(stream, trio.SocketStream):
+        with suppress(OSError):
+            stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 class _NoRecorder:

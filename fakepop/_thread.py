@@ -19,6 +19,7 @@ from ._config import ServerConfig
 from ._server import Pop3Server
 from ._store import MailboxSpec, MailStore
 from ._transcript import Transcript
+from .faults import FaultSet
 
 __all__ = ["Pop3ServerThread"]
 
@@ -150,6 +151,11 @@ class Pop3ServerThread:
     def store(self) -> MailStore:
         """The mailboxes; safe to read and change from any thread while serving."""
         return self.server.store
+
+    @property
+    def faults(self) -> FaultSet:
+        """Faults to inject (see fakepop.faults); add and remove them at any time."""
+        return self.server.faults
 
     @property
     def transcript(self) -> Transcript:

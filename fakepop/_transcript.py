@@ -45,6 +45,8 @@ class EndReason(enum.Enum):
     SERVER_STOPPED = "server stopped"
     #: An error inside the server ended the session (it is in ``Pop3Server.errors``).
     SERVER_ERROR = "error inside the server"
+    #: A fault added to the server closed, reset or stalled the connection.
+    FAULT = "fault"
 
 
 class EntryKind(enum.Enum):
