@@ -6,6 +6,7 @@ what is left in the mailboxes.
 
 from . import faults
 from ._config import ServerConfig
+from ._loading import MailSourceError, read_eml_dir, read_maildir, read_mbox, read_messages
 from ._message import MessageSource, StoredMessage
 from ._protocol import Command, Pop3Protocol, Reply, State
 from ._server import Pop3Server, ServerError, open_pop3_server, serve_pop3
@@ -24,6 +25,7 @@ __all__ = [
     "Fault",
     "FaultContext",
     "FaultSet",
+    "MailSourceError",
     "MailStore",
     "Mailbox",
     "MailboxSpec",
@@ -42,5 +44,9 @@ __all__ = [
     "__version__",
     "faults",
     "open_pop3_server",
+    "read_eml_dir",
+    "read_maildir",
+    "read_mbox",
+    "read_messages",
     "serve_pop3",
 ]
