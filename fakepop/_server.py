@@ -32,7 +32,6 @@ from .faults import (
     Stage,
     Stall,
     _Cut,
-    _Hook,
     _Refuse,
     _Slice,
     _Throttle,
@@ -349,20 +348,10 @@ class Pop3Server:
         # None to execute the command as usual.
         context = context_for(session, protocol, command)
         for fired in self.faults.fire(Stage.COMMAND, context):
-            action: object = fired.action
-            if isinstance(action, _Hook):
-                action = action.function(context)
-                if action is None:
-                    continue  # the hook let this command through
             recorder.event(f"fault: {fired.armed.fault}")
-            if isinstance(action, str):
-                if not action.startswith("-ERR"):
-                    raise ValueError(f"a fault hook may answer a -ERR line, not {action!r}")
-                return protocol.refuse(command, action.removeprefix("-ERR").strip())
+            action = fired.action
             if isinstance(action, _Refuse):
                 return protocol.refuse(command, action.text, action.code)
-            if not isinstance(action, (Close, Delay, Stall)):
-                raise TypeError(f"a fault hook returned {action!r}")
             ended = await _carry_out(stream, action, fired.jitter)
             if ended is not None:
                 return ended
@@ -384,7 +373,7 @@ class Pop3Server:
             await _send(stream, reply)
             return False
         context = context_for(session, protocol, command)
-        fired = self.faults.fire(Stage.REPLY, context)
+        fired = list(self.faults.fire(Stage.REPLY, context))
         if not fired:
             await _send(stream, reply)
             return False

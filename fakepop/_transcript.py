@@ -8,10 +8,10 @@ and queries do their work only when a test asks.
 Secrets (the PASS argument) are kept but masked in every view unless a caller asks for
 them with ``show_secrets=True``.
 
-While a session runs, its record only appends flat tuples of strings, bytes and
+While a session runs, its record only extends one flat list with strings, bytes and
 numbers that the server already has in hand (the command line, the reply's status
-line and sizes). Such tuples are soon ignored by the garbage collector, so even a
-transcript of many thousand sessions costs the server little; the readable
+line and sizes). None of those is a container the garbage collector tracks, so
+recording adds no collection work however long the transcript grows; the readable
 :class:`Entry` objects are made from them when a test reads the record.
 """
 
@@ -98,13 +98,15 @@ class SessionRecord:
     duration: float | None = None
     #: UIDs of the messages removed when the session quit (UPDATE).
     removed: tuple[str, ...] = ()
-    # (at, kind, what, lines, octets) as recorded; see SessionRecorder.
-    _raw: list[_Raw] = field(default_factory=list, repr=False)
+    # (at, kind, what, lines, octets) five slots per line, flat; see SessionRecorder.
+    _raw: list[float | str | bytes | int] = field(default_factory=list, repr=False)
 
     @property
     def entries(self) -> list[Entry]:
         """The session's lines in order, as recorded so far."""
-        entries = [entry for raw in list(self._raw) for entry in _entries(raw)]
+        flat = list(self._raw)
+        lines = [tuple(flat[i : i + 5]) for i in range(0, len(flat) - 4, 5)]
+        entries = [entry for raw in lines for entry in _entries(raw)]  # type: ignore[arg-type]
         if self.ended_by is not None and self.duration is not None:
             entries.append(Entry(self.duration, EntryKind.EVENT, f"ended: {self.ended_by.value}"))
         return entries
@@ -223,7 +225,7 @@ class SessionRecorder:
 
     def __init__(self, record: SessionRecord, clock: Callable[[], float]) -> None:
         self.record = record
-        self._append = record._raw.append
+        self._append = record._raw.extend
         self._clock = clock
         self._start = clock()
 

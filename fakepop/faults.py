@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import hashlib
+import math
 import random
 import re
 import threading
@@ -271,13 +273,21 @@ def cut_payload(*commands: str, after_bytes: int, reset: bool = False) -> Fault:
 # -- timing faults ---------------------------------------------------------------------
 
 
+def _seconds(value: float, what: str) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+        raise ValueError(f"{what} must be a finite number of seconds >= 0, not {value!r}")
+
+
 def delay_greeting(seconds: float) -> Fault:
     """Wait before sending the greeting."""
+    _seconds(seconds, "seconds")
     return Fault(f"delay the greeting {seconds} s", Stage.CONNECT, Delay(seconds))
 
 
 def latency(seconds: float, *, jitter: float = 0.0, seed: int = 0) -> Fault:
     """Wait before every reply (plus a seeded random share of ``jitter``)."""
+    _seconds(seconds, "seconds")
+    _seconds(jitter, "jitter")
     return Fault(
         f"latency {seconds} s (+ up to {jitter} s)",
         Stage.REPLY,
@@ -299,6 +309,7 @@ def slice_replies(size: int = 1, *, pause: float = 0.0) -> Fault:
     """Send every reply in writes of ``size`` octets, ``pause`` seconds apart: catches
     clients that take one read for one reply."""
     _positive(size, "size")
+    _seconds(pause, "pause")
     return Fault(f"slice replies into {size}-octet writes", Stage.REPLY, _Slice(size, pause))
 
 
@@ -396,7 +407,8 @@ def unstuffed_dots(*commands: str) -> Fault:
 
     def rewrite(octets: bytes, context: FaultContext) -> bytes:
         status, crlf, payload = octets.partition(b"\r\n")
-        return status + crlf + payload.replace(b"\r\n..", b"\r\n.").removeprefix(b".")
+        first = 1 if payload.startswith(b"..") else 0  # never the lone terminating dot
+        return status + crlf + payload.replace(b"\r\n..", b"\r\n.")[first:]
 
     return _rewrite(f"unstuffed leading dots in {_named(commands)}", rewrite, *commands)
 
@@ -434,7 +446,7 @@ def garbage_line(*commands: str, line: bytes = b"\x00\xff\xfe garbage \x1b[0m") 
     return _rewrite(f"garbage status line for {_named(commands)}", rewrite, *commands)
 
 
-def overlong_line(*commands: str, length: int = 2048) -> Fault:
+def overlong_line(*commands: str, length: int = 4096) -> Fault:
     """Pad the reply's status line to ``length`` octets, far over RFC 1939's 512."""
 
     def rewrite(octets: bytes, context: FaultContext) -> bytes:
@@ -452,7 +464,9 @@ def changing_uids() -> Fault:
         suffix = b".s%d" % context.session
 
         def change(match: re.Match[bytes]) -> bytes:
-            uid = (match.group(3) + suffix)[-70:]
+            uid = match.group(3) + suffix
+            if len(uid) > 70:  # still unique and valid: a digest of the real UID
+                uid = hashlib.sha1(match.group(3)).hexdigest().encode() + suffix
             return b"%s%s %s" % (match.group(1) or b"", match.group(2), uid)
 
         return line.sub(change, octets.replace(b"\r\n", b"\n")).replace(b"\n", b"\r\n")
@@ -497,18 +511,31 @@ class ArmedFault:
             return False
         return not (fault.needs_valid_credentials and not context.credentials_valid)
 
-    def _fires(self) -> bool:
-        # Called for a matching moment: counts it, then decides.
+    def _due(self) -> bool:
+        # Called for a matching moment: counts it, then decides whether to fire.
         fault = self.fault
         self.seen += 1
         if self.seen < fault.first:
             return False
         if fault.limit is not None and self.fired >= fault.limit:
             return False
-        if fault.probability < 1.0 and self._rng.random() >= fault.probability:
-            return False
-        self.fired += 1
-        return True
+        return fault.probability >= 1.0 or self._rng.random() < fault.probability
+
+    def _action(self, context: FaultContext) -> Action | None:
+        # What firing means now; a hook decides at each moment, and letting the command
+        # through is not firing.
+        action = self.fault.action
+        if not isinstance(action, _Hook):
+            return action
+        result = action.function(context)
+        if result is None or isinstance(result, (Close, Delay, Stall)):
+            return result
+        if isinstance(result, str) and result.startswith("-ERR"):
+            return _Refuse(result.removeprefix("-ERR").strip(), None)
+        raise TypeError(
+            f"fault hook {self.fault.description!r} returned {result!r}; it may return "
+            "None, a '-ERR ...' line, or faults.Close(), Delay() or Stall()"
+        )
 
 
 @dataclass(frozen=True)
@@ -557,17 +584,20 @@ class FaultSet:
     def __bool__(self) -> bool:
         return bool(self._armed)
 
-    def fire(self, stage: Stage, context: FaultContext) -> list[Fired]:
-        """The faults that fire at this moment, in the order they were added."""
-        fired = []
+    def fire(self, stage: Stage, context: FaultContext) -> Iterator[Fired]:
+        """The faults that fire at this moment, in the order they were added; lazily,
+        so a fault after one that ends the moment is neither counted nor fired."""
         for armed in self:
-            if armed._matches(stage, context) and armed._fires():
-                action = armed.fault.action
-                jitter = 0.0
-                if isinstance(action, Delay) and action.jitter:
-                    jitter = armed._rng.uniform(0.0, action.jitter)
-                fired.append(Fired(armed, action, jitter))
-        return fired
+            if not (armed._matches(stage, context) and armed._due()):
+                continue
+            action = armed._action(context)
+            if action is None:
+                continue
+            armed.fired += 1
+            jitter = 0.0
+            if isinstance(action, Delay) and action.jitter:
+                jitter = armed._rng.uniform(0.0, action.jitter)
+            yield Fired(armed, action, jitter)
 
 
 def context_for(
