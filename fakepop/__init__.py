@@ -12,6 +12,7 @@ from ._protocol import Command, Pop3Protocol, Reply, State
 from ._server import Pop3Server, ServerError, open_pop3_server, serve_pop3
 from ._store import Mailbox, MailboxSpec, Maildrop, MailStore
 from ._thread import Pop3ServerThread
+from ._tls import TlsCertificates
 from ._transcript import EndReason, Entry, EntryKind, SessionRecord, Transcript
 from .faults import Fault, FaultContext, FaultSet
 
@@ -40,6 +41,7 @@ __all__ = [
     "SessionRecord",
     "State",
     "StoredMessage",
+    "TlsCertificates",
     "Transcript",
     "__version__",
     "faults",

@@ -57,6 +57,14 @@ class ServerConfig:
     autologout: float = RFC_MIN_AUTOLOGOUT
     #: Longest command line accepted, in octets including CRLF.
     max_line_length: int = RFC_MIN_LINE_LENGTH
+    #: Offer STLS (RFC 2595) when the server has a TLS context.
+    stls: bool = True
+    #: Accept USER/PASS before TLS is active. RFC 5034 section 4 asks servers to be
+    #: able to refuse plaintext passwords on unencrypted connections: set False for
+    #: that (USER is then neither advertised nor accepted until STLS or POP3S).
+    cleartext_login: bool = True
+    #: Refuse every login (USER, APOP) until TLS is active.
+    require_tls: bool = False
 
     def __post_init__(self) -> None:
         for name in ("hostname", "greeting"):
@@ -93,15 +101,23 @@ class ServerConfig:
                 f"max_line_length must be at least {RFC_MIN_LINE_LENGTH} (RFC 2449 section 4)"
             )
 
-    def capabilities(self) -> list[str]:
-        """The CAPA listing; the same in AUTHORIZATION and TRANSACTION state."""
+    def plaintext_login_allowed(self, *, tls_active: bool) -> bool:
+        """Whether USER/PASS may be used on a connection with or without TLS."""
+        return tls_active or (self.cleartext_login and not self.require_tls)
+
+    def capabilities(self, *, stls: bool = False, tls_active: bool = False) -> list[str]:
+        """The CAPA listing. ``stls``: STLS would be accepted now (RFC 2595 section 4
+        lists it only then); ``tls_active``: the connection is encrypted, which
+        decides whether USER is offered."""
         lines = []
         if self.top:
             lines.append("TOP")
         if self.uidl:
             lines.append("UIDL")
-        if self.user_pass:
+        if self.user_pass and self.plaintext_login_allowed(tls_active=tls_active):
             lines.append("USER")
+        if stls:
+            lines.append("STLS")
         if self.resp_codes:
             lines += ["RESP-CODES", "AUTH-RESP-CODE"]
         if self.pipelining:

@@ -93,6 +93,8 @@ class Reply:
     #: For multi-line replies: how many lines the payload holds, the terminating dot
     #: not counted (known when the reply is made, so nobody has to count them).
     lines: int = 0
+    #: The TLS handshake starts right after this reply (the +OK to STLS).
+    starttls: bool = False
 
     @property
     def ok(self) -> bool:
@@ -106,12 +108,12 @@ _A, _AP, _T = State.AUTHORIZATION, State.AWAITING_PASS, State.TRANSACTION
 
 # Which commands each state accepts (before the capability switches apply).
 _ALLOWED: dict[State, frozenset[str]] = {
-    _A: frozenset({"USER", "APOP", "QUIT", "CAPA"}),
-    _AP: frozenset({"PASS", "USER", "APOP", "QUIT", "CAPA"}),
+    _A: frozenset({"USER", "APOP", "QUIT", "CAPA", "STLS"}),
+    _AP: frozenset({"PASS", "USER", "APOP", "QUIT", "CAPA", "STLS"}),
     _T: frozenset({"STAT", "LIST", "RETR", "DELE", "NOOP", "RSET", "TOP", "UIDL", "QUIT", "CAPA"}),
 }
 _KNOWN = frozenset().union(*_ALLOWED.values())
-_NO_ARGUMENTS = frozenset({"QUIT", "CAPA", "STAT", "NOOP", "RSET"})
+_NO_ARGUMENTS = frozenset({"QUIT", "CAPA", "STAT", "NOOP", "RSET", "STLS"})
 _DIGITS = re.compile(r"[0-9]+\Z")
 _HEX_DIGEST = re.compile(r"[0-9a-fA-F]{32}\Z")
 
@@ -124,9 +126,11 @@ def make_apop_timestamp(hostname: str) -> str:
     return f"<{os.getpid()}.{next(_timestamps)}.{time.time_ns()}@{hostname}>"
 
 
-def _enabled_commands(config: ServerConfig) -> frozenset[str]:
+def _enabled_commands(config: ServerConfig, *, tls_available: bool) -> frozenset[str]:
     # The capability switches turn commands off; CAPA then leaves them out too.
     disabled = set()
+    if not (tls_available and config.stls):
+        disabled.add("STLS")
     if not config.capa:
         disabled.add("CAPA")
     if not config.top:
@@ -221,6 +225,8 @@ class Pop3Protocol:
         *,
         apop_timestamp: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        tls_available: bool = False,
+        tls_active: bool = False,
     ) -> None:
         self.store = store
         self.config = config = config or ServerConfig()
@@ -232,7 +238,9 @@ class Pop3Protocol:
         #: Messages removed at UPDATE, once the session has quit.
         self.removed: list[StoredMessage] = []
         self._clock = clock
-        self._enabled = _enabled_commands(config)
+        self._enabled = _enabled_commands(config, tls_available=tls_available)
+        #: Whether the connection is encrypted (POP3S, or after STLS).
+        self.tls_active = tls_active
         self._pending_user: str | None = None
         self._lines = LineReader(config.max_line_length)
         self._eof = False
@@ -345,6 +353,16 @@ class Pop3Protocol:
             return dataclasses.replace(reply, close=True)
         return reply
 
+    def tls_started(self) -> None:
+        """The TLS handshake after STLS succeeded. Everything the client sent in
+        cleartext and the server has not handled yet is dropped, never executed, and a
+        half-done login must start again (RFC 2595 section 4, RFC 5034 section 4)."""
+        self._lines = LineReader(self.config.max_line_length)
+        self._pending_user = None
+        if self.state is State.AWAITING_PASS:
+            self.state = State.AUTHORIZATION
+        self.tls_active = True
+
     def connection_lost(self) -> None:
         """The connection ended without QUIT (drop, timeout, shutdown, error).
 
@@ -420,7 +438,27 @@ class Pop3Protocol:
         )
 
     # -- AUTHORIZATION -------------------------------------------------------------
+    def _login_without_tls(self, plaintext: bool) -> Reply | None:
+        # The TLS policy of the config: a refusal for a login attempted too early.
+        if self.tls_active:
+            return None
+        if self.config.require_tls:
+            return self._err("TLS is required before login; use STLS first", "AUTH")
+        if plaintext and not self.config.cleartext_login:
+            return self._err(
+                "Plaintext authentication is not allowed without TLS; use STLS first", "AUTH"
+            )
+        return None
+
+    def _stls(self, command: Command) -> Reply:
+        if self.tls_active:
+            return self._err("TLS is already active")
+        return Reply(b"+OK Begin TLS negotiation now\r\n", starttls=True)
+
     def _user(self, command: Command) -> Reply:
+        refused = self._login_without_tls(plaintext=True)
+        if refused is not None:
+            return refused
         args = command.args
         if len(args) != 1 or not args[0]:
             return self._err("USER needs exactly one argument: the user name")
@@ -439,6 +477,9 @@ class Pop3Protocol:
         return self._login(user, self._password_matches(user, command.argument))
 
     def _apop(self, command: Command) -> Reply:
+        refused = self._login_without_tls(plaintext=False)
+        if refused is not None:
+            return refused
         args = command.args
         if len(args) != 2 or not all(args):
             return self._err("APOP needs two arguments: the user name and the digest")
@@ -482,7 +523,8 @@ class Pop3Protocol:
         )
 
     def _capa(self, command: Command) -> Reply:
-        capabilities = self.config.capabilities()
+        stls = "STLS" in self._enabled and not self.tls_active and self.state in (_A, _AP)
+        capabilities = self.config.capabilities(stls=stls, tls_active=self.tls_active)
         payload = "".join(f"{line}\r\n" for line in capabilities).encode() + b".\r\n"
         return _multiline("Capability list follows", payload, len(capabilities))
 
@@ -576,6 +618,7 @@ _HANDLERS: dict[str, Callable[[Pop3Protocol, Command], Reply]] = {
     "APOP": Pop3Protocol._apop,
     "QUIT": Pop3Protocol._quit,
     "CAPA": Pop3Protocol._capa,
+    "STLS": Pop3Protocol._stls,
     "STAT": Pop3Protocol._stat,
     "LIST": Pop3Protocol._list,
     "UIDL": Pop3Protocol._uidl,

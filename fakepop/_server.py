@@ -13,6 +13,7 @@ import itertools
 import logging
 import math
 import socket
+import ssl
 import struct
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -81,15 +82,20 @@ class Pop3Server:
         *,
         config: ServerConfig | None = None,
         record_transcript: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.store = mailboxes if isinstance(mailboxes, MailStore) else MailStore(mailboxes)
         self.config = config or ServerConfig()
+        #: The server side of TLS: with it, STLS is offered and a POP3S port can be
+        #: served (see TlsCertificates for a throwaway one).
+        self.ssl_context = ssl_context
         #: What every session said (stays empty with ``record_transcript=False``).
         self.transcript = Transcript()
         self.record_transcript = record_transcript
         #: Exceptions raised while handling sessions, oldest first.
         self.errors: list[BaseException] = []
         self._listeners: list[trio.SocketListener] = []
+        self._pop3s_listeners: list[trio.SocketListener] = []
         # One cancel scope per open session, from its start until its stream is closed.
         self._session_scopes: set[trio.CancelScope] = set()
         self._idle: trio.Event | None = None  # set when the last open session ends
@@ -113,6 +119,18 @@ class Pop3Server:
         if not self._listeners:
             raise RuntimeError("the server is not listening (start it with nursery.start)")
         return self.addresses[0]
+
+    @property
+    def pop3s_address(self) -> tuple[str, int]:
+        """(host, port) of the implicit-TLS (POP3S) listener."""
+        if not self._pop3s_listeners:
+            raise RuntimeError("the server has no POP3S port (serve it with pop3s_port=...)")
+        host, port = self._pop3s_listeners[0].socket.getsockname()[:2]
+        return host, port
+
+    @property
+    def pop3s_port(self) -> int:
+        return self.pop3s_address[1]
 
     @property
     def host(self) -> str:
@@ -176,32 +194,52 @@ class Pop3Server:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        pop3s_port: int | None = None,
         task_status: trio.TaskStatus[Pop3Server] = trio.TASK_STATUS_IGNORED,
     ) -> NoReturn:
-        """Listen on ``host``:``port`` (0 picks a free port) and serve until cancelled.
+        """Listen on ``host``:``port`` (0 picks a free port) and serve until cancelled;
+        with ``pop3s_port`` (0 for a free one) also serve POP3S, TLS from the first
+        octet, which needs the server's ``ssl_context``.
 
-        With ``nursery.start`` it returns once the socket is listening, handing back
-        the server, so ``server.port`` is usable at once.
+        With ``nursery.start`` it returns once every socket is listening, handing back
+        the server, so ``server.port`` (and ``server.pop3s_port``) are usable at once.
         """
         if self._listeners:
             raise RuntimeError("this server is already serving")
+        if pop3s_port is not None and self.ssl_context is None:
+            raise ValueError("a POP3S port needs the server's ssl_context")
         self._listeners = await trio.open_tcp_listeners(port, host=host)
         try:
-            await trio.serve_listeners(
-                self.handle_stream,
-                self._listeners,
-                handler_nursery=None,
-                task_status=_Relay(task_status, self),
-            )
+            if pop3s_port is not None:
+                self._pop3s_listeners = await trio.open_tcp_listeners(pop3s_port, host=host)
+            async with trio.open_nursery() as nursery:
+                await nursery.start(
+                    functools.partial(trio.serve_listeners, handler_nursery=None),
+                    self.handle_stream,
+                    self._listeners,
+                )
+                if self._pop3s_listeners:
+                    await nursery.start(
+                        functools.partial(trio.serve_listeners, handler_nursery=None),
+                        functools.partial(self.handle_stream, implicit_tls=True),
+                        self._pop3s_listeners,
+                    )
+                task_status.started(self)
         finally:
+            for listener in self._listeners + self._pop3s_listeners:
+                with suppress(OSError):
+                    listener.socket.close()
             self._listeners = []
+            self._pop3s_listeners = []
+        raise AssertionError("serve_listeners never returns")  # pragma: no cover
 
-    async def handle_stream(self, stream: trio.abc.Stream) -> None:
+    async def handle_stream(self, stream: trio.abc.Stream, *, implicit_tls: bool = False) -> None:
         """Run one POP3 session over ``stream`` until it ends, then close the stream.
 
         The listener calls this for every connection; tests can call it directly with
         one end of ``trio.testing.memory_stream_pair()`` to talk to the server without
-        sockets.
+        sockets. With ``implicit_tls`` the session starts with a TLS handshake, as on
+        a POP3S port (RFC 8314).
         """
         if not self._session_scopes:
             self._idle = trio.Event()
@@ -211,12 +249,18 @@ class Pop3Server:
         # The run's clock (a MockClock in tests that use one), without the lookup that
         # trio.current_time() repeats on every call.
         clock = trio.lowlevel.current_clock().current_time
-        protocol = Pop3Protocol(self.store, self.config, clock=clock)
+        protocol = Pop3Protocol(
+            self.store, self.config, clock=clock, tls_available=self.ssl_context is not None
+        )
         recorder = self._recorder(stream, clock)
+        link = _Link(stream)
         ended_by = EndReason.SERVER_STOPPED  # unless something below says otherwise
         try:
             with scope:
-                ended_by = await self._converse(stream, protocol, recorder, session)
+                if implicit_tls and not await self._start_tls(link, protocol, recorder):
+                    ended_by = EndReason.TLS_FAILED
+                else:
+                    ended_by = await self._converse(link, protocol, recorder, session)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             ended_by = EndReason.CLIENT_CLOSED  # nothing to report, nothing deleted
         except Exception as exc:
@@ -227,17 +271,12 @@ class Pop3Server:
             recorder.reply(_INTERNAL_ERROR)
             with trio.move_on_after(1):
                 with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                    await _send(stream, _INTERNAL_ERROR)
+                    await _send(link.stream, _INTERNAL_ERROR)
         finally:
             protocol.connection_lost()
             recorder.end(ended_by, [message.uid for message in protocol.removed])
             try:
-                if isinstance(stream, trio.SocketStream):
-                    # Closes the socket at once, even when cancelled; cheaper than
-                    # aclose_forcefully, which raises and catches a Cancelled every time.
-                    await stream.aclose()
-                else:
-                    await trio.aclose_forcefully(stream)
+                await _close(link.stream)
             finally:
                 self._session_scopes.discard(scope)
                 if not self._session_scopes and self._idle is not None:
@@ -257,12 +296,13 @@ class Pop3Server:
 
     async def _converse(
         self,
-        stream: trio.abc.Stream,
+        link: _Link,
         protocol: Pop3Protocol,
         recorder: SessionRecorder | _NoRecorder,
         session: int,
     ) -> EndReason:
         autologout = self.config.autologout
+        stream = link.stream
         if self.faults:
             ended = await self._connect_faults(stream, protocol, recorder, session)
             if ended is not None:
@@ -293,7 +333,35 @@ class Pop3Server:
                     return EndReason.FAULT
                 if reply.close:
                     return EndReason.FAULT if refused else EndReason.QUIT
+                if reply.starttls:
+                    idle.deadline = trio.current_time() + autologout
+                    if not await self._start_tls(link, protocol, recorder):
+                        return EndReason.TLS_FAILED
+                    stream = link.stream
         return EndReason.TIMEOUT
+
+    async def _start_tls(
+        self, link: _Link, protocol: Pop3Protocol, recorder: SessionRecorder | _NoRecorder
+    ) -> bool:
+        """Wrap the connection in TLS and shake hands; False (recorded) if that failed.
+
+        A client that does not complete the handshake within the autologout time is
+        treated as gone, like any idle client."""
+        assert self.ssl_context is not None
+        tls = trio.SSLStream(link.stream, self.ssl_context, server_side=True)
+        link.stream = tls
+        try:
+            with trio.fail_after(self.config.autologout):
+                await tls.do_handshake()
+        except (trio.BrokenResourceError, trio.TooSlowError) as exc:
+            reason = exc.__cause__ or exc
+            recorder.event(f"TLS handshake failed: {type(reason).__name__}: {reason}")
+            return False
+        protocol.tls_started()
+        cipher = tls.cipher()
+        recorder.event(f"TLS started: {tls.version()} {cipher[0] if cipher else ''}".rstrip())
+        return True
+
 
     async def _answer(
         self,
@@ -432,9 +500,34 @@ async def _write_shaped(
             await trio.sleep(pause)
 
 
+class _Link:
+    # The connection a session talks over: the socket stream, then (after STLS) the
+    # TLS stream wrapped around it.
+    __slots__ = ("stream",)
+
+    def __init__(self, stream: trio.abc.Stream) -> None:
+        self.stream = stream
+
+
+async def _close(stream: trio.abc.Stream) -> None:
+    if isinstance(stream, trio.SocketStream):
+        # Closes the socket at once, even when cancelled; cheaper than
+        # aclose_forcefully, which raises and catches a Cancelled every time.
+        await stream.aclose()
+    elif isinstance(stream, trio.SSLStream):
+        # RFC 8314 section 3.4: send a TLS close alert first, if the peer lets us.
+        with trio.move_on_after(1), suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await stream.aclose()
+        await _close(stream.transport_stream)
+    else:
+        await trio.aclose_forcefully(stream)
+
+
 def _prepare_close(stream: trio.abc.Stream, *, reset: bool) -> None:
     # The session's end closes the stream; for a reset, make that close send an RST
     # instead of a FIN (SO_LINGER on, with a zero timeout).
+    if isinstance(stream, trio.SSLStream):
+        stream = stream.transport_stream
     if reset and isinstance(stream, trio.SocketStream):
         with suppress(OSError):
             stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -469,29 +562,20 @@ async def _send(stream: trio.abc.Stream, reply: Reply) -> None:
         await stream.send_all(payload)
 
 
-class _Relay:
-    # Passed to serve_listeners as its task_status: forwards "started" with the server
-    # instead of the bare listeners, so nursery.start() hands back a Pop3Server.
-    def __init__(self, outer: trio.TaskStatus[Pop3Server], server: Pop3Server) -> None:
-        self._outer = outer
-        self._server = server
-
-    def started(self, value: object = None) -> None:
-        self._outer.started(self._server)
-
-
 async def serve_pop3(
     mailboxes: MailStore | Mapping[str, MailboxSpec] | None = None,
     *,
     host: str = "127.0.0.1",
     port: int = 0,
     config: ServerConfig | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    pop3s_port: int | None = None,
     task_status: trio.TaskStatus[Pop3Server] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
     """Serve POP3 until cancelled; ``await nursery.start(serve_pop3, mailboxes)``
     returns the running :class:`Pop3Server`."""
-    server = Pop3Server(mailboxes, config=config)
-    await server.serve(host=host, port=port, task_status=task_status)
+    server = Pop3Server(mailboxes, config=config, ssl_context=ssl_context)
+    await server.serve(host=host, port=port, pop3s_port=pop3s_port, task_status=task_status)
 
 
 @asynccontextmanager
@@ -501,6 +585,8 @@ async def open_pop3_server(
     host: str = "127.0.0.1",
     port: int = 0,
     config: ServerConfig | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    pop3s_port: int | None = None,
 ) -> AsyncIterator[Pop3Server]:
     """Run a server for the duration of an ``async with`` block.
 
@@ -508,10 +594,12 @@ async def open_pop3_server(
     any session failed inside the server, :class:`ServerError` is raised, so a test
     cannot pass while the server silently broke.
     """
-    server = Pop3Server(mailboxes, config=config)
+    server = Pop3Server(mailboxes, config=config, ssl_context=ssl_context)
     try:
         async with trio.open_nursery() as nursery:
-            await nursery.start(functools.partial(server.serve, host=host, port=port))
+            await nursery.start(
+                functools.partial(server.serve, host=host, port=port, pop3s_port=pop3s_port)
+            )
             try:
                 yield server
             finally:

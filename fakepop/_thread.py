@@ -7,6 +7,7 @@ thread of its own with its own ``trio.run``, and a blocking start/stop around it
 from __future__ import annotations
 
 import logging
+import ssl
 import sys
 import threading
 from collections.abc import Mapping
@@ -130,11 +131,14 @@ class Pop3ServerThread:
         host: str = "127.0.0.1",
         port: int = 0,
         config: ServerConfig | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        pop3s_port: int | None = None,
     ) -> None:
         #: The Trio server object that the thread runs.
-        self.server = Pop3Server(mailboxes, config=config)
+        self.server = Pop3Server(mailboxes, config=config, ssl_context=ssl_context)
         self._bind_host = host
         self._bind_port = port
+        self._bind_pop3s_port = pop3s_port
         # Serializes start() and stop(), so that one called from another thread while
         # the other is half-way sees a consistent state.
         self._lock = threading.Lock()
@@ -178,6 +182,12 @@ class Pop3ServerThread:
         if address is None or not self.is_running():
             raise RuntimeError("the fakepop server is not running (call start() first)")
         return address
+
+    @property
+    def pop3s_port(self) -> int:
+        """The implicit-TLS (POP3S) port, when the server was made with ``pop3s_port``."""
+        self.address  # noqa: B018 - raises unless running
+        return self.server.pop3s_port
 
     @property
     def host(self) -> str:
@@ -257,6 +267,7 @@ class Pop3ServerThread:
             await self.server.serve(
                 host=self._bind_host,
                 port=self._bind_port,
+                pop3s_port=self._bind_pop3s_port,
                 task_status=_ReadyStatus(self, scope),
             )
 

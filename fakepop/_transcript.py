@@ -47,6 +47,8 @@ class EndReason(enum.Enum):
     SERVER_ERROR = "error inside the server"
     #: A fault added to the server closed, reset or stalled the connection.
     FAULT = "fault"
+    #: The TLS handshake (POP3S, or after STLS) failed or timed out.
+    TLS_FAILED = "TLS handshake failed"
 
 
 class EntryKind(enum.Enum):

@@ -28,6 +28,7 @@ from ._config import ServerConfig
 from ._server import Pop3Server, open_pop3_server
 from ._store import MailboxSpec
 from ._thread import Pop3ServerThread
+from ._tls import TlsCertificates
 from ._transcript import Transcript
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "pop3_server",
     "pop3_shared_config",
     "pop3_shared_server",
+    "pop3_tls",
     "trio_pop3_server",
 ]
 
@@ -49,8 +51,8 @@ _TRANSCRIPTS = pytest.StashKey[list[Transcript]]()
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        f"{_MARKER}(mailboxes=None, **options): the mailboxes and ServerConfig options "
-        "of this test's fakepop server",
+        f"{_MARKER}(mailboxes=None, tls=False, **options): the mailboxes, TLS (STLS and "
+        "a POP3S port) and ServerConfig options of this test's fakepop server",
     )
 
 
@@ -66,6 +68,7 @@ def _marker_arguments(request: pytest.FixtureRequest) -> tuple[Any, dict[str, An
             f"@pytest.mark.{_MARKER} takes the mailboxes as its only positional argument"
         )
     options = dict(marker.kwargs)
+    options.pop("tls", None)  # not a ServerConfig option; see _wants_tls
     if marker.args and "mailboxes" in options:
         raise pytest.UsageError(
             f"@pytest.mark.{_MARKER} got the mailboxes twice: as its positional argument "
@@ -80,6 +83,20 @@ def _marker_arguments(request: pytest.FixtureRequest) -> tuple[Any, dict[str, An
             f"{', '.join(sorted(_CONFIG_FIELDS))}"
         )
     return mailboxes, options
+
+
+def _wants_tls(request: pytest.FixtureRequest) -> bool:
+    marker = request.node.get_closest_marker(_MARKER)
+    return bool(marker is not None and marker.kwargs.get("tls", False))
+
+
+@pytest.fixture(scope="session")
+def pop3_tls() -> TlsCertificates:
+    """Throwaway TLS certificates for the test session: ``.client_context()`` for the
+    code under test, ``.write_ca_pem(path)`` for curl and openssl. A test marked
+    ``@pytest.mark.pop3(..., tls=True)`` gets servers that offer STLS and listen for
+    POP3S too (``server.pop3s_port``), with these certificates."""
+    return TlsCertificates()
 
 
 @pytest.fixture
@@ -126,7 +143,15 @@ def pop3_server(
     client's sessions to end.
     """
     host, port = pop3_listen_address
-    server = Pop3ServerThread(pop3_mailboxes, host=host, port=port, config=pop3_config)
+    tls = _wants_tls(request)
+    server = Pop3ServerThread(
+        pop3_mailboxes,
+        host=host,
+        port=port,
+        config=pop3_config,
+        ssl_context=request.getfixturevalue("pop3_tls").server_context() if tls else None,
+        pop3s_port=0 if tls else None,
+    )
     server.start()
     _report_transcript(request, server.transcript)
     yield server
@@ -167,6 +192,10 @@ def pop3_shared_server(
     test ends are closed then, without UPDATE.
     """
     server = _pop3_session_server
+    if _wants_tls(request):
+        raise pytest.UsageError(
+            "pop3_shared_server serves no TLS; use pop3_server for @pytest.mark.pop3(tls=True)"
+        )
     if pop3_config != server.server.config:
         raise pytest.UsageError(
             "pop3_shared_server runs with the session's pop3_shared_config, but this "
@@ -202,9 +231,15 @@ async def trio_pop3_server(
     client's sessions to end.
     """
     host, port = pop3_listen_address
-    async with open_pop3_server(pop3_mailboxes, host=host, port=port, config=pop3_config) as (
-        server
-    ):
+    tls = _wants_tls(request)
+    async with open_pop3_server(
+        pop3_mailboxes,
+        host=host,
+        port=port,
+        config=pop3_config,
+        ssl_context=request.getfixturevalue("pop3_tls").server_context() if tls else None,
+        pop3s_port=0 if tls else None,
+    ) as server:
         _report_transcript(request, server.transcript)
         yield server
 

@@ -1,0 +1,53 @@
+"""Test certificates: a throwaway CA and a server certificate, made with trustme."""
+
+from __future__ import annotations
+
+import os
+import ssl
+from pathlib import Path
+
+import trustme
+
+__all__ = ["TlsCertificates"]
+
+DEFAULT_IDENTITIES = ("localhost", "127.0.0.1", "::1")
+
+
+class TlsCertificates:
+    """A certificate authority that exists only for this test run, and a certificate
+    it signed for the server's names.
+
+    ``server_context()`` goes to the server (``Pop3Server(ssl_context=...)``), and
+    ``client_context()`` to the code under test, which then trusts the server exactly
+    as it would trust a real one; external clients get the CA as a PEM file from
+    ``write_ca_pem(path)`` (``curl --cacert``, ``openssl s_client -CAfile``).
+    """
+
+    def __init__(self, *identities: str) -> None:
+        self.identities = identities or DEFAULT_IDENTITIES
+        self._ca = trustme.CA()
+        self._certificate = self._ca.issue_cert(*self.identities)
+
+    def server_context(self) -> ssl.SSLContext:
+        """A server-side context with the certificate; TLS 1.2 or newer (RFC 8997)."""
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        self._certificate.configure_cert(context)
+        return context
+
+    def client_context(self) -> ssl.SSLContext:
+        """A client-side context that trusts this CA (and verifies host names)."""
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+        self._ca.configure_trust(context)
+        return context
+
+    @property
+    def ca_pem(self) -> bytes:
+        """The CA certificate, PEM-encoded."""
+        return self._ca.cert_pem.bytes()
+
+    def write_ca_pem(self, path: str | os.PathLike[str]) -> Path:
+        """Write the CA certificate to ``path`` as PEM, for clients outside Python."""
+        target = Path(path)
+        target.write_bytes(self.ca_pem)
+        return target
