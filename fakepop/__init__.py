@@ -9,6 +9,7 @@ from ._config import ServerConfig
 from ._loading import MailSourceError, read_eml_dir, read_maildir, read_mbox, read_messages
 from ._message import MessageSource, StoredMessage
 from ._protocol import Command, Pop3Protocol, Reply, State
+from ._sasl import TemporaryFailure
 from ._server import Pop3Server, ServerError, open_pop3_server, serve_pop3
 from ._store import Mailbox, MailboxSpec, Maildrop, MailStore
 from ._thread import Pop3ServerThread
@@ -41,6 +42,7 @@ __all__ = [
     "SessionRecord",
     "State",
     "StoredMessage",
+    "TemporaryFailure",
     "TlsCertificates",
     "Transcript",
     "__version__",

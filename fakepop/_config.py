@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
@@ -12,6 +13,7 @@ ExpirePolicy: TypeAlias = int | Literal["NEVER"] | None
 
 # RFC 1939 section 3: an autologout timer, if there is one, is at least 10 minutes.
 RFC_MIN_AUTOLOGOUT = 600.0
+SASL_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "OAUTHBEARER")
 # RFC 2449 section 4: a server with CAPA accepts commands of 255 octets including CRLF.
 RFC_MIN_LINE_LENGTH = 255
 
@@ -63,8 +65,15 @@ class ServerConfig:
     #: able to refuse plaintext passwords on unencrypted connections: set False for
     #: that (USER is then neither advertised nor accepted until STLS or POP3S).
     cleartext_login: bool = True
-    #: Refuse every login (USER, APOP) until TLS is active.
+    #: Refuse every login (USER, APOP, AUTH) until TLS is active.
     require_tls: bool = False
+    #: SASL mechanisms AUTH accepts (RFC 5034), in the order CAPA lists them; empty
+    #: turns AUTH off. PLAIN and LOGIN follow ``cleartext_login`` like USER/PASS.
+    sasl: tuple[str, ...] = ("PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "OAUTHBEARER")
+    #: ``validator(user, token) -> bool`` for XOAUTH2 and OAUTHBEARER; it may raise
+    #: fakepop.TemporaryFailure for ``-ERR [SYS/TEMP]``. None: the token is the
+    #: user's password.
+    token_validator: Callable[[str, str], bool] | None = None
 
     def __post_init__(self) -> None:
         for name in ("hostname", "greeting"):
@@ -96,6 +105,12 @@ class ServerConfig:
             raise ValueError(
                 f"autologout must be a positive number of seconds: {self.autologout!r}"
             )
+        unknown = [m for m in self.sasl if m not in SASL_MECHANISMS]
+        if unknown or len(set(self.sasl)) != len(self.sasl):
+            raise ValueError(
+                f"sasl must name each of {', '.join(SASL_MECHANISMS)} at most once, "
+                f"not {self.sasl!r}"
+            )
         if self.max_line_length < RFC_MIN_LINE_LENGTH:
             raise ValueError(
                 f"max_line_length must be at least {RFC_MIN_LINE_LENGTH} (RFC 2449 section 4)"
@@ -104,6 +119,13 @@ class ServerConfig:
     def plaintext_login_allowed(self, *, tls_active: bool) -> bool:
         """Whether USER/PASS may be used on a connection with or without TLS."""
         return tls_active or (self.cleartext_login and not self.require_tls)
+
+    def sasl_mechanisms(self, *, tls_active: bool) -> list[str]:
+        """The mechanisms AUTH accepts on a connection with or without TLS."""
+        plaintext_ok = self.plaintext_login_allowed(tls_active=tls_active)
+        if self.require_tls and not tls_active:
+            return []
+        return [m for m in self.sasl if plaintext_ok or m not in ("PLAIN", "LOGIN")]
 
     def capabilities(self, *, stls: bool = False, tls_active: bool = False) -> list[str]:
         """The CAPA listing. ``stls``: STLS would be accepted now (RFC 2595 section 4
@@ -118,6 +140,9 @@ class ServerConfig:
             lines.append("USER")
         if stls:
             lines.append("STLS")
+        mechanisms = self.sasl_mechanisms(tls_active=tls_active)
+        if mechanisms:
+            lines.append("SASL " + " ".join(mechanisms))
         if self.resp_codes:
             lines += ["RESP-CODES", "AUTH-RESP-CODE"]
         if self.pipelining:

@@ -25,7 +25,8 @@ class LineReader:
     """
 
     def __init__(self, limit: int) -> None:
-        self._limit = limit
+        #: The longest line accepted, CRLF included; may change between lines.
+        self.limit = limit
         self._buffer = bytearray()
         self._scanned = 0  # the buffer's first _scanned octets hold no LF
         self._discarding = False  # inside the tail of an over-long line
@@ -48,7 +49,7 @@ class LineReader:
                     buffer.clear()
                     self._scanned = 0
                     return None
-                if len(buffer) >= self._limit:
+                if len(buffer) >= self.limit:
                     # Can no longer end within the limit (the LF would be octet limit+1).
                     prefix = bytes(buffer[:64])
                     buffer.clear()
@@ -66,6 +67,6 @@ class LineReader:
             if line.endswith(b"\r"):
                 line = line[:-1]
             # The limit counts CRLF, whichever line ending the client used.
-            if len(line) + 2 > self._limit:
+            if len(line) + 2 > self.limit:
                 return TooLong(line[:64])
             return line

@@ -24,6 +24,7 @@ state does not change. A refused login always leaves the mailbox unlocked.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import enum
 import hashlib
@@ -38,6 +39,7 @@ from dataclasses import dataclass
 from itertools import chain
 from operator import attrgetter
 
+from . import _sasl
 from ._config import ServerConfig
 from ._lines import LineReader, TooLong
 from ._message import StoredMessage
@@ -53,6 +55,8 @@ class State(enum.Enum):
     AUTHORIZATION = "AUTHORIZATION"
     #: USER was accepted; only PASS (or a new USER, APOP, QUIT, CAPA) may follow.
     AWAITING_PASS = "AWAITING_PASS"
+    #: In a SASL exchange after AUTH: each line is a base64 response (or ``*``).
+    AUTHENTICATING = "AUTHENTICATING"
     #: Logged in, mailbox locked; mail can be listed, fetched and marked.
     TRANSACTION = "TRANSACTION"
     #: QUIT from TRANSACTION: marked messages are being removed.
@@ -73,6 +77,17 @@ class Command:
     argument: str | None
     #: Why the line cannot be a command at all (too long), or None.
     problem: str | None = None
+    #: True for a line of a SASL exchange: a response, not a command.
+    sasl_response: bool = False
+
+    @property
+    def secret(self) -> bool:
+        """Whether the line carries a secret (a password, a SASL response)."""
+        if self.sasl_response:
+            return True
+        if self.keyword == "PASS":
+            return self.argument is not None
+        return self.keyword == "AUTH" and len(self.args) > 1
 
     @property
     def args(self) -> list[str]:
@@ -108,13 +123,16 @@ _A, _AP, _T = State.AUTHORIZATION, State.AWAITING_PASS, State.TRANSACTION
 
 # Which commands each state accepts (before the capability switches apply).
 _ALLOWED: dict[State, frozenset[str]] = {
-    _A: frozenset({"USER", "APOP", "QUIT", "CAPA", "STLS"}),
-    _AP: frozenset({"PASS", "USER", "APOP", "QUIT", "CAPA", "STLS"}),
+    _A: frozenset({"USER", "APOP", "AUTH", "QUIT", "CAPA", "STLS"}),
+    _AP: frozenset({"PASS", "USER", "APOP", "AUTH", "QUIT", "CAPA", "STLS"}),
     _T: frozenset({"STAT", "LIST", "RETR", "DELE", "NOOP", "RSET", "TOP", "UIDL", "QUIT", "CAPA"}),
 }
 _KNOWN = frozenset().union(*_ALLOWED.values())
 _NO_ARGUMENTS = frozenset({"QUIT", "CAPA", "STAT", "NOOP", "RSET", "STLS"})
 _DIGITS = re.compile(r"[0-9]+\Z")
+_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?\Z")
+# A SASL response line may be far longer than a command: an OAuth token is kilobytes.
+_SASL_LINE_LIMIT = 65536
 _HEX_DIGEST = re.compile(r"[0-9a-fA-F]{32}\Z")
 
 _timestamps = itertools.count(1)
@@ -131,6 +149,8 @@ def _enabled_commands(config: ServerConfig, *, tls_available: bool) -> frozenset
     disabled = set()
     if not (tls_available and config.stls):
         disabled.add("STLS")
+    if not config.sasl:
+        disabled.add("AUTH")
     if not config.capa:
         disabled.add("CAPA")
     if not config.top:
@@ -142,6 +162,13 @@ def _enabled_commands(config: ServerConfig, *, tls_available: bool) -> frozenset
     if not config.apop:
         disabled.add("APOP")
     return _KNOWN - disabled
+
+
+def _decode_base64(text: str) -> bytes | None:
+    # Strict: only the alphabet, padding only at the end (RFC 5034 section 4).
+    if not _BASE64.match(text):
+        return None
+    return base64.b64decode(text)
 
 
 def _messages(count: int) -> str:
@@ -243,6 +270,8 @@ class Pop3Protocol:
         self.tls_active = tls_active
         self._pending_user: str | None = None
         self._lines = LineReader(config.max_line_length)
+        self._sasl: _sasl.Exchange | None = None
+        self._sasl_name = ""
         self._eof = False
         if config.apop:
             self.apop_timestamp: str | None = apop_timestamp or make_apop_timestamp(
@@ -285,8 +314,10 @@ class Pop3Protocol:
         line = self._lines.next_line()
         if line is None:
             return None
+        if self.state is State.AUTHENTICATING and not isinstance(line, TooLong):
+            return Command(line, "", None, sasl_response=True)
         if isinstance(line, TooLong):
-            limit = self.config.max_line_length
+            limit = self._lines.limit
             return Command(
                 line.prefix, "", None, f"Line too long (at most {limit} octets including CRLF)"
             )
@@ -298,6 +329,8 @@ class Pop3Protocol:
         """Execute one command and return the reply to send."""
         if self.state is State.CLOSED:
             raise RuntimeError("the session is closed; no command can be handled")
+        if self.state is State.AUTHENTICATING:
+            return self._sasl_response(command)
         if command.problem is not None:
             return self._err(command.problem)
         keyword = command.keyword
@@ -449,6 +482,73 @@ class Pop3Protocol:
                 "Plaintext authentication is not allowed without TLS; use STLS first", "AUTH"
             )
         return None
+
+    # -- SASL (RFC 5034) -----------------------------------------------------------
+    def _auth(self, command: Command) -> Reply:
+        mechanisms = self.config.sasl_mechanisms(tls_active=self.tls_active)
+        if command.argument is None:
+            # Not in RFC 5034's grammar, but Outlook and mutt probe with a bare AUTH.
+            listing = "".join(f"{name}\r\n" for name in mechanisms).encode() + b".\r\n"
+            return _multiline("Supported SASL mechanisms follow", listing, len(mechanisms))
+        args = command.args
+        if len(args) > 2 or not args[0]:
+            return self._err("AUTH takes a mechanism and an optional initial response")
+        name = args[0].upper()
+        if name not in mechanisms:
+            refused = self._login_without_tls(plaintext=name in _sasl.PLAINTEXT)
+            if name in self.config.sasl and refused is not None:
+                return refused
+            return self._err(f"Unsupported SASL mechanism: {args[0][:40]}")
+        initial = None
+        if len(args) == 2:
+            initial = b"" if args[1] == "=" else _decode_base64(args[1])
+            if initial is None:
+                return self._err("The initial response is not valid base64")
+        validator = self.config.token_validator or self._token_is_password
+        self._sasl = _sasl.start_exchange(
+            name,
+            password_of=self.store.password_of,
+            validator=validator,
+            hostname=self.config.hostname,
+        )
+        self._sasl_name = name
+        return self._sasl_step(self._sasl.start(initial))
+
+    def _token_is_password(self, user: str, token: str) -> bool:
+        return self._password_matches(user, token)
+
+    def _sasl_response(self, command: Command) -> Reply:
+        assert self._sasl is not None
+        if command.problem is not None:
+            self._leave_sasl()
+            return self._err(command.problem)
+        text = command.line.decode("ascii", "replace").strip()
+        if text == "*":
+            self._leave_sasl()
+            return self._err("Authentication cancelled")
+        response = _decode_base64(text)
+        if response is None:
+            self._leave_sasl()
+            return self._err("The response is not valid base64")
+        return self._sasl_step(self._sasl.step(response))
+
+    def _sasl_step(self, step: _sasl.Step) -> Reply:
+        if isinstance(step, _sasl.Challenge):
+            # RFC 5034 section 4: "+" SP base64, or exactly "+ " for an empty challenge.
+            self.state = State.AUTHENTICATING
+            self._lines.limit = _SASL_LINE_LIMIT  # OAuth tokens run to kilobytes
+            return Reply(b"+ " + base64.b64encode(step.data) + b"\r\n")
+        self._leave_sasl()
+        if isinstance(step, _sasl.Failure):
+            return self._err(step.text, step.code)
+        return self._login(step.user, True)
+
+    def _leave_sasl(self) -> None:
+        # After a failure, as if the AUTH had never been sent (RFC 5034 section 4).
+        self._sasl = None
+        self._lines.limit = self.config.max_line_length
+        self.state = State.AUTHORIZATION
+        self._pending_user = None
 
     def _stls(self, command: Command) -> Reply:
         if self.tls_active:
@@ -619,6 +719,7 @@ _HANDLERS: dict[str, Callable[[Pop3Protocol, Command], Reply]] = {
     "QUIT": Pop3Protocol._quit,
     "CAPA": Pop3Protocol._capa,
     "STLS": Pop3Protocol._stls,
+    "AUTH": Pop3Protocol._auth,
     "STAT": Pop3Protocol._stat,
     "LIST": Pop3Protocol._list,
     "UIDL": Pop3Protocol._uidl,

@@ -203,6 +203,16 @@ _SERVER_THEN = {state: f"{_SERVER}>{state.value}" for state in State}
 _SECRET = 1
 
 
+def _masked(line: str) -> str:
+    # "PASS ****", "AUTH PLAIN ****", or a SASL response line as a whole: "****".
+    words = line.split(" ")
+    if words[0].upper() == "PASS":
+        return f"{words[0]} {MASK}"
+    if words[0].upper() == "AUTH" and len(words) > 2:
+        return f"{words[0]} {words[1]} {MASK}"
+    return MASK
+
+
 def _entries(raw: _Raw) -> Iterator[Entry]:
     at, kind_value, what, lines, octets = raw
     if isinstance(what, str):
@@ -211,7 +221,7 @@ def _entries(raw: _Raw) -> Iterator[Entry]:
     text = what.decode("utf-8", "replace")
     if kind_value == _CLIENT:
         if lines == _SECRET:
-            yield Entry(at, EntryKind.CLIENT, f"{text.split(' ', 1)[0]} {MASK}", text)
+            yield Entry(at, EntryKind.CLIENT, _masked(text), text)
         else:
             yield Entry(at, EntryKind.CLIENT, text)
         return
@@ -236,7 +246,7 @@ class SessionRecorder:
         if command.problem is not None:
             text = command.line.decode("utf-8", "replace")
             self._append((at, _CLIENT, f"{text}... ({command.problem})", 0, 0))
-        elif command.keyword == "PASS" and command.argument is not None:
+        elif command.secret:
             self._append((at, _CLIENT, command.line, _SECRET, 0))
         else:
             self._append((at, _CLIENT, command.line, 0, 0))

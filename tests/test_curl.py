@@ -143,9 +143,11 @@ async def test_curl_noop_with_head_option_succeeds_and_deletes_nothing() -> None
 async def test_curl_wrong_password_is_login_denied_and_locks_nothing() -> None:
     """A wrong password makes curl exit 67 (login denied); the server answered
     -ERR [AUTH], counted no login and left the mailbox unlocked (checklist #12, #20)."""
-    async with open_pop3_server(mailboxes()) as server:
+    # Without SASL on offer, curl logs in with APOP, or USER/PASS without a timestamp.
+    async with open_pop3_server(mailboxes(), config=ServerConfig(sasl=())) as server:
         apop = await curl("-v", pop3_url(server, "alice", "wrong"))
-        async with open_pop3_server(mailboxes(), config=ServerConfig(apop=False)) as plain:
+        no_apop = ServerConfig(apop=False, sasl=())
+        async with open_pop3_server(mailboxes(), config=no_apop) as plain:
             user_pass = await curl("-v", pop3_url(plain, "alice", "wrong"))
             assert plain.store["alice"].logins == 0
         assert server.store["alice"].logins == 0
@@ -159,9 +161,10 @@ async def test_curl_wrong_password_is_login_denied_and_locks_nothing() -> None:
 
 
 async def test_curl_logs_in_with_user_pass_when_the_greeting_has_no_apop_timestamp() -> None:
-    """Without an APOP timestamp in the greeting curl falls back to USER/PASS, which
-    works (checklist #9, #13)."""
-    async with open_pop3_server(mailboxes(), config=ServerConfig(apop=False)) as server:
+    """Without an APOP timestamp in the greeting (and no SASL) curl falls back to
+    USER/PASS, which works (checklist #9, #13)."""
+    config = ServerConfig(apop=False, sasl=())
+    async with open_pop3_server(mailboxes(), config=config) as server:
         result = await curl("-v", pop3_url(server, "alice", "secret", "/2"))
         await wait_until(lambda: not server.store["alice"].locked, "alice's lock released")
         assert server.store["alice"].logins == 1

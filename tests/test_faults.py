@@ -886,7 +886,7 @@ async def test_curl_and_a_drop_in_the_middle_of_retr(
 
 @pytest.mark.curl
 @requires_curl
-@pytest.mark.pop3(apop=False)  # no APOP timestamp, so curl logs in with USER/PASS
+@pytest.mark.pop3(apop=False, sasl=())  # so that curl logs in with USER/PASS
 async def test_curl_fails_its_login_on_err_to_pass(trio_pop3_server: Pop3Server) -> None:
     trio_pop3_server.faults.add(faults.error("PASS", code="SYS/TEMP"))
     result = await curl(pop3_url(trio_pop3_server, "alice", "secret", "/1"))

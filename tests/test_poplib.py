@@ -96,6 +96,7 @@ async def test_capa_lists_the_same_capabilities_before_and_after_login() -> None
         "TOP": [],
         "UIDL": [],
         "USER": [],
+        "SASL": ["PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "OAUTHBEARER"],
         "RESP-CODES": [],
         "AUTH-RESP-CODE": [],
         "PIPELINING": [],

@@ -481,7 +481,7 @@ def test_uids_survive_sessions_and_are_never_reused() -> None:
         (b"USER x", b"-ERR USER is not allowed after login"),
         (b"PASS x", b"-ERR PASS is not allowed after login"),
         (b"APOP a b", b"-ERR APOP is not allowed after login"),
-        (b"AUTH PLAIN AGFsaWNlAHNlY3JldA==", b"-ERR Unknown command: AUTH"),
+        (b"AUTH PLAIN AGFsaWNlAHNlY3JldA==", b"-ERR AUTH is not allowed after login"),
         (b"STLS", b"-ERR Unknown command: STLS"),
         (b"UTF8", b"-ERR Unknown command: UTF8"),
     ],
@@ -523,6 +523,7 @@ def test_capa_is_the_same_before_and_after_login() -> None:
         b"TOP",
         b"UIDL",
         b"USER",
+        b"SASL PLAIN LOGIN CRAM-MD5 XOAUTH2 OAUTHBEARER",
         b"RESP-CODES",
         b"AUTH-RESP-CODE",
         b"PIPELINING",
@@ -535,9 +536,10 @@ def test_capabilities_follow_the_config() -> None:
         top=False, uidl=False, pipelining=False, expire=0, login_delay=900, implementation=None
     )
     out = lines(converse(b"CAPA\r\n" + LOGIN + b"TOP 1 0\r\nUIDL\r\n", config))
-    assert out[:6] == [
+    assert out[:7] == [
         b"+OK Capability list follows",
         b"USER",
+        b"SASL PLAIN LOGIN CRAM-MD5 XOAUTH2 OAUTHBEARER",
         b"RESP-CODES",
         b"AUTH-RESP-CODE",
         b"EXPIRE 0",

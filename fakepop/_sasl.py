@@ -1,0 +1,234 @@
+"""SASL mechanisms for AUTH (RFC 5034), sans I/O: responses in, challenges or a verdict out.
+
+Each exchange is a small object. ``start(initial)`` takes the initial response (None if
+the client sent none, ``b""`` for ``=``) and ``step(response)`` each decoded client line;
+both return a :class:`Challenge` to send as ``+ <base64>``, :class:`Success` with the
+user to log in, or :class:`Failure`. Base64 and the ``*`` cancel are the protocol
+engine's business; here everything is already octets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = [
+    "MECHANISMS",
+    "PLAINTEXT",
+    "Challenge",
+    "Exchange",
+    "Failure",
+    "Step",
+    "Success",
+    "TemporaryFailure",
+    "TokenValidator",
+    "start_exchange",
+]
+
+
+class TemporaryFailure(Exception):
+    """Raise it from a token validator to answer ``-ERR [SYS/TEMP]`` (backend down)."""
+
+
+#: ``validator(user, token) -> bool``: whether an OAuth 2.0 bearer token lets ``user``
+#: in. It may raise TemporaryFailure.
+TokenValidator = Callable[[str, str], bool]
+
+
+@dataclass(frozen=True)
+class Challenge:
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Success:
+    user: str
+
+
+@dataclass(frozen=True)
+class Failure:
+    text: str
+    code: str | None = "AUTH"
+
+
+Step = Challenge | Success | Failure
+
+_PLAIN_FIELD_LIMIT = 255  # RFC 4616 section 2: accept each field up to 255 octets
+
+
+class Exchange:
+    def __init__(self, password_of: Callable[[str], str | None], hostname: str) -> None:
+        self.password_of = password_of
+        self.hostname = hostname
+
+    def start(self, initial: bytes | None) -> Step:
+        raise NotImplementedError
+
+    def step(self, response: bytes) -> Step:
+        raise NotImplementedError
+
+    def _check(self, user: str, password: str) -> Step:
+        expected = self.password_of(user)
+        good = expected is not None and hmac.compare_digest(
+            password.encode("utf-8", "surrogateescape"), expected.encode()
+        )
+        return Success(user) if good else Failure("Authentication failed")
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
+class _Plain(Exchange):
+    # RFC 4616: [authzid] NUL authcid NUL passwd
+    def start(self, initial: bytes | None) -> Step:
+        return Challenge(b"") if initial is None else self.step(initial)
+
+    def step(self, response: bytes) -> Step:
+        fields = response.split(b"\0")
+        if len(fields) != 3:
+            return Failure("PLAIN needs authzid NUL authcid NUL password", None)
+        authzid, authcid, password = fields
+        if not authcid or not password:
+            return Failure("PLAIN needs a user name and a password", None)
+        if any(len(field) > _PLAIN_FIELD_LIMIT for field in fields):
+            return Failure("PLAIN fields are at most 255 octets", None)
+        if authzid and authzid != authcid:
+            return Failure(f"{_text(authcid)} may not act as {_text(authzid)}")
+        return self._check(_text(authcid), _text(password))
+
+
+class _Login(Exchange):
+    # The widespread, never standardised LOGIN: "Username:", then "Password:".
+    user: str | None = None
+
+    def start(self, initial: bytes | None) -> Step:
+        if initial is not None:
+            return self.step(initial)
+        return Challenge(b"Username:")
+
+    def step(self, response: bytes) -> Step:
+        if self.user is None:
+            if not response:
+                return Failure("LOGIN needs a user name", None)
+            self.user = _text(response)
+            return Challenge(b"Password:")
+        return self._check(self.user, _text(response))
+
+
+_challenges = 0
+
+
+class _CramMd5(Exchange):
+    # RFC 2195: challenge <random.timestamp@host>; response "user hex(HMAC-MD5)".
+    def start(self, initial: bytes | None) -> Step:
+        if initial is not None:
+            return Failure("CRAM-MD5 takes no initial response: the server speaks first", None)
+        global _challenges  # noqa: PLW0603 - a process-wide counter keeps them unique
+        _challenges += 1
+        nonce = f"<{os.getpid()}.{_challenges}.{time.time_ns()}@{self.hostname}>"
+        self.challenge = nonce.encode()
+        return Challenge(self.challenge)
+
+    def step(self, response: bytes) -> Step:
+        user, _, digest = _text(response).rpartition(" ")
+        if not user or len(digest) != 32:
+            return Failure("CRAM-MD5 needs 'user digest'", None)
+        secret = self.password_of(user)
+        if secret is None:
+            return Failure("Authentication failed")
+        expected = hmac.new(secret.encode(), self.challenge, hashlib.md5).hexdigest()
+        if hmac.compare_digest(digest.lower(), expected):
+            return Success(user)
+        return Failure("Authentication failed")
+
+
+class _Bearer(Exchange):
+    # XOAUTH2 (Google, Microsoft) and OAUTHBEARER (RFC 7628) carry a bearer token;
+    # a refused token gets a JSON error challenge, which the client answers (with an
+    # empty line, or a lone ^A for OAUTHBEARER) before the final -ERR.
+    validator: TokenValidator
+    failed: Failure | None = None
+
+    def start(self, initial: bytes | None) -> Step:
+        return Challenge(b"") if initial is None else self.step(initial)
+
+    def step(self, response: bytes) -> Step:
+        if self.failed is not None:
+            return self.failed  # the client's answer to the error challenge
+        parsed = self.parse(response)
+        if isinstance(parsed, Failure):
+            return parsed
+        user, token = parsed
+        try:
+            good = self.validator(user, token)
+        except TemporaryFailure as failure:
+            return Failure(str(failure) or "Token validation is unavailable", "SYS/TEMP")
+        if good:
+            return Success(user)
+        self.failed = Failure("Invalid or expired token")
+        error = {"status": "401", "schemes": "bearer", "scope": "https://mail.google.com/"}
+        return Challenge(json.dumps(error).encode())
+
+    def parse(self, response: bytes) -> tuple[str, str] | Failure:
+        raise NotImplementedError
+
+    @staticmethod
+    def fields(parts: list[bytes]) -> dict[str, str]:
+        result = {}
+        for part in parts:
+            key, sep, value = _text(part).partition("=")
+            if sep:
+                result[key] = value
+        return result
+
+
+class _XOAuth2(_Bearer):
+    # user={user}^Aauth=Bearer {token}^A^A
+    def parse(self, response: bytes) -> tuple[str, str] | Failure:
+        fields = self.fields(response.split(b"\x01"))
+        user, auth = fields.get("user"), fields.get("auth", "")
+        if not user or not auth.startswith("Bearer "):
+            return Failure("XOAUTH2 needs user=...^Aauth=Bearer ...^A^A", None)
+        return user, auth.removeprefix("Bearer ")
+
+
+class _OAuthBearer(_Bearer):
+    # RFC 7628: gs2 header "n,a={user}," then ^A-separated key=value pairs, ^A^A.
+    def parse(self, response: bytes) -> tuple[str, str] | Failure:
+        header, _, rest = response.partition(b"\x01")
+        gs2 = _text(header).split(",")
+        user = next((part[2:] for part in gs2 if part.startswith("a=")), "")
+        auth = self.fields(rest.split(b"\x01")).get("auth", "")
+        if not user or not auth.startswith("Bearer "):
+            return Failure("OAUTHBEARER needs n,a=user,^Aauth=Bearer ...^A^A", None)
+        return user, auth.removeprefix("Bearer ")
+
+
+MECHANISMS: dict[str, type[Exchange]] = {
+    "PLAIN": _Plain,
+    "LOGIN": _Login,
+    "CRAM-MD5": _CramMd5,
+    "XOAUTH2": _XOAuth2,
+    "OAUTHBEARER": _OAuthBearer,
+}
+#: Mechanisms that send the password itself, hidden without TLS like USER/PASS.
+PLAINTEXT = frozenset({"PLAIN", "LOGIN"})
+
+
+def start_exchange(
+    name: str,
+    *,
+    password_of: Callable[[str], str | None],
+    validator: TokenValidator,
+    hostname: str,
+) -> Exchange:
+    exchange = MECHANISMS[name](password_of, hostname)
+    if isinstance(exchange, _Bearer):
+        exchange.validator = validator
+    return exchange
