@@ -70,6 +70,10 @@ class ServerConfig:
     #: SASL mechanisms AUTH accepts (RFC 5034), in the order CAPA lists them; empty
     #: turns AUTH off. PLAIN and LOGIN follow ``cleartext_login`` like USER/PASS.
     sasl: tuple[str, ...] = ("PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "OAUTHBEARER")
+    #: Offer UTF8 and LANG (RFC 6856). Then a message with raw UTF-8 in its headers is
+    #: refused with ``-ERR [UTF8]`` until the client has sent UTF8. False: a server
+    #: that knows nothing of RFC 6856 and sends such messages as they are.
+    utf8: bool = True
     #: ``validator(user, token) -> bool`` for XOAUTH2 and OAUTHBEARER; it may raise
     #: fakepop.TemporaryFailure for ``-ERR [SYS/TEMP]``. None: the token is the
     #: user's password.
@@ -151,6 +155,8 @@ class ServerConfig:
             lines.append(f"EXPIRE {self.expire}")
         if self.login_delay is not None:
             lines.append(f"LOGIN-DELAY {self.login_delay}")
+        if self.utf8:
+            lines += ["UTF8", "LANG"]
         if self.implementation is not None:
             lines.append(f"IMPLEMENTATION {self.implementation}")
         return lines

@@ -60,6 +60,13 @@ def to_wire_bytes(source: MessageSource) -> bytes:
     return raw
 
 
+def _header_section(wire: bytes) -> bytes:
+    if wire.startswith(b"\r\n"):
+        return b""
+    end = wire.find(b"\r\n\r\n")
+    return wire if end < 0 else wire[:end]
+
+
 def _stuff(wire: bytes) -> bytes:
     # RFC 1939 section 3: a line starting with "." gets one more; then ".\r\n" ends it.
     stuffed = wire.replace(b"\r\n.", b"\r\n..")
@@ -87,6 +94,9 @@ class StoredMessage:
     uidl_suffix: bytes = field(repr=False)
     #: How many lines the message has (what RETR sends before the terminating dot).
     lines: int = field(repr=False)
+    #: Whether the header section has non-ASCII octets (RFC 6532 internationalised
+    #: headers): such a message needs the client's UTF8 command (RFC 6856 section 2).
+    needs_utf8: bool = field(default=False, repr=False)
 
     @classmethod
     def from_source(cls, source: MessageSource, uid: str) -> StoredMessage:
@@ -98,6 +108,7 @@ class StoredMessage:
             list_suffix=b"%d\r\n" % len(wire),
             uidl_suffix=uid.encode() + b"\r\n",
             lines=wire.count(b"\r\n"),
+            needs_utf8=not _header_section(wire).isascii(),
         )
 
     @property

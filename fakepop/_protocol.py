@@ -123,12 +123,16 @@ _A, _AP, _T = State.AUTHORIZATION, State.AWAITING_PASS, State.TRANSACTION
 
 # Which commands each state accepts (before the capability switches apply).
 _ALLOWED: dict[State, frozenset[str]] = {
-    _A: frozenset({"USER", "APOP", "AUTH", "QUIT", "CAPA", "STLS"}),
-    _AP: frozenset({"PASS", "USER", "APOP", "AUTH", "QUIT", "CAPA", "STLS"}),
-    _T: frozenset({"STAT", "LIST", "RETR", "DELE", "NOOP", "RSET", "TOP", "UIDL", "QUIT", "CAPA"}),
+    _A: frozenset({"USER", "APOP", "AUTH", "QUIT", "CAPA", "STLS", "UTF8", "LANG"}),
+    _AP: frozenset({"PASS", "USER", "APOP", "AUTH", "QUIT", "CAPA", "STLS", "LANG"}),
+    _T: frozenset(
+        {"STAT", "LIST", "RETR", "DELE", "NOOP", "RSET", "TOP", "UIDL", "QUIT", "CAPA", "LANG"}
+    ),
 }
 _KNOWN = frozenset().union(*_ALLOWED.values())
-_NO_ARGUMENTS = frozenset({"QUIT", "CAPA", "STAT", "NOOP", "RSET", "STLS"})
+_NO_ARGUMENTS = frozenset({"QUIT", "CAPA", "STAT", "NOOP", "RSET", "STLS", "UTF8"})
+# RFC 6856 section 3.2: the languages LANG offers; fakepop speaks English only.
+_LANGUAGES = {"en": "English"}
 _DIGITS = re.compile(r"[0-9]+\Z")
 _BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?\Z")
 # A SASL response line may be far longer than a command: an OAuth token is kilobytes.
@@ -151,6 +155,8 @@ def _enabled_commands(config: ServerConfig, *, tls_available: bool) -> frozenset
         disabled.add("STLS")
     if not config.sasl:
         disabled.add("AUTH")
+    if not config.utf8:
+        disabled |= {"UTF8", "LANG"}
     if not config.capa:
         disabled.add("CAPA")
     if not config.top:
@@ -271,6 +277,8 @@ class Pop3Protocol:
         self._pending_user: str | None = None
         self._lines = LineReader(config.max_line_length)
         self._sasl: _sasl.Exchange | None = None
+        #: Whether the client has sent UTF8 (RFC 6856 section 2).
+        self.utf8_mode = False
         self._sasl_name = ""
         self._eof = False
         if config.apop:
@@ -672,8 +680,32 @@ class Pop3Protocol:
         if isinstance(found, Reply):
             return found
         number, message = found
+        refused = self._needs_utf8(message)
+        if refused is not None:
+            return refused
         self.maildrop.note_retrieved(number)
         return _multiline(f"{message.size} octets", message.retr_payload, message.lines)
+
+    def _needs_utf8(self, message: StoredMessage) -> Reply | None:
+        # RFC 6856 section 2.1: no raw UTF-8 headers to a client that did not ask.
+        if message.needs_utf8 and self.config.utf8 and not self.utf8_mode:
+            return self._err("This message needs UTF8 mode; send UTF8 first", "UTF8")
+        return None
+
+    def _utf8(self, command: Command) -> Reply:
+        self.utf8_mode = True
+        return _ok("UTF8 mode enabled")
+
+    def _lang(self, command: Command) -> Reply:
+        if command.argument is None:
+            listing = "".join(f"{tag} {name}\r\n" for tag, name in _LANGUAGES.items())
+            return _multiline("Language listing follows", listing.encode() + b".\r\n", 1)
+        tag = command.argument.lower()
+        if tag == "*":
+            tag = "en"
+        if tag not in _LANGUAGES:
+            return self._err(f"Unsupported language {command.argument[:40]}; still en")
+        return _ok(f"{tag} Language is {_LANGUAGES[tag]}")
 
     def _top(self, command: Command) -> Reply:
         assert self.maildrop is not None
@@ -686,6 +718,9 @@ class Pop3Protocol:
         if not _DIGITS.match(args[1]):
             return self._err(f"Invalid line count: {args[1][:40]}")
         _, message = found
+        refused = self._needs_utf8(message)
+        if refused is not None:
+            return refused
         payload = message.top_payload(int(args[1][:12]))
         whole = payload is message.retr_payload  # then its lines are already counted
         lines = message.lines if whole else payload.count(b"\r\n") - 1
@@ -720,6 +755,8 @@ _HANDLERS: dict[str, Callable[[Pop3Protocol, Command], Reply]] = {
     "CAPA": Pop3Protocol._capa,
     "STLS": Pop3Protocol._stls,
     "AUTH": Pop3Protocol._auth,
+    "UTF8": Pop3Protocol._utf8,
+    "LANG": Pop3Protocol._lang,
     "STAT": Pop3Protocol._stat,
     "LIST": Pop3Protocol._list,
     "UIDL": Pop3Protocol._uidl,

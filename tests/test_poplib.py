@@ -100,6 +100,8 @@ async def test_capa_lists_the_same_capabilities_before_and_after_login() -> None
         "RESP-CODES": [],
         "AUTH-RESP-CODE": [],
         "PIPELINING": [],
+        "UTF8": [],
+        "LANG": [],
         "IMPLEMENTATION": ["fakepop"],
     }
     assert after == before

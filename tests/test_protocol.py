@@ -483,7 +483,7 @@ def test_uids_survive_sessions_and_are_never_reused() -> None:
         (b"APOP a b", b"-ERR APOP is not allowed after login"),
         (b"AUTH PLAIN AGFsaWNlAHNlY3JldA==", b"-ERR AUTH is not allowed after login"),
         (b"STLS", b"-ERR Unknown command: STLS"),
-        (b"UTF8", b"-ERR Unknown command: UTF8"),
+        (b"UTF8", b"-ERR UTF8 is not allowed after login"),
     ],
 )
 def test_login_commands_after_login_are_refused(command: bytes, error: bytes) -> None:
@@ -527,6 +527,8 @@ def test_capa_is_the_same_before_and_after_login() -> None:
         b"RESP-CODES",
         b"AUTH-RESP-CODE",
         b"PIPELINING",
+        b"UTF8",
+        b"LANG",
         b"IMPLEMENTATION fakepop",
     ]
 
