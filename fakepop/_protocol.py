@@ -451,12 +451,15 @@ class Pop3Protocol:
             return self._err(f"Message {number} is deleted")
         return self._err(f"No such message: {text[:40]}")
 
-    def _login(self, user: str, password_ok: bool) -> Reply:
-        # Common tail of PASS and APOP: credentials, login delay, lock, TRANSACTION.
+    def _login(self, user: str, password_ok: bool, method: str) -> Reply:
+        # Common tail of PASS, APOP and AUTH: credentials, the user's allowed login
+        # methods, login delay, lock, TRANSACTION.
         self._pending_user = None
         self.state = State.AUTHORIZATION
         if not password_ok:
             return self._err("Authentication failed", "AUTH")
+        if not self.store.login_allowed(user, method):
+            return self._err(f"{user} may not log in with {method}", "AUTH")
         try:
             maildrop = self.store.open_maildrop(
                 user, now=self._clock(), login_delay=self.config.login_delay
@@ -549,7 +552,7 @@ class Pop3Protocol:
         self._leave_sasl()
         if isinstance(step, _sasl.Failure):
             return self._err(step.text, step.code)
-        return self._login(step.user, True)
+        return self._login(step.user, True, self._sasl_name)
 
     def _leave_sasl(self) -> None:
         # After a failure, as if the AUTH had never been sent (RFC 5034 section 4).
@@ -582,7 +585,7 @@ class Pop3Protocol:
             return self._err("PASS needs the password as its argument")
         user = self._pending_user
         assert user is not None
-        return self._login(user, self._password_matches(user, command.argument))
+        return self._login(user, self._password_matches(user, command.argument), "USER")
 
     def _apop(self, command: Command) -> Reply:
         refused = self._login_without_tls(plaintext=False)
@@ -594,7 +597,7 @@ class Pop3Protocol:
         user, digest = args
         if not _HEX_DIGEST.match(digest):
             return self._err("APOP digest must be 32 hexadecimal digits")
-        return self._login(user, self._apop_digest_matches(user, digest))
+        return self._login(user, self._apop_digest_matches(user, digest), "APOP")
 
     def _password_matches(self, user: str, password: str) -> bool:
         expected = self.store.password_of(user)

@@ -37,7 +37,10 @@ __all__ = [
 #: optionally ``"messages"`` (a list of messages, or a dict of UID to message).
 MailboxSpec: TypeAlias = str | Mapping[str, object]
 
-_SPEC_KEYS = frozenset({"password", "messages"})
+_SPEC_KEYS = frozenset({"password", "messages", "methods"})
+#: How a user may log in, for the ``"methods"`` key of a mailbox: ``"USER"`` stands
+#: for USER/PASS, the others are APOP and the SASL mechanisms.
+LOGIN_METHODS = frozenset({"USER", "APOP", "PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "OAUTHBEARER"})
 
 
 class MaildropUnavailable(Exception):
@@ -89,6 +92,7 @@ class _MailboxState:
         "lock_holder",
         "logins",
         "messages",
+        "methods",
         "next_uid",
         "password",
         "retrieved",
@@ -100,6 +104,7 @@ class _MailboxState:
     def __init__(self, user: str, password: str) -> None:
         self.user = user
         self.password = password
+        self.methods: frozenset[str] | None = None  # None: every login method
         self.messages: list[StoredMessage] = []
         self.used_uids: set[str] = set()
         self.next_uid = 1
@@ -282,20 +287,33 @@ class MailStore:
                 f"mailboxes must be a dict of user to mailbox, not {type(mailboxes).__name__}"
             )
         for user, spec in mailboxes.items():
-            password, messages = _parse_spec(user, spec)
-            self.add_user(user, password, messages)
+            password, messages, methods = _parse_spec(user, spec)
+            self.add_user(user, password, messages, methods=methods)
 
     def add_user(
         self,
         user: str,
         password: str,
         messages: Iterable[MessageSource] | Mapping[str, MessageSource] = (),
+        *,
+        methods: Iterable[str] | None = None,
     ) -> None:
-        """Create a mailbox. ``messages`` is a list, or a dict of UID to message."""
+        """Create a mailbox. ``messages`` is a list, or a dict of UID to message;
+        ``methods`` limits how the user may log in (see LOGIN_METHODS)."""
         _check_user(user)
         if not isinstance(password, str):
             raise TypeError(f"password of {user!r} must be a str, not {type(password).__name__}")
         state = _MailboxState(user, password)
+        if methods is not None:
+            if isinstance(methods, str):
+                raise TypeError(f"methods of {user!r} must be a list, like ['APOP']")
+            chosen = frozenset(method.upper() for method in methods)
+            if chosen - LOGIN_METHODS:
+                raise ValueError(
+                    f"unknown login methods {sorted(chosen - LOGIN_METHODS)} for {user!r}; "
+                    f"choose from {sorted(LOGIN_METHODS)}"
+                )
+            state.methods = chosen
         if isinstance(messages, Mapping):
             for uid, source in messages.items():
                 state.add(source, check_uid(uid))
@@ -359,6 +377,12 @@ class MailStore:
             return list(self._boxes)
 
     # -- what sessions use --------------------------------------------------------
+    def login_allowed(self, user: str, method: str) -> bool:
+        """Whether ``user`` may log in with ``method`` (USER, APOP or a SASL name)."""
+        with self._lock:
+            state = self._boxes.get(user)
+            return state is None or state.methods is None or method in state.methods
+
     def password_of(self, user: str) -> str | None:
         """The user's password (also the APOP shared secret), or None if no such user."""
         with self._lock:
@@ -408,9 +432,9 @@ def _check_user(user: object) -> None:
 
 def _parse_spec(
     user: str, spec: MailboxSpec
-) -> tuple[str, Iterable[MessageSource] | Mapping[str, MessageSource]]:
+) -> tuple[str, Iterable[MessageSource] | Mapping[str, MessageSource], Iterable[str] | None]:
     if isinstance(spec, str):
-        return spec, ()
+        return spec, (), None
     if not isinstance(spec, Mapping):
         raise TypeError(
             f"mailbox of {user!r} must be a password string or a dict with "
@@ -430,4 +454,7 @@ def _parse_spec(
     messages = spec.get("messages", ())
     if not isinstance(messages, (Iterable, Mapping)):
         raise TypeError(f"messages of {user!r} must be a list or a dict of UID to message")
-    return password, messages
+    methods = spec.get("methods")
+    if methods is not None and not isinstance(methods, Iterable):
+        raise TypeError(f"methods of {user!r} must be a list, like ['APOP']")
+    return password, messages, methods

@@ -17,7 +17,16 @@ import pytest
 import trio
 
 from fakepop import MailStore, ServerConfig, State, TemporaryFailure, open_pop3_server
-from tests.sansio import LOGGED_IN, LOGIN, checklist_store, converse, feed, lines, new_session
+from tests.sansio import (
+    LOGGED_IN,
+    LOGIN,
+    apop_digest,
+    checklist_store,
+    converse,
+    feed,
+    lines,
+    new_session,
+)
 
 
 def b64(data: bytes) -> bytes:
@@ -246,3 +255,25 @@ async def test_curl_picks_the_strongest_mechanism_offered() -> None:
     assert b"> AUTH CRAM-MD5" in result.stderr
     assert result.stdout.count(b"\r\n") == 3  # the listing of alice's three messages
     assert server.transcript.sessions[0].user == "alice"
+
+
+def test_a_user_can_be_limited_to_some_login_methods() -> None:
+    """The checklist's fixture: bob may only use APOP (and here XOAUTH2)."""
+    store = MailStore({"bob": {"password": "tanstaaf", "methods": ["APOP", "XOAUTH2"]}})
+    out = lines(feed(new_session(store), [b"USER bob\r\nPASS tanstaaf\r\n"]))
+    assert out[1] == b"-ERR [AUTH] bob may not log in with USER"
+    plain = b64(b"\0bob\0tanstaaf")
+    out = lines(feed(new_session(store), [b"AUTH PLAIN " + plain + b"\r\n"]))
+    assert out == [b"-ERR [AUTH] bob may not log in with PLAIN"]
+    token = b64(b"user=bob\x01auth=Bearer tanstaaf\x01\x01")
+    assert lines(feed(new_session(store), [b"AUTH XOAUTH2 " + token + b"\r\n"]))[0].startswith(
+        b"+OK bob's maildrop"
+    )
+    apop = f"APOP bob {apop_digest('tanstaaf')}\r\n".encode()
+    assert lines(
+        feed(new_session(MailStore({"bob": {"password": "tanstaaf", "methods": ["APOP"]}})), [apop])
+    )[0].startswith(b"+OK")
+    with pytest.raises(ValueError, match="unknown login methods"):
+        MailStore({"x": {"password": "p", "methods": ["SMOKE-SIGNALS"]}})
+    with pytest.raises(TypeError, match="must be a list"):
+        MailStore({"x": {"password": "p", "methods": "APOP"}})
