@@ -170,6 +170,13 @@ def _enabled_commands(config: ServerConfig, *, tls_available: bool) -> frozenset
     return _KNOWN - disabled
 
 
+def _bounded_int(digits: str, too_big: int) -> int:
+    # The value of a string of digits, leading zeros and all; ``too_big`` for more
+    # significant digits than any mailbox or message could need, without a big int.
+    significant = digits.lstrip("0") or "0"
+    return int(significant) if len(significant) <= 12 else too_big
+
+
 def _decode_base64(text: str) -> bytes | None:
     # Strict: only the alphabet, padding only at the end (RFC 5034 section 4).
     if not _BASE64.match(text):
@@ -442,8 +449,7 @@ class Pop3Protocol:
         assert self.maildrop is not None
         if not _DIGITS.match(text):
             return self._err(f"Invalid message number: {text[:40]}")
-        # More digits than any mailbox can have messages: no such message, no big int.
-        number = int(text) if len(text) <= 12 else 0
+        number = _bounded_int(text, 0)
         message = self.maildrop.get(number)
         if message is not None:
             return number, message
@@ -724,7 +730,7 @@ class Pop3Protocol:
         refused = self._needs_utf8(message)
         if refused is not None:
             return refused
-        payload = message.top_payload(int(args[1][:12]))
+        payload = message.top_payload(_bounded_int(args[1], 10**12))
         whole = payload is message.retr_payload  # then its lines are already counted
         lines = message.lines if whole else payload.count(b"\r\n") - 1
         return _multiline("Top of message follows", payload, lines)

@@ -1,4 +1,10 @@
-"""``python -m fakepop``: the demo server as a real subprocess, driven by real clients."""
+"""``python -m fakepop``: the server as a real subprocess, driven by real clients.
+
+Each test starts the command with ``--port 0`` and reads its ready line with a
+deadline; nothing sleeps. Arguments that are refused before the server starts are
+checked in-process through ``cli.main`` (fast), and the most common ones again as a
+subprocess, so what a user sees on stderr is covered too.
+"""
 
 from __future__ import annotations
 
@@ -15,13 +21,17 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+import trio
 
 import fakepop.__main__ as cli
-from fakepop import _demo
+from fakepop import _demo, open_pop3_server
 from fakepop._message import to_wire_bytes
 
 if sys.version_info >= (3, 11):
@@ -82,10 +92,12 @@ class Running:
         return self.proc.returncode, out.decode(), err.decode()
 
 
-@pytest.fixture
-def server() -> Iterator[Running]:
+@contextmanager
+def running(*args: str) -> Iterator[Running]:
+    """Run ``fakepop --port 0 *args`` until the block ends, then stop it with SIGTERM
+    (unless the test did) and check it exited cleanly."""
     proc = subprocess.Popen(
-        _command("--port", "0"),
+        _command("--port", "0", *args),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -100,16 +112,22 @@ def server() -> Iterator[Running]:
             pytest.fail(f"the server did not start; stderr:\n{err.decode()}")
         match = READY_RE.match(line)
         assert match, f"unexpected ready line {line!r}"
-        running = Running(proc, line, match["host"], int(match["port"]))
+        server = Running(proc, line, match["host"], int(match["port"]))
         try:
-            yield running
+            yield server
             if proc.poll() is None:
-                status, out, err = running.stop(signal.SIGTERM)
+                status, out, err = server.stop(signal.SIGTERM)
                 assert (status, err) == (0, ""), out
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate(timeout=DEADLINE)
+
+
+@pytest.fixture
+def server() -> Iterator[Running]:
+    with running() as started:
+        yield started
 
 
 def _parse(data: bytes) -> email.message.EmailMessage:
@@ -153,25 +171,77 @@ def test_stops_with_a_session_open(server: Running) -> None:
         client.close()
 
 
-@pytest.mark.parametrize(
-    ("args", "complaint"),
-    [
-        (["--port", "notanumber"], "invalid port 'notanumber'"),
-        (["--port", "70000"], "invalid port 70000"),
-        (["--port", "-1"], "invalid port '-1'"),
-        (["--host", ""], "invalid host"),
-        (["--no-such-option"], "unrecognized arguments"),
-    ],
-)
-def test_bad_arguments(args: list[str], complaint: str) -> None:
-    result = subprocess.run(
-        _command(*args), capture_output=True, text=True, timeout=DEADLINE, check=False
-    )
-    assert result.returncode == 2
-    assert complaint in result.stderr
-    assert "usage: fakepop" in result.stderr
-    assert "Traceback" not in result.stderr
-    assert result.stdout == ""
+#: Arguments refused before the server starts, what stderr says about them, and
+#: whether it shows the usage (a mail source that cannot be read is no usage error).
+BAD_ARGUMENTS = [
+    (["--port", "notanumber"], "invalid port 'notanumber'", True),
+    (["--port", "70000"], "invalid port 70000", True),
+    (["--port", "-1"], "invalid port '-1'", True),
+    (["--host", ""], "invalid host", True),
+    (["--no-such-option"], "unrecognized arguments", True),
+    (["--user", "nopass"], "invalid account 'nopass': expected NAME:PASSWORD", True),
+    (["--mbox", "bob=x"], "argument --mbox bob=x: there is no --user bob", True),
+    (["--autologout", "-1"], "argument --autologout: invalid number of seconds '-1'", True),
+    (["--autologout", "abc"], "argument --autologout: invalid number of seconds 'abc'", True),
+    (["--user", "bob:pw", "--mbox", "bob=missing.mbox"], "missing.mbox: does not exist", False),
+]  # fmt: skip
+#: The ones also run as a real process: one of each kind.
+IN_A_PROCESS = [BAD_ARGUMENTS[0], BAD_ARGUMENTS[7], BAD_ARGUMENTS[9]]
+
+
+def _check_refusal(status: int, out: str, err: str, complaint: str, usage: bool) -> None:
+    assert status == 2
+    assert err.startswith("usage: fakepop") == usage
+    assert err.splitlines()[-1].startswith("fakepop: error: ")
+    assert complaint in err
+    assert "Traceback" not in err
+    assert out == ""
+
+
+@pytest.fixture
+def in_an_empty_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # where missing.mbox is missing
+
+
+@pytest.mark.usefixtures("in_an_empty_directory")
+@pytest.mark.parametrize(("args", "complaint", "usage"), BAD_ARGUMENTS)
+def test_bad_arguments(
+    capsys: pytest.CaptureFixture[str], args: list[str], complaint: str, usage: bool
+) -> None:
+    status = cli.main(args)
+    _check_refusal(status, *capsys.readouterr(), complaint, usage)
+
+
+@pytest.fixture(scope="module")
+def refused(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, str, str]]:
+    """Exit status, stdout and stderr of each case of IN_A_PROCESS, run at once in an
+    empty directory: most of each run is an interpreter starting, and those need not
+    wait for one another."""
+    cwd = tmp_path_factory.mktemp("refused")
+    procs = {
+        " ".join(args): subprocess.Popen(
+            _command(*args),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for args, _, _ in IN_A_PROCESS
+    }
+    results = {}
+    for key, proc in procs.items():
+        with proc:
+            out, err = proc.communicate(timeout=DEADLINE)
+            results[key] = (proc.returncode, out, err)
+    return results
+
+
+@pytest.mark.parametrize(("args", "complaint", "usage"), IN_A_PROCESS)
+def test_bad_arguments_in_a_process(
+    refused: dict[str, tuple[int, str, str]], args: list[str], complaint: str, usage: bool
+) -> None:
+    _check_refusal(*refused[" ".join(args)], complaint, usage)
 
 
 def test_port_in_use() -> None:
@@ -307,3 +377,446 @@ def test_curl_lists_and_fetches(server: Running) -> None:
     assert curl("/1") == wire[0]
     assert curl("/2") == wire[1]  # curl undoes the dot-stuffing too
     assert _parse(curl("/3"))["Subject"] == "Grüße aus Zürich \u2013 Café ☕"
+
+
+# -- your own accounts and mail -------------------------------------------------------
+
+#: Messages as they sit in the sources: LF or CRLF endings, lines POP3 must dot-stuff,
+#: 8-bit UTF-8, and a body line that an mbox writer had to quote as ">From".
+MBOX_1 = b"From: carol@example.org\nSubject: one\n\nfirst\n.x\n.\n..y\nlast\n"
+MBOX_2 = "From: d@example.org\nSubject: zwei\n\nGrüße\n>From the mbox\n".encode()
+MAILDIR_NEW = b"From: e@example.org\nSubject: new\n\nin new/\n"
+MAILDIR_CUR = b"From: f@example.org\r\nSubject: cur\r\n\r\nseen, in cur/\r\n"
+EML_2 = b"Subject: two\n\n2.eml comes before 10.eml\n"
+EML_10 = b"Subject: ten\r\n\r\nno final newline"
+MAILDIR_NAMES = ("1700000001.M1P1.host", "1700000002.M2P2.host")
+ALICE = ("alice", "pa:ss:word")  # passwords may contain ':'
+BOB = ("bob", "b:")
+
+
+def _make_sources(root: Path) -> dict[str, Path]:
+    root.mkdir(exist_ok=True)
+    mbox = root / "alice.mbox"
+    mbox.write_bytes(
+        b"From carol@example.org Mon Jun  3 09:00:00 2024\n" + MBOX_1 + b"\n"
+        b"From d@example.org Mon Jun  3 09:01:00 2024\n" + MBOX_2
+    )
+    maildir = root / "Maildir"
+    (maildir / "new").mkdir(parents=True)
+    (maildir / "cur").mkdir()
+    (maildir / "new" / MAILDIR_NAMES[0]).write_bytes(MAILDIR_NEW)
+    (maildir / "cur" / f"{MAILDIR_NAMES[1]}:2,S").write_bytes(MAILDIR_CUR)
+    eml = root / "eml"
+    eml.mkdir()
+    (eml / "10.eml").write_bytes(EML_10)
+    (eml / "2.eml").write_bytes(EML_2)
+    (eml / "notes.txt").write_bytes(b"not mail")
+    return {"mbox": mbox, "maildir": maildir, "eml": eml}
+
+
+def _snapshot(root: Path) -> dict[str, tuple[bytes | None, int]]:
+    """Every file's bytes and every entry's mtime under ``root``."""
+    return {
+        str(path.relative_to(root)): (
+            None if path.is_dir() else path.read_bytes(),
+            path.stat().st_mtime_ns,
+        )
+        for path in sorted([root, *root.rglob("*")])
+    }
+
+
+def _source_args(sources: dict[str, Path], transcript: Path) -> list[str]:
+    return [
+        "--user", ":".join(ALICE),
+        "--mbox", f"alice={sources['mbox']}",
+        "--maildir", f"alice={sources['maildir']}",
+        "--user", ":".join(BOB),
+        "--eml-dir", f"bob={sources['eml']}",
+        "--transcript", str(transcript),
+    ]  # fmt: skip
+
+
+def _login(server: Running, user: str, password: str) -> poplib.POP3:
+    client = poplib.POP3(server.host, server.port, timeout=DEADLINE)
+    client.user(user)
+    client.pass_(password)
+    return client
+
+
+def _retr(client: poplib.POP3, number: int) -> bytes:
+    _, lines, _ = client.retr(number)
+    return b"\r\n".join(lines) + b"\r\n"
+
+
+def test_accounts_from_mbox_maildir_and_eml_sources(tmp_path: Path) -> None:
+    sources = _make_sources(tmp_path / "mail")
+    before = _snapshot(tmp_path / "mail")
+    transcript = tmp_path / "transcript.txt"
+    alice_mail = [MBOX_1, MBOX_2, MAILDIR_NEW, MAILDIR_CUR]  # in the order given
+    with running(*_source_args(sources, transcript)) as server:
+        client = _login(server, *ALICE)
+        try:
+            wire = [to_wire_bytes(message) for message in alice_mail]
+            assert client.stat() == (len(wire), sum(map(len, wire)))
+            _, uidl, _ = client.uidl()
+            assert uidl == [
+                b"1 uid000001",
+                b"2 uid000002",
+                f"3 {MAILDIR_NAMES[0]}".encode(),
+                f"4 {MAILDIR_NAMES[1]}".encode(),
+            ]
+            for number, expected in enumerate(wire, 1):
+                assert _retr(client, number) == expected
+                client.dele(number)
+            assert client.quit().startswith(b"+OK")
+        finally:
+            client.close()
+
+        client = _login(server, *BOB)
+        try:
+            _, uidl, _ = client.uidl()
+            assert uidl == [b"1 2", b"2 10"]
+            assert _retr(client, 1) == to_wire_bytes(EML_2)
+            assert _retr(client, 2) == to_wire_bytes(EML_10)
+            client.quit()
+        finally:
+            client.close()
+
+        client = _login(server, *ALICE)  # still logged in when the server stops
+        try:
+            assert client.stat() == (0, 0)  # deleted, in memory
+            status, out, err = server.stop(signal.SIGTERM)
+        finally:
+            client.close()
+    assert (status, err) == (0, "")
+    hints = out.splitlines()
+    assert f"  accounts: {ALICE[0]}/{ALICE[1]} (4 messages)" in hints
+    assert f"            {BOB[0]}/{BOB[1]} (2 messages)" in hints
+    assert "demo/demo" not in out
+    assert "never changed" in out
+
+    # The deletions never reached the sources: same bytes, same mtimes.
+    assert _snapshot(tmp_path / "mail") == before
+
+    # Written as it happened, and finished by the final flush on SIGTERM.
+    text = transcript.read_text(encoding="utf-8")
+    assert "C: USER alice" in text
+    assert "C: PASS ****" in text
+    assert ALICE[1] not in text
+    assert BOB[1] not in text
+    assert text.count("C: PASS ****") == 3
+    removed = f"uid000001 uid000002 {MAILDIR_NAMES[0]} {MAILDIR_NAMES[1]}"
+    ends = [line for line in text.splitlines() if " ended by " in line]
+    assert [re.sub(r"after [0-9.]+ s", "after T s", line) for line in ends] == [
+        f"--- session 1 (alice) ended by QUIT after T s, removed: {removed}",
+        "--- session 2 (bob) ended by QUIT after T s",
+        # Still open at SIGTERM: only the final flush can have written this.
+        "--- session 3 (alice) ended by server stopped after T s",
+    ]
+    assert text.endswith(ends[-1] + "\n")
+
+
+@pytest.mark.curl
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_curl_logs_in_with_a_colon_in_the_password(tmp_path: Path) -> None:
+    sources = _make_sources(tmp_path)
+    with running(*_source_args(sources, tmp_path / "t.txt")) as server:
+        user, password = BOB
+        base = f"pop3://{user}:{urllib.parse.quote(password, safe='')}@{server.host}:{server.port}"
+
+        def curl(path: str) -> bytes:
+            # APOP: its digest covers the password, so a ':' that went missing fails it.
+            command = ["curl", "-sS", "--max-time", str(DEADLINE), "--login-options", "AUTH=+APOP"]
+            result = subprocess.run(
+                [*command, base + path],
+                capture_output=True,
+                timeout=DEADLINE + 5,
+                check=False,
+            )
+            assert result.returncode == 0, result.stderr.decode(errors="replace")
+            return result.stdout
+
+        wire = [to_wire_bytes(EML_2), to_wire_bytes(EML_10)]
+        assert curl("/").decode().splitlines() == [f"{n} {len(w)}" for n, w in enumerate(wire, 1)]
+        assert curl("/2") == wire[1]
+        assert curl("/1") == wire[0]
+        status, out, err = server.stop()
+    assert (status, err) == (0, "")
+    # The hint shows the first account, its password quoted for the URL.
+    assert f"curl pop3://alice:pa%3Ass%3Aword@{server.host}:{server.port}/1 " in out
+
+
+def test_server_options_reach_the_server() -> None:
+    options = ["--hostname", "mail.test", "--greeting", "Hi there.", "--autologout", "0.2"]
+    with running(*options) as server:
+        client = poplib.POP3(server.host, server.port, timeout=DEADLINE)
+        try:
+            welcome = client.getwelcome().decode()
+            assert re.fullmatch(r"\+OK Hi there\. <[^>]+@mail\.test>", welcome), welcome
+            # Silent for 0.2 s: the autologout timer closes the session.
+            client.sock.settimeout(DEADLINE)
+            assert client.sock.recv(100) == b""
+        finally:
+            client.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([], {"apop": True, "autologout": 600.0, "hostname": "localhost"}),
+        (["--no-apop"], {"apop": False}),
+        (["--autologout", "2.5"], {"autologout": 2.5}),
+        (["--hostname", "pop.example.org"], {"hostname": "pop.example.org"}),
+        (["--greeting", "Ready when you are"], {"greeting": "Ready when you are"}),
+    ],
+)
+def test_options_map_to_server_config(args: list[str], expected: dict[str, object]) -> None:
+    parser = cli._parser()
+    plan = cli._plan(parser, parser.parse_args(args))
+    assert {name: getattr(plan.config, name) for name in expected} == expected
+    assert plan.demo
+    assert plan.store.users == [_demo.DEMO_USER, _demo.SECOND_USER]
+
+
+def test_users_replace_the_demo_mailboxes() -> None:
+    parser = cli._parser()
+    plan = cli._plan(parser, parser.parse_args(["--user", "x:1:2", "--user", "y:: "]))
+    assert not plan.demo
+    assert plan.store.users == ["x", "y"]
+    assert [plan.store.password_of(user) for user in ("x", "y")] == ["1:2", ": "]
+    assert len(plan.store["x"]) == 0
+
+
+def test_sources_of_one_user_are_concatenated_in_order(tmp_path: Path) -> None:
+    sources = _make_sources(tmp_path)
+    (tmp_path / "more").mkdir()
+    (tmp_path / "more" / "2.eml").write_bytes(b"Subject: again\n\nsame name\n")
+    (tmp_path / "more" / "3.eml").write_bytes(b"Subject: 3\n\nnamed like a fresh UID\n")
+    (tmp_path / "more" / "uid000003.eml").write_bytes(b"Subject: 4\n\nnamed like a fresh UID\n")
+    parser = cli._parser()
+    args = parser.parse_args([
+        "--user", "u:p",
+        "--eml-dir", f"u={sources['eml']}",
+        "--mbox", f"u={sources['mbox']}",
+        "--eml-dir", f"u={tmp_path / 'more'}",
+        "--mbox", f"u={sources['mbox']}",
+    ])  # fmt: skip
+    mailbox = cli._plan(parser, args).store["u"]
+    # .eml names are kept; mbox positions, and a name already taken, get fresh UIDs.
+    again = b"Subject: again\n\nsame name\n"
+    expected = [
+        ("2", EML_2),
+        ("10", EML_10),
+        ("uid000001", MBOX_1),
+        ("uid000002", MBOX_2),
+        ("uid000003", again),  # "2" is taken
+        ("3", b"Subject: 3\n\nnamed like a fresh UID\n"),
+        ("uid000004", b"Subject: 4\n\nnamed like a fresh UID\n"),  # "uid000003" is taken
+        ("uid000005", MBOX_1),
+        ("uid000006", MBOX_2),
+    ]
+    assert [(m.uid, m.data) for m in mailbox.messages] == [
+        (uid, to_wire_bytes(data)) for uid, data in expected
+    ]
+
+
+def _bad_sources(tmp: Path) -> dict[str, list[str]]:
+    (tmp / "not-mbox").write_bytes(b"Subject: a single message\n\nhi\n")
+    (tmp / "empty-dir").mkdir()
+    return {
+        "missing": ["--mbox", f"bob={tmp / 'missing.mbox'}"],
+        "not an mbox": ["--mbox", f"bob={tmp / 'not-mbox'}"],
+        "dir as mbox": ["--mbox", f"bob={tmp / 'empty-dir'}"],
+        "file as maildir": ["--maildir", f"bob={tmp / 'not-mbox'}"],
+        "not a maildir": ["--maildir", f"bob={tmp / 'empty-dir'}"],
+        "file as eml dir": ["--eml-dir", f"bob={tmp / 'not-mbox'}"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ("missing", "missing.mbox: does not exist"),
+        ("not an mbox", "not-mbox: not an mbox file: it does not start with a 'From ' line"),
+        ("dir as mbox", "empty-dir: is a directory, not an mbox file (for a directory use "
+                        "--maildir or --eml-dir)"),
+        ("file as maildir", "not-mbox: is a file, not a Maildir directory (for an mbox file "
+                            "use --mbox)"),
+        ("not a maildir", "empty-dir: is not a Maildir: it has neither a new/ nor a cur/"),
+        ("file as eml dir", "not-mbox: is a file, not a directory of .eml files"),
+    ],
+)  # fmt: skip
+def test_bad_sources_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, reason: str
+) -> None:
+    args = ["--port", "0", "--user", "bob:pw", *_bad_sources(tmp_path)[case]]
+    assert cli.main(args) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(f"fakepop: error: {tmp_path}/{reason}")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (["--user", "bob:"], "argument --user: invalid account 'bob:': the password is empty"),
+        (["--user", ":pw"], "argument --user: invalid account ':pw': the user name must be"),
+        (["--user", "a b:pw"], "argument --user: invalid account 'a b:pw': the user name must"),
+        (["--user", "a:1", "--user", "a:2"], "argument --user: 'a' is given twice"),
+        (["--user", "a:1", "--mbox", "a"], "argument --mbox: invalid source 'a': expected"),
+        (["--user", "a:1", "--maildir", "a="], "argument --maildir: invalid source 'a='"),
+        (["--user", "a:1", "--eml-dir", "b=x"], "argument --eml-dir b=x: there is no --user b"),
+        (["--autologout", "0"], "argument --autologout: invalid number of seconds '0'"),
+        (["--autologout", "nan"], "argument --autologout: invalid number of seconds 'nan'"),
+        (["--hostname", "a b"], "argument --hostname: hostname must be a non-empty name"),
+        (["--hostname", "a>b"], "argument --hostname: hostname must be a str without CR"),
+        (["--greeting", "<x>"], "argument --greeting: greeting must be a str without CR"),
+        (["--greeting", "x" * 401], "argument --greeting: greeting must be at most 400 octets"),
+    ],
+)
+def test_more_bad_arguments(
+    capsys: pytest.CaptureFixture[str], args: list[str], complaint: str
+) -> None:
+    assert cli.main(["--port", "0", *args]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("usage: fakepop")
+    assert f"fakepop: error: {complaint}" in err
+
+
+def test_transcript_file_problems(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    mbox = tmp_path / "a.mbox"
+    mbox.write_bytes(b"From x Mon Jun  3 09:00:00 2024\n" + MBOX_1)
+    before = _snapshot(tmp_path)
+    args = ["--port", "0", "--user", "a:1", "--mbox", f"a={mbox}"]
+    assert cli.main([*args, "--transcript", str(mbox)]) == 2
+    assert capsys.readouterr().err == (
+        f"fakepop: error: {mbox}: is the mail source of --mbox a={mbox}; "
+        "fakepop never writes to a source\n"
+    )
+    assert _snapshot(tmp_path) == before
+    nowhere = tmp_path / "no-such-dir" / "t.txt"
+    assert cli.main([*args, "--transcript", str(nowhere)]) == 2
+    assert capsys.readouterr().err == (
+        f"fakepop: error: {nowhere}: cannot write the transcript: No such file or directory\n"
+    )
+
+
+def test_help_documents_sources_and_transcript(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for option in ("--user NAME:PASSWORD", "--mbox NAME=PATH", "--maildir NAME=PATH",
+                   "--eml-dir NAME=PATH", "--autologout SECONDS", "--no-apop",
+                   "--hostname NAME", "--greeting TEXT", "--transcript FILE"):  # fmt: skip
+        assert option in out
+    assert "never modified" in out
+    assert "C: PASS ****" in out
+    assert "ended by server stopped" in out
+
+
+# -- the transcript as it happens ---------------------------------------------------
+
+
+def test_transcript_to_stdout_as_it_happens() -> None:
+    with running("--transcript", "-") as server:
+        client = _login(server, _demo.SECOND_USER, _demo.SECOND_PASSWORD)
+        try:
+            client.stat()
+            # Lines show up while the server runs, without waiting for it to stop.
+            seen = []
+            while "C: STAT" not in seen:
+                seen.append(_read_line(server.proc).rstrip("\n"))
+            assert "C: USER alice" in seen
+            assert "C: PASS ****" in seen
+            status, out, err = server.stop()
+        finally:
+            client.close()
+    assert (status, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[-2].startswith("--- session 1 (alice) ended by server stopped after ")
+    assert lines[-1] == "fakepop stopped (SIGTERM)"
+    transcript = seen[seen.index("  transcript: stdout") + 1 :] + lines
+    assert not [line for line in transcript if _demo.SECOND_PASSWORD in line]
+
+
+async def test_transcript_follower_interleaves_sessions_readably() -> None:
+    mailboxes = {"alice": {"password": "s3cret", "messages": ["Subject: a\n\nA\n"]}, "bob": "pw"}
+    written: list[str] = []
+    async with open_pop3_server(mailboxes) as server:
+        follower = cli.TranscriptFollower(server.transcript, written.append)
+
+        def connect(user: str, password: str) -> poplib.POP3:
+            client = poplib.POP3(server.host, server.port, timeout=DEADLINE)
+            client.user(user)
+            client.pass_(password)
+            return client
+
+        alice = await trio.to_thread.run_sync(connect, "alice", "s3cret")
+        follower.flush()
+        bob = await trio.to_thread.run_sync(connect, "bob", "pw")
+        follower.flush()
+        await trio.to_thread.run_sync(alice.retr, 1)
+        await trio.to_thread.run_sync(alice.dele, 1)
+        follower.flush()
+        follower.flush()  # nothing new: writes nothing
+        await trio.to_thread.run_sync(bob.quit)
+        follower.flush()
+        # A bare CR stays inside the line; the transcript shows it escaped.
+        await trio.to_thread.run_sync(alice.sock.sendall, b"NOOP x\ry\r\n")
+        with pytest.raises(poplib.error_proto, match="-ERR"):
+            await trio.to_thread.run_sync(alice._getresp)
+        await trio.to_thread.run_sync(alice.quit)
+        await server.wait_idle()
+        follower.flush()
+        follower.flush()
+    text = "".join(written)
+    assert len(written) == 5
+    assert "s3cret" not in text
+    lines = text.splitlines()
+    assert re.fullmatch(r"--- session 1 from 127\.0\.0\.1:\d+ at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d",
+                        lines[0])  # fmt: skip
+    session_1 = lines[1:7]
+    assert session_1[1:] == [
+        "C: USER alice",
+        "S: +OK Send PASS for alice",
+        "   (state: AWAITING_PASS)",
+        "C: PASS ****",
+        "S: +OK alice's maildrop is locked and ready: 1 message (17 octets)",
+    ]
+    assert lines[7] == "   (state: TRANSACTION)"
+    assert lines[8].startswith("--- session 2 from 127.0.0.1:")
+    assert "--- session 1 (alice), continued" in lines
+    continued = lines.index("--- session 1 (alice), continued")
+    assert lines[continued + 1 : continued + 3] == [
+        "C: RETR 1",
+        "S: +OK 17 octets   [3 more lines, 20 octets]",
+    ]
+    assert lines.count("--- session 1 (alice), continued") == 2  # after bob's QUIT
+    assert "C: NOOP x\\ry" in lines
+    assert lines[-1].startswith("--- session 1 (alice) ended by QUIT after ")
+    assert lines[-1].endswith(", removed: uid000001")
+    assert any(line.startswith("--- session 2 (bob) ended by QUIT after ") for line in lines)
+    # Nothing is written twice.
+    assert sum(line == "C: USER alice" for line in lines) == 1
+
+
+def test_no_utf8_serves_raw_utf8_headers_to_any_client(tmp_path: Path) -> None:
+    """By default a message with raw UTF-8 headers waits for the client's UTF8 command
+    (RFC 6856); --no-utf8 serves it to poplib as a pre-RFC 6856 server would."""
+    mbox = tmp_path / "raw.mbox"
+    mbox.write_bytes("From x\nSubject: Grüße\n\nHallo\n".encode())
+    sources = ("--user", "eve:pw", "--mbox", f"eve={mbox}")
+    with running(*sources) as server:
+        client = poplib.POP3(server.host, server.port, timeout=DEADLINE)
+        client.user("eve")
+        client.pass_("pw")
+        with pytest.raises(poplib.error_proto, match=r"\[UTF8\]"):
+            client.retr(1)
+        client.quit()
+    with running(*sources, "--no-utf8") as server:
+        client = poplib.POP3(server.host, server.port, timeout=DEADLINE)
+        client.user("eve")
+        client.pass_("pw")
+        assert client.retr(1)[1][0] == "Subject: Grüße".encode()
+        client.quit()

@@ -6,7 +6,7 @@ import email.message
 import email.policy
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fakepop import StoredMessage
@@ -72,6 +72,7 @@ def test_stuffing_and_size() -> None:
     assert message.data == b".starts\r\n..two\r\n.\r\nend\r\n"
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=300))
 def test_data_round_trips_through_stuffing(raw: bytes) -> None:
     message = StoredMessage.from_source(raw, "u")

@@ -786,3 +786,10 @@ def test_listings_leave_out_exactly_the_marked_messages(count: int, marks: list[
     list_reply, uidl_reply = out.split(b"+OK ")[1:]
     assert list_reply.split(b"\r\n", 1)[1] == expected_list
     assert uidl_reply.split(b"\r\n", 1)[1] == expected_uidl
+
+
+def test_leading_zeros_do_not_change_a_number() -> None:
+    """0000000000001 is message 1, and a line count of 0000000000001 is one line."""
+    out = lines(converse(LOGIN + b"LIST 0000000000001\r\nTOP 1 0000000000001\r\n"))
+    assert out[2] == f"+OK 1 {SIZES[0]}".encode()
+    assert out[-2:] == [b"first line", b"."]

@@ -1,0 +1,113 @@
+"""The docs cannot drift from the code.
+
+- Every Python block of docs/howto.md is a complete file from docs/examples/, whose
+  tests run in CI, named on the line above the block; the block must equal the file.
+- docs/api.md must be exactly what docs/make_api.py writes from the code today.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+import fakepop
+from fakepop import faults
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+HOWTO = DOCS / "howto.md"
+FILE_LINE = re.compile(r"File: \[`(?P<path>docs/examples/[\w.-]+\.py)`\]\((?P<link>[^)]+)\)")
+PYTHON_INFO = {"python", "py", "python3"}
+
+
+def _load(name: str) -> ModuleType:
+    """A script of docs/ as a module (docs/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"_fakepop_docs_{name}", DOCS / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while defining
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
+    return module
+
+
+def _python_blocks() -> list[tuple[int, str, str]]:
+    """(line number, the line above, code) of every Python block of the how-to."""
+    lines = HOWTO.read_text(encoding="utf-8").splitlines()
+    found = []
+    above = ""
+    i = 0
+    while i < len(lines):
+        stripped = lines[i].strip()
+        if stripped.startswith("```"):
+            info = stripped[3:].split()
+            end = next(j for j in range(i + 1, len(lines)) if lines[j].strip() == "```")
+            if info and info[0] in PYTHON_INFO:
+                found.append((i + 1, above, "\n".join(lines[i + 1 : end]) + "\n"))
+            i = end
+        elif stripped:
+            above = stripped
+        i += 1
+    return found
+
+
+BLOCKS = _python_blocks()
+
+
+def test_the_howto_has_python_blocks() -> None:
+    assert len(BLOCKS) >= 7
+
+
+@pytest.mark.parametrize(("line", "above", "code"), BLOCKS, ids=[str(b[0]) for b in BLOCKS])
+def test_each_python_block_is_the_file_it_names(line: int, above: str, code: str) -> None:
+    match = FILE_LINE.fullmatch(above)
+    assert match, (
+        f"docs/howto.md line {line}: a Python block must follow a line "
+        f"'File: [`docs/examples/NAME.py`](examples/NAME.py)', not {above!r}"
+    )
+    path = match["path"]
+    assert match["link"] == path.removeprefix("docs/"), f"line {line}: the link is not {path}"
+    assert (ROOT / path).is_file(), f"docs/howto.md line {line}: {path} does not exist"
+    assert code == (ROOT / path).read_text(encoding="utf-8"), (
+        f"docs/howto.md line {line} differs from {path}; "
+        "run python docs/include_examples.py to copy the file into the how-to"
+    )
+
+
+def test_every_example_is_shown_in_the_howto() -> None:
+    named = {FILE_LINE.fullmatch(above)["path"] for _, above, _ in BLOCKS}  # type: ignore[index]
+    files = {f"docs/examples/{path.name}" for path in (DOCS / "examples").glob("*.py")}
+    assert files - named == set(), "examples the how-to does not show"
+
+
+def test_include_examples_leaves_the_howto_as_it_is() -> None:
+    # The tool that copies the examples in agrees with the check above.
+    include_examples = _load("include_examples")
+    text = HOWTO.read_text(encoding="utf-8")
+    assert include_examples.include(text) == text
+
+
+def test_api_md_is_what_make_api_writes() -> None:
+    expected = _load("make_api").render()
+    actual = (DOCS / "api.md").read_text(encoding="utf-8")
+    assert actual == expected, "docs/api.md is stale: run python docs/make_api.py"
+
+
+def test_api_md_covers_every_public_name() -> None:
+    text = (DOCS / "api.md").read_text(encoding="utf-8")
+    headings = set(re.findall(r"^### `([\w.]+)`$", text, flags=re.MULTILINE))
+    missing = [name for name in fakepop.__all__ if name not in headings]
+    missing += [
+        f"faults.{name}"
+        for name in faults.__all__
+        if name not in fakepop.__all__ and f"faults.{name}" not in headings
+    ]
+    assert missing == []
