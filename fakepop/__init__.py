@@ -4,7 +4,7 @@ Start it in-process from a dict of mailboxes, drive it with any POP3 client, the
 what is left in the mailboxes.
 """
 
-from . import faults
+from . import faults, profiles
 from ._config import ServerConfig
 from ._loading import MailSourceError, read_eml_dir, read_maildir, read_mbox, read_messages
 from ._message import MessageSource, StoredMessage
@@ -48,6 +48,7 @@ __all__ = [
     "__version__",
     "faults",
     "open_pop3_server",
+    "profiles",
     "read_eml_dir",
     "read_maildir",
     "read_mbox",

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
 __all__ = ["ServerConfig"]
@@ -14,8 +14,47 @@ ExpirePolicy: TypeAlias = int | Literal["NEVER"] | None
 # RFC 1939 section 3: an autologout timer, if there is one, is at least 10 minutes.
 RFC_MIN_AUTOLOGOUT = 600.0
 SASL_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "OAUTHBEARER")
+
+#: The wording of the replies that real servers word differently, after +OK or -ERR
+#: (response codes are added by the server). ServerConfig(texts={...}) overrides any
+#: of them; the fields in braces are filled in. An empty text sends a bare +OK.
+DEFAULT_TEXTS: dict[str, str] = {
+    "user": "Send PASS for {user}",
+    "logged_in": "{user}'s maildrop is locked and ready: {messages} ({octets} octets)",
+    "auth_failed": "Authentication failed",
+    "in_use": "Mailbox is locked by another session",
+    "quit": "Logging out",
+    "quit_update": "Logging out, {deleted} deleted",
+    "quit_nothing_deleted": "Logging out, {deleted} deleted",
+    "unknown_command": "Unknown command: {keyword}",
+    "before_login": "{keyword} is not allowed before login",
+    "after_login": "{keyword} is not allowed after login",
+    "no_such_message": "No such message: {number}",
+    "message_deleted": "Message {number} is deleted",
+    "capa": "Capability list follows",
+    "list": "{messages} ({octets} octets)",
+    "uidl": "Unique-ID listing follows",
+    "retr": "{size} octets",
+    "top": "Top of message follows",
+    "dele": "Message {number} marked for deletion",
+    "rset": "{messages} ({octets} octets)",
+    "noop": "",
+    "stls": "Begin TLS negotiation now",
+}
 # RFC 2449 section 4: a server with CAPA accepts commands of 255 octets including CRLF.
 RFC_MIN_LINE_LENGTH = 255
+
+
+def _check_texts(texts: Mapping[str, str]) -> None:
+    strange = sorted(set(texts) - set(DEFAULT_TEXTS))
+    if strange:
+        raise ValueError(
+            f"unknown texts {strange}; the replies that can be worded are "
+            f"{', '.join(sorted(DEFAULT_TEXTS))}"
+        )
+    for key, text in texts.items():
+        if "\r" in text or "\n" in text:
+            raise ValueError(f"text {key!r} must be one line")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,6 +113,8 @@ class ServerConfig:
     #: refused with ``-ERR [UTF8]`` until the client has sent UTF8. False: a server
     #: that knows nothing of RFC 6856 and sends such messages as they are.
     utf8: bool = True
+    #: Reply wording to use instead of fakepop's: keys and fields of DEFAULT_TEXTS.
+    texts: Mapping[str, str] = field(default_factory=dict)
     #: ``validator(user, token) -> bool`` for XOAUTH2 and OAUTHBEARER; it may raise
     #: fakepop.TemporaryFailure for ``-ERR [SYS/TEMP]``. None: the token is the
     #: user's password.
@@ -109,6 +150,7 @@ class ServerConfig:
             raise ValueError(
                 f"autologout must be a positive number of seconds: {self.autologout!r}"
             )
+        _check_texts(self.texts)
         unknown = [m for m in self.sasl if m not in SASL_MECHANISMS]
         if unknown or len(set(self.sasl)) != len(self.sasl):
             raise ValueError(
@@ -119,6 +161,11 @@ class ServerConfig:
             raise ValueError(
                 f"max_line_length must be at least {RFC_MIN_LINE_LENGTH} (RFC 2449 section 4)"
             )
+
+    def text(self, key: str, **fields: object) -> str:
+        """The wording of reply ``key`` with its fields filled in."""
+        template = self.texts.get(key, DEFAULT_TEXTS[key])
+        return template.format(**fields)
 
     def plaintext_login_allowed(self, *, tls_active: bool) -> bool:
         """Whether USER/PASS may be used on a connection with or without TLS."""

@@ -352,7 +352,7 @@ class Pop3Protocol:
         if not keyword:
             return self._err("Empty command")
         if keyword not in self._enabled:
-            return self._err(f"Unknown command: {keyword[:40]}")
+            return self._err(self.config.text("unknown_command", keyword=keyword[:40]))
         if keyword not in _ALLOWED[self.state]:
             return self._err(self._wrong_state_text(keyword))
         if keyword in _NO_ARGUMENTS and command.argument is not None:
@@ -424,10 +424,10 @@ class Pop3Protocol:
     # -- helpers -------------------------------------------------------------------
     def _wrong_state_text(self, keyword: str) -> str:
         if self.state is State.TRANSACTION:
-            return f"{keyword} is not allowed after login"
+            return self.config.text("after_login", keyword=keyword)
         if keyword == "PASS":
             return "PASS must come right after a successful USER"
-        return f"{keyword} is not allowed before login"
+        return self.config.text("before_login", keyword=keyword)
 
     def _err(self, text: str, code: str | None = None) -> Reply:
         if code is not None and self.config.resp_codes:
@@ -454,8 +454,8 @@ class Pop3Protocol:
         if message is not None:
             return number, message
         if self.maildrop.is_deleted(number):
-            return self._err(f"Message {number} is deleted")
-        return self._err(f"No such message: {text[:40]}")
+            return self._err(self.config.text("message_deleted", number=number))
+        return self._err(self.config.text("no_such_message", number=text[:40]))
 
     def _login(self, user: str, password_ok: bool, method: str) -> Reply:
         # Common tail of PASS, APOP and AUTH: credentials, the user's allowed login
@@ -463,7 +463,7 @@ class Pop3Protocol:
         self._pending_user = None
         self.state = State.AUTHORIZATION
         if not password_ok:
-            return self._err("Authentication failed", "AUTH")
+            return self._err(self.config.text("auth_failed"), "AUTH")
         if not self.store.login_allowed(user, method):
             return self._err(f"{user} may not log in with {method}", "AUTH")
         try:
@@ -476,15 +476,16 @@ class Pop3Protocol:
                 "LOGIN-DELAY",
             )
         except MailboxInUse:
-            return self._err("Mailbox is locked by another session", "IN-USE")
+            return self._err(self.config.text("in_use"), "IN-USE")
         except KeyError:  # removed by the test between the password check and now
-            return self._err("Authentication failed", "AUTH")
+            return self._err(self.config.text("auth_failed"), "AUTH")
         self.maildrop = maildrop
         self.user = user
         self.state = State.TRANSACTION
         return _ok(
-            f"{user}'s maildrop is locked and ready: "
-            f"{_messages(maildrop.count)} ({maildrop.octets} octets)"
+            self.config.text(
+                "logged_in", user=user, messages=_messages(maildrop.count), octets=maildrop.octets
+            )
         )
 
     # -- AUTHORIZATION -------------------------------------------------------------
@@ -570,7 +571,7 @@ class Pop3Protocol:
     def _stls(self, command: Command) -> Reply:
         if self.tls_active:
             return self._err("TLS is already active")
-        return Reply(b"+OK Begin TLS negotiation now\r\n", starttls=True)
+        return dataclasses.replace(_ok(self.config.text("stls")), starttls=True)
 
     def _user(self, command: Command) -> Reply:
         refused = self._login_without_tls(plaintext=True)
@@ -583,7 +584,7 @@ class Pop3Protocol:
         # (RFC 1939 section 13); PASS then fails with [AUTH] for an unknown one.
         self._pending_user = args[0]
         self.state = State.AWAITING_PASS
-        return _ok(f"Send PASS for {args[0]}")
+        return _ok(self.config.text("user", user=args[0]))
 
     def _pass(self, command: Command) -> Reply:
         # RFC 1939 section 7: the rest of the line is the password, spaces included.
@@ -622,7 +623,7 @@ class Pop3Protocol:
     def _quit(self, command: Command) -> Reply:
         if self.state is not State.TRANSACTION:
             self.state = State.CLOSED
-            return Reply(b"+OK Logging out\r\n", close=True)
+            return dataclasses.replace(_ok(self.config.text("quit")), close=True)
         assert self.maildrop is not None
         self.state = State.UPDATE
         try:
@@ -635,15 +636,15 @@ class Pop3Protocol:
             # Whatever happens in UPDATE, the lock is released and the session ends.
             self.maildrop.release()
             self.state = State.CLOSED
-        return Reply(
-            f"+OK Logging out, {_messages(len(self.removed))} deleted\r\n".encode(), close=True
-        )
+        key = "quit_update" if self.removed else "quit_nothing_deleted"
+        text = self.config.text(key, deleted=_messages(len(self.removed)))
+        return dataclasses.replace(_ok(text), close=True)
 
     def _capa(self, command: Command) -> Reply:
         stls = "STLS" in self._enabled and not self.tls_active and self.state in (_A, _AP)
         capabilities = self.config.capabilities(stls=stls, tls_active=self.tls_active)
         payload = "".join(f"{line}\r\n" for line in capabilities).encode() + b".\r\n"
-        return _multiline("Capability list follows", payload, len(capabilities))
+        return _multiline(self.config.text("capa"), payload, len(capabilities))
 
     # -- TRANSACTION ---------------------------------------------------------------
     def _stat(self, command: Command) -> Reply:
@@ -663,7 +664,7 @@ class Pop3Protocol:
             return _ok(f"{number} {message.size}")
         maildrop = self.maildrop
         listing = self._listing("LIST", _FULL_LIST)
-        text = f"{_messages(maildrop.count)} ({maildrop.octets} octets)"
+        text = self.config.text("list", messages=_messages(maildrop.count), octets=maildrop.octets)
         return _multiline(text, listing, maildrop.count)
 
     def _uidl(self, command: Command) -> Reply:
@@ -678,7 +679,7 @@ class Pop3Protocol:
             number, message = found
             return _ok(f"{number} {message.uid}")
         listing = self._listing("UIDL", _FULL_UIDL)
-        return _multiline("Unique-ID listing follows", listing, self.maildrop.count)
+        return _multiline(self.config.text("uidl"), listing, self.maildrop.count)
 
     def _retr(self, command: Command) -> Reply:
         assert self.maildrop is not None
@@ -693,7 +694,8 @@ class Pop3Protocol:
         if refused is not None:
             return refused
         self.maildrop.note_retrieved(number)
-        return _multiline(f"{message.size} octets", message.retr_payload, message.lines)
+        text = self.config.text("retr", size=message.size)
+        return _multiline(text, message.retr_payload, message.lines)
 
     def _needs_utf8(self, message: StoredMessage) -> Reply | None:
         # RFC 6856 section 2.1: no raw UTF-8 headers to a client that did not ask.
@@ -733,7 +735,7 @@ class Pop3Protocol:
         payload = message.top_payload(_bounded_int(args[1], 10**12))
         whole = payload is message.retr_payload  # then its lines are already counted
         lines = message.lines if whole else payload.count(b"\r\n") - 1
-        return _multiline("Top of message follows", payload, lines)
+        return _multiline(self.config.text("top"), payload, lines)
 
     def _dele(self, command: Command) -> Reply:
         assert self.maildrop is not None
@@ -745,15 +747,17 @@ class Pop3Protocol:
             return found
         number, _ = found
         self.maildrop.mark_deleted(number)
-        return _ok(f"Message {number} marked for deletion")
+        return _ok(self.config.text("dele", number=number))
 
     def _noop(self, command: Command) -> Reply:
-        return _ok()
+        return _ok(self.config.text("noop"))
 
     def _rset(self, command: Command) -> Reply:
         assert self.maildrop is not None
         self.maildrop.unmark_all()
-        return _ok(f"{_messages(self.maildrop.count)} ({self.maildrop.octets} octets)")
+        maildrop = self.maildrop
+        text = self.config.text("rset", messages=_messages(maildrop.count), octets=maildrop.octets)
+        return _ok(text)
 
 
 _HANDLERS: dict[str, Callable[[Pop3Protocol, Command], Reply]] = {

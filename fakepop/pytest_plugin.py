@@ -30,6 +30,7 @@ from ._store import MailboxSpec
 from ._thread import Pop3ServerThread
 from ._tls import TlsCertificates
 from ._transcript import Transcript
+from .profiles import profile
 
 __all__ = [
     "pop3_config",
@@ -51,8 +52,9 @@ _TRANSCRIPTS = pytest.StashKey[list[Transcript]]()
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        f"{_MARKER}(mailboxes=None, tls=False, **options): the mailboxes, TLS (STLS and "
-        "a POP3S port) and ServerConfig options of this test's fakepop server",
+        f"{_MARKER}(mailboxes=None, tls=False, profile=None, **options): the mailboxes, "
+        "TLS (STLS and a POP3S port), server profile and ServerConfig options of this "
+        "test's fakepop server",
     )
 
 
@@ -69,6 +71,7 @@ def _marker_arguments(request: pytest.FixtureRequest) -> tuple[Any, dict[str, An
         )
     options = dict(marker.kwargs)
     options.pop("tls", None)  # not a ServerConfig option; see _wants_tls
+    options.pop("profile", None)  # see pop3_config
     if marker.args and "mailboxes" in options:
         raise pytest.UsageError(
             f"@pytest.mark.{_MARKER} got the mailboxes twice: as its positional argument "
@@ -112,6 +115,10 @@ def pop3_config(request: pytest.FixtureRequest) -> ServerConfig:
     """The server's options: the keyword arguments of ``@pytest.mark.pop3`` other than
     ``mailboxes``, as a ServerConfig. Override this fixture to change the defaults."""
     _, options = _marker_arguments(request)
+    marker = request.node.get_closest_marker(_MARKER)
+    name = marker.kwargs.get("profile") if marker is not None else None
+    if name is not None:
+        return profile(name, **options)
     return ServerConfig(**options)
 
 
