@@ -24,7 +24,9 @@ from ._demo import demo_mailboxes
 from ._loading import MailSourceError, read_eml_dir, read_maildir, read_mbox
 from ._server import Pop3Server
 from ._store import MailStore
+from ._tls import TlsCertificates
 from ._transcript import Entry, EntryKind, SessionRecord, Transcript
+from .profiles import PROFILES, profile
 
 __all__ = ["READY_PREFIX", "TranscriptFollower", "format_address", "main"]
 
@@ -260,7 +262,33 @@ def _parser() -> argparse.ArgumentParser:
             help=f"add the messages of {what} to NAME's mailbox (repeatable; read only)",
         )
 
+    tls = parser.add_argument_group("TLS (throwaway certificates made at start-up)")
+    tls.add_argument(
+        "--tls",
+        action="store_true",
+        help="offer STLS on --port, with a certificate for localhost, 127.0.0.1 and ::1",
+    )
+    tls.add_argument(
+        "--pop3s-port",
+        type=_port,
+        metavar="PORT",
+        help="also serve POP3S (TLS from the first octet) on PORT; implies --tls "
+        "(0 picks any free port)",
+    )
+    tls.add_argument(
+        "--ca-file",
+        metavar="PATH",
+        help="write the CA certificate there as PEM, for curl --cacert or openssl "
+        "-CAfile (needs --tls or --pop3s-port)",
+    )
+
     options = parser.add_argument_group("server options")
+    options.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        help="greet, advertise and word replies like this real server (the other "
+        "options still apply on top)",
+    )
     options.add_argument(
         "--autologout",
         metavar="SECONDS",
@@ -272,12 +300,14 @@ def _parser() -> argparse.ArgumentParser:
         "--no-apop",
         dest="apop",
         action="store_false",
+        default=None,
         help="no APOP timestamp in the greeting, and APOP refused",
     )
     options.add_argument(
         "--no-utf8",
         dest="utf8",
         action="store_false",
+        default=None,
         help="no UTF8/LANG (RFC 6856): send messages with raw UTF-8 headers to every "
         "client, as servers that predate RFC 6856 do (by default such a message needs "
         "the client's UTF8 command first)",
@@ -311,6 +341,8 @@ class _Plan:
     store: MailStore
     config: ServerConfig
     demo: bool  # the demo mailboxes, as no --user was given
+    tls: TlsCertificates | None = None
+    pop3s_port: int | None = None
 
 
 def _plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> _Plan:
@@ -329,15 +361,24 @@ def _plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> _Plan:
             )
     settings: dict[str, Any] = {
         name: getattr(args, name)
-        for name in ("autologout", "hostname", "greeting")
+        for name in ("autologout", "hostname", "greeting", "apop", "utf8")
         if getattr(args, name) is not None
     }
     try:
-        config = ServerConfig(apop=args.apop, utf8=args.utf8, **settings)
+        config = profile(args.profile, **settings) if args.profile else ServerConfig(**settings)
     except ValueError as exc:  # each option was checked alone; this is a safety net
         parser.error(str(exc))
+    use_tls = args.tls or args.pop3s_port is not None
+    if args.ca_file is not None and not use_tls:
+        parser.error("argument --ca-file: there is no TLS to trust (add --tls or --pop3s-port)")
+    tls = TlsCertificates() if use_tls else None
+    if tls is not None and args.ca_file is not None:
+        try:
+            tls.write_ca_pem(args.ca_file)
+        except OSError as exc:
+            parser.error(f"argument --ca-file: cannot write {args.ca_file}: {exc.strerror}")
     if not accounts:
-        return _Plan(MailStore(demo_mailboxes()), config, demo=True)
+        return _Plan(MailStore(demo_mailboxes()), config, True, tls, args.pop3s_port)
 
     store = MailStore()
     for name, password in accounts.items():
@@ -349,7 +390,7 @@ def _plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> _Plan:
             # earlier source of this user has the name already.
             named = source.kind != "mbox" and uid not in taken
             taken.add(store.deliver(source.user, data, uid=uid if named else None).uid)
-    return _Plan(store, config, demo=False)
+    return _Plan(store, config, False, tls, args.pop3s_port)
 
 
 # -- the transcript, as it happens ----------------------------------------------------
@@ -496,6 +537,10 @@ def _announce(server: Pop3Server, plan: _Plan, transcript: str | None) -> None:
     for n, user in enumerate(users):
         label = "accounts:" if n == 0 else ""
         _say(f"  {label:<10}{user}/{store.password_of(user)} ({_count(server, user)})")
+    if plan.tls is not None:
+        _say(f"  tls:      STLS on {format_address(host, port)}")
+        if plan.pop3s_port is not None:
+            _say(f"            POP3S on {format_address(*server.pop3s_address)}")
     if transcript is not None:
         _say(f"  transcript: {'stdout' if transcript == '-' else transcript}")
     # An unspecified address accepts connections on loopback too; suggest that.
@@ -522,14 +567,23 @@ def _count(server: Pop3Server, user: str) -> str:
 
 
 async def _serve(host: str, port: int, plan: _Plan, sink: _Sink | None) -> int:
-    server = Pop3Server(plan.store, config=plan.config, record_transcript=sink is not None)
+    server = Pop3Server(
+        plan.store,
+        config=plan.config,
+        record_transcript=sink is not None,
+        ssl_context=None if plan.tls is None else plan.tls.server_context(),
+    )
     follower = None if sink is None else TranscriptFollower(server.transcript, sink.write)
     stopped_by = None
     try:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
                 try:
-                    await nursery.start(functools.partial(server.serve, host=host, port=port))
+                    await nursery.start(
+                        functools.partial(
+                            server.serve, host=host, port=port, pop3s_port=plan.pop3s_port
+                        )
+                    )
                 except OSError as exc:
                     reason = exc.strerror or str(exc)
                     if exc.errno == errno.EADDRINUSE:

@@ -184,6 +184,8 @@ BAD_ARGUMENTS = [
     (["--autologout", "-1"], "argument --autologout: invalid number of seconds '-1'", True),
     (["--autologout", "abc"], "argument --autologout: invalid number of seconds 'abc'", True),
     (["--user", "bob:pw", "--mbox", "bob=missing.mbox"], "missing.mbox: does not exist", False),
+    (["--ca-file", "ca.pem"], "argument --ca-file: there is no TLS to trust", True),
+    (["--profile", "exim"], "argument --profile: invalid choice: 'exim'", True),
 ]  # fmt: skip
 #: The ones also run as a real process: one of each kind.
 IN_A_PROCESS = [BAD_ARGUMENTS[0], BAD_ARGUMENTS[7], BAD_ARGUMENTS[9]]
@@ -820,3 +822,31 @@ def test_no_utf8_serves_raw_utf8_headers_to_any_client(tmp_path: Path) -> None:
         client.pass_("pw")
         assert client.retr(1)[1][0] == "Subject: Grüße".encode()
         client.quit()
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_tls_pop3s_and_the_ca_file_for_curl(tmp_path: Path) -> None:
+    """--pop3s-port serves POP3S and (with --tls implied) STLS; --ca-file lets curl
+    verify both; --profile words the replies like the chosen server."""
+    ca = tmp_path / "ca.pem"
+    args = ("--pop3s-port", "0", "--ca-file", str(ca), "--profile", "dovecot")
+    with running(*args) as server:
+        hints = []
+        while not (line := _read_line(server.proc)).startswith("  Deletions"):
+            hints.append(line)
+        pop3s = next(h for h in hints if "POP3S on" in h).rsplit(":", 1)[1].strip()
+        assert ca.read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
+        for url, extra in (
+            (f"pop3://demo:demo@localhost:{server.port}/1", ["--ssl-reqd"]),
+            (f"pop3s://demo:demo@localhost:{pop3s}/1", []),
+        ):
+            curl = ["curl", "-sS", "-v", "--max-time", str(DEADLINE), "--cacert", str(ca)]
+            result = subprocess.run(
+                [*curl, *extra, url],
+                capture_output=True,
+                timeout=DEADLINE + 5,
+                check=False,
+            )
+            assert result.returncode == 0, result.stderr.decode(errors="replace")
+            assert result.stdout.startswith(b"From: ")
+            assert b"< +OK Dovecot (Debian) ready." in result.stderr
