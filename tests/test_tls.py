@@ -9,6 +9,7 @@ import shutil
 import socket
 import ssl
 from collections.abc import AsyncIterator
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ import trio.testing
 
 from fakepop import (
     EndReason,
+    MailStore,
     Pop3Server,
     Pop3ServerThread,
     ServerConfig,
@@ -310,3 +312,26 @@ def test_without_the_tls_option_the_fixture_offers_no_stls(pop3_server: Pop3Serv
     client = poplib.POP3(pop3_server.host, pop3_server.port, timeout=TIMEOUT)
     assert "STLS" not in capabilities(client)
     client.quit()
+
+
+async def test_stopping_the_server_ends_tls_sessions_without_update() -> None:
+    store = MailStore({"alice": {"password": "secret", "messages": ["Subject: a\n\nhello\n"]}})
+    async with open_pop3_server(
+        store, ssl_context=CERTS.server_context(), pop3s_port=0
+    ) as server:
+        raw = await trio.open_tcp_stream(server.host, server.pop3s_port)
+        client = trio.SSLStream(raw, CERTS.client_context(), server_hostname="localhost")
+        await client.receive_some(1000)
+        await client.send_all(b"USER alice\r\nPASS secret\r\nDELE 1\r\n")
+        received = b""
+        while received.count(b"\r\n") < 3:
+            received += await client.receive_some(1000)
+        assert store["alice"].locked
+    # The server has gone: the client reads to the end (or finds the stream broken).
+    with suppress(trio.BrokenResourceError):
+        while await client.receive_some(1000):
+            pass
+    await trio.aclose_forcefully(client)
+    assert not store["alice"].locked
+    assert len(store["alice"]) == 1
+    assert server.transcript.sessions[0].ended_by is EndReason.SERVER_STOPPED
