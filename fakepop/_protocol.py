@@ -571,7 +571,7 @@ class Pop3Protocol:
     def _stls(self, command: Command) -> Reply:
         if self.tls_active:
             return self._err("TLS is already active")
-        return dataclasses.replace(_ok(self.config.text("stls")), starttls=True)
+        return Reply(_status(b"+OK", self.config.text("stls")), starttls=True)
 
     def _user(self, command: Command) -> Reply:
         refused = self._login_without_tls(plaintext=True)
@@ -623,7 +623,7 @@ class Pop3Protocol:
     def _quit(self, command: Command) -> Reply:
         if self.state is not State.TRANSACTION:
             self.state = State.CLOSED
-            return dataclasses.replace(_ok(self.config.text("quit")), close=True)
+            return Reply(_status(b"+OK", self.config.text("quit")), close=True)
         assert self.maildrop is not None
         self.state = State.UPDATE
         try:
@@ -638,7 +638,7 @@ class Pop3Protocol:
             self.state = State.CLOSED
         key = "quit_update" if self.removed else "quit_nothing_deleted"
         text = self.config.text(key, deleted=_messages(len(self.removed)))
-        return dataclasses.replace(_ok(text), close=True)
+        return Reply(_status(b"+OK", text), close=True)
 
     def _capa(self, command: Command) -> Reply:
         stls = "STLS" in self._enabled and not self.tls_active and self.state in (_A, _AP)
