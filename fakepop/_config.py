@@ -109,9 +109,11 @@ class ServerConfig:
     #: SASL mechanisms AUTH accepts (RFC 5034), in the order CAPA lists them; empty
     #: turns AUTH off. PLAIN and LOGIN follow ``cleartext_login`` like USER/PASS.
     sasl: tuple[str, ...] = ("PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "OAUTHBEARER")
-    #: Offer UTF8 and LANG (RFC 6856). Then a message with raw UTF-8 in its headers is
-    #: refused with ``-ERR [UTF8]`` until the client has sent UTF8. False: a server
-    #: that knows nothing of RFC 6856 and sends such messages as they are.
+    #: Offer UTF8 USER and LANG (RFC 6856). Then a message with raw UTF-8 in its headers
+    #: is refused with ``-ERR [UTF8]`` until the client has sent UTF8, and user names
+    #: and passwords must be valid UTF-8 that SASLprep allows (compared after
+    #: SASLprep). False: a server that knows nothing of RFC 6856, sends such messages
+    #: as they are and compares credentials octet for octet.
     utf8: bool = True
     #: Reply wording to use instead of fakepop's: keys and fields of DEFAULT_TEXTS.
     texts: Mapping[str, str] = field(default_factory=dict)
@@ -203,7 +205,8 @@ class ServerConfig:
         if self.login_delay is not None:
             lines.append(f"LOGIN-DELAY {self.login_delay}")
         if self.utf8:
-            lines += ["UTF8", "LANG"]
+            # USER: UTF-8 names and passwords work before the UTF8 command too.
+            lines += ["UTF8 USER", "LANG"]
         if self.implementation is not None:
             lines.append(f"IMPLEMENTATION {self.implementation}")
         return lines

@@ -35,6 +35,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from itertools import chain
 from operator import attrgetter
@@ -43,6 +44,7 @@ from . import _sasl
 from ._config import ServerConfig
 from ._lines import LineReader, TooLong
 from ._message import StoredMessage
+from ._saslprep import SaslprepError, saslprep
 from ._store import LoginTooSoon, MailboxGone, MailboxInUse, Maildrop, MailStore
 
 __all__ = ["Command", "Pop3Protocol", "Reply", "State"]
@@ -580,6 +582,9 @@ class Pop3Protocol:
         args = command.args
         if len(args) != 1 or not args[0]:
             return self._err("USER needs exactly one argument: the user name")
+        problem = self._credential_problem(args[0], "user name")
+        if problem is not None:
+            return problem
         # Any name is accepted here so that USER does not reveal which accounts exist
         # (RFC 1939 section 13); PASS then fails with [AUTH] for an unknown one.
         self._pending_user = args[0]
@@ -592,6 +597,11 @@ class Pop3Protocol:
             return self._err("PASS needs the password as its argument")
         user = self._pending_user
         assert user is not None
+        problem = self._credential_problem(command.argument, "password")
+        if problem is not None:
+            self._pending_user = None
+            self.state = State.AUTHORIZATION
+            return problem
         return self._login(user, self._password_matches(user, command.argument), "USER")
 
     def _apop(self, command: Command) -> Reply:
@@ -608,8 +618,27 @@ class Pop3Protocol:
 
     def _password_matches(self, user: str, password: str) -> bool:
         expected = self.store.password_of(user)
+        if expected is None:
+            return False
+        if self.config.utf8:
+            # RFC 6856 section 2.2: with UTF8 USER, passwords compare after SASLprep.
+            with suppress(SaslprepError, UnicodeError):
+                password, expected = saslprep(password), saslprep(expected)
         given = password.encode("utf-8", "surrogateescape")
-        return expected is not None and hmac.compare_digest(given, expected.encode())
+        return hmac.compare_digest(given, expected.encode("utf-8", "surrogateescape"))
+
+    def _credential_problem(self, text: str, what: str) -> Reply | None:
+        # RFC 6856 section 2.2: with UTF8 USER advertised, invalid UTF-8 and characters
+        # SASLprep prohibits MUST be rejected.
+        if not self.config.utf8:
+            return None
+        try:
+            saslprep(text.encode("utf-8", "surrogateescape").decode("utf-8"))
+        except UnicodeError:
+            return self._err(f"The {what} is not valid UTF-8")
+        except SaslprepError as problem:
+            return self._err(f"The {what} {problem}")
+        return None
 
     def _apop_digest_matches(self, user: str, digest: str) -> bool:
         secret = self.store.password_of(user)

@@ -100,7 +100,7 @@ async def test_capa_lists_the_same_capabilities_before_and_after_login() -> None
         "RESP-CODES": [],
         "AUTH-RESP-CODE": [],
         "PIPELINING": [],
-        "UTF8": [],
+        "UTF8": ["USER"],
         "LANG": [],
         "IMPLEMENTATION": ["fakepop"],
     }

@@ -527,7 +527,7 @@ def test_capa_is_the_same_before_and_after_login() -> None:
         b"RESP-CODES",
         b"AUTH-RESP-CODE",
         b"PIPELINING",
-        b"UTF8",
+        b"UTF8 USER",
         b"LANG",
         b"IMPLEMENTATION fakepop",
     ]

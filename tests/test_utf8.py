@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import poplib
 
+import pytest
 import trio
 
 from fakepop import MailStore, ServerConfig, open_pop3_server
+from fakepop._saslprep import SaslprepError, saslprep
 from tests.sansio import converse, feed, lines, new_session
 
 RAW_UTF8_HEADER = "Subject: Grüße aus Köln\nFrom: jürgen@example.de\n\nHallo\n"
@@ -23,7 +25,7 @@ LOGIN = b"USER eve\r\nPASS pw\r\n"
 def test_utf8_then_stls_and_capabilities() -> None:
     """checklist #65: UTF8 answers +OK in AUTHORIZATION; CAPA lists UTF8 and LANG."""
     out = lines(feed(new_session(utf8_store()), [b"CAPA\r\nUTF8\r\n"]))
-    assert b"UTF8" in out
+    assert b"UTF8 USER" in out
     assert b"LANG" in out
     assert out[-1] == b"+OK UTF8 mode enabled"
 
@@ -85,3 +87,44 @@ async def test_poplib_utf8_and_a_raw_utf8_header() -> None:
         answer, message = await trio.to_thread.run_sync(session)
     assert answer == b"+OK UTF8 mode enabled"
     assert message[0] == "Subject: Grüße aus Köln".encode()
+
+
+def test_utf8_user_names_and_passwords_are_checked_and_saslprepped() -> None:
+    """RFC 6856 section 2.2: with UTF8 USER advertised, invalid UTF-8 and characters
+    SASLprep prohibits are rejected, and passwords compare after SASLprep."""
+    store = MailStore({"jürgen": "pass\u00a0word"})  # a no-break space
+    out = lines(feed(new_session(store), ["USER jürgen\r\nPASS pass word\r\n".encode()]))
+    assert out[1].startswith(b"+OK j")  # the no-break space maps to a space
+    out = lines(feed(new_session(store), [b"USER j\xfcrgen\r\n"]))  # latin-1, not UTF-8
+    assert out == [b"-ERR The user name is not valid UTF-8"]
+    out = lines(feed(new_session(store), ["USER bad\u0007name\r\n".encode()]))
+    assert out == [b"-ERR The user name contains a control character (U+0007)"]
+    out = lines(feed(new_session(store), ["USER jürgen\r\nPASS x\ue000\r\nSTAT\r\n".encode()]))
+    assert out[1] == b"-ERR The password contains a private use character (U+E000)"
+    assert out[2] == b"-ERR STAT is not allowed before login"
+
+
+def test_without_rfc_6856_credentials_are_compared_octet_for_octet() -> None:
+    store = MailStore({"jürgen": "pass\u00a0word"})
+    config = ServerConfig(utf8=False)
+    session = new_session(store, config)
+    out = lines(feed(session, ["USER jürgen\r\nPASS pass word\r\n".encode()]))
+    assert out[1] == b"-ERR [AUTH] Authentication failed"
+    out = lines(feed(new_session(store, config), [b"USER j\xfcrgen\r\n"]))
+    assert out[0].startswith(b"+OK")
+
+
+@pytest.mark.parametrize(
+    ("given", "prepared"),
+    [("I\u00adX", "IX"), ("user", "user"), ("USER", "USER"), ("\u00aa", "a"), ("\u2168", "IX")],
+)
+def test_saslprep_examples_of_rfc_4013(given: str, prepared: str) -> None:
+    assert saslprep(given) == prepared
+
+
+@pytest.mark.parametrize(
+    ("given", "problem"), [("\u0007", "control"), ("\u0627\u0031", "right-to-left")]
+)
+def test_saslprep_refusals_of_rfc_4013(given: str, problem: str) -> None:
+    with pytest.raises(SaslprepError, match=problem):
+        saslprep(given)
