@@ -288,7 +288,7 @@ class Pop3Model(RuleBasedStateMachine):
         deadline = time.monotonic() + TIMEOUT
         while self.server.server.active_sessions != open_here:
             assert time.monotonic() < deadline, "the server did not notice a closed connection"
-            time.sleep(0.0002)
+            time.sleep(0.0002)  # sleep-ok: polling with the deadline above
 
     def _open(self, slot: int) -> Session:
         conn = Connection(self.server.host, self.server.port)

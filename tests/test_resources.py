@@ -226,7 +226,7 @@ def test_a_slow_reader_of_a_large_retr_gets_it_intact_and_is_not_idle() -> None:
         other_served = False
         while not received.endswith(b"\r\n.\r\n"):
             if time.monotonic() < slow_until:
-                time.sleep(0.005)
+                time.sleep(0.005)  # sleep-ok: this client is the slow reader under test
                 if not other_served and time.monotonic() > slow_until - autologout:
                     # Meanwhile another session is served as usual.
                     assert poplib_session(server, "bob")[0] == 1
