@@ -5,7 +5,7 @@ what is left in the mailboxes.
 """
 
 from . import faults, profiles
-from ._config import ServerConfig
+from ._config import DEFAULT_TEXTS, ServerConfig
 from ._loading import MailSourceError, read_eml_dir, read_maildir, read_mbox, read_messages
 from ._message import MessageSource, StoredMessage
 from ._protocol import Command, Pop3Protocol, Reply, State
@@ -20,6 +20,7 @@ from .faults import Fault, FaultContext, FaultSet
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_TEXTS",
     "Command",
     "EndReason",
     "Entry",
