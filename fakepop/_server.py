@@ -26,19 +26,7 @@ from ._config import ServerConfig
 from ._protocol import Command, Pop3Protocol, Reply, State
 from ._store import MailboxSpec, MailStore
 from ._transcript import EndReason, SessionRecorder, Transcript
-from .faults import (
-    Close,
-    Delay,
-    FaultSet,
-    Stage,
-    Stall,
-    _Cut,
-    _Refuse,
-    _Slice,
-    _Throttle,
-    apply_rewrites,
-    context_for,
-)
+from .faults import Close, Delay, FaultSet, ReplyPlan, Stage, Stall, context_for, plan_reply
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
@@ -417,10 +405,10 @@ class Pop3Server:
         context = context_for(session, protocol, command)
         for fired in self.faults.fire(Stage.COMMAND, context):
             recorder.event(f"fault: {fired.armed.fault}")
-            action = fired.action
-            if isinstance(action, _Refuse):
-                return protocol.refuse(command, action.text, action.code)
-            ended = await _carry_out(stream, action, fired.jitter)
+            refusal = fired.refusal
+            if refusal is not None:
+                return protocol.refuse(command, *refusal)
+            ended = await _carry_out(stream, fired.action, fired.jitter)
             if ended is not None:
                 return ended
         return None
@@ -447,18 +435,12 @@ class Pop3Server:
             return False
         for item in fired:
             recorder.event(f"fault: {item.armed.fault}")
-        octets = apply_rewrites(reply, fired, context)
-        actions = [item.action for item in fired]
-        delay = sum(i.action.seconds + i.jitter for i in fired if isinstance(i.action, Delay))
-        if delay:
-            await trio.sleep(delay)
-        cut = next((a for a in actions if isinstance(a, _Cut)), None)
-        if cut is not None:
-            octets = octets[: cut.after_bytes]
-        await _write_shaped(stream, octets, actions)
-        close = next((a for a in actions if isinstance(a, Close)), None)
-        if cut is not None or close is not None:
-            _prepare_close(stream, reset=(cut or close).reset)  # type: ignore[union-attr]
+        plan = plan_reply(reply, fired, context)
+        if plan.delay:
+            await trio.sleep(plan.delay)
+        await _write_planned(stream, plan)
+        if plan.close is not None:
+            _prepare_close(stream, reset=plan.close.reset)
             return True
         return False
 
@@ -479,23 +461,16 @@ async def _carry_out(stream: trio.abc.Stream, action: object, jitter: float) -> 
     raise TypeError(f"cannot carry out {action!r} here")
 
 
-async def _write_shaped(
-    stream: trio.abc.Stream, octets: bytes, actions: Sequence[object]
-) -> None:
-    throttle = next((a for a in actions if isinstance(a, _Throttle)), None)
-    slicing = next((a for a in actions if isinstance(a, _Slice)), None)
-    if throttle is None and slicing is None:
+async def _write_planned(stream: trio.abc.Stream, plan: ReplyPlan) -> None:
+    octets = plan.octets
+    if plan.chunk is None:
         if octets:
             await stream.send_all(octets)
         return
-    # A tenth of a second's worth per write under a bandwidth limit, unless sliced.
-    size = slicing.size if slicing else max(1, int(throttle.bytes_per_second / 10))  # type: ignore[union-attr]
-    for start in range(0, len(octets), size):
-        chunk = octets[start : start + size]
-        await stream.send_all(chunk)
-        pause = slicing.pause if slicing else 0.0
-        if throttle is not None:
-            pause = max(pause, len(chunk) / throttle.bytes_per_second)
+    for start in range(0, len(octets), plan.chunk):
+        piece = octets[start : start + plan.chunk]
+        await stream.send_all(piece)
+        pause = plan.pause_after(len(piece))
         if pause:
             await trio.sleep(pause)
 

@@ -39,6 +39,7 @@ __all__ = [
     "Fault",
     "FaultContext",
     "FaultSet",
+    "ReplyPlan",
     "Stall",
     "auth_failure",
     "bandwidth",
@@ -546,6 +547,13 @@ class Fired:
     action: Action
     jitter: float = 0.0  # the seeded share of a Delay's jitter, drawn when it fired
 
+    @property
+    def refusal(self) -> tuple[str, str | None] | None:
+        """(text, response code) if this fault answers -ERR instead of the command."""
+        if isinstance(self.action, _Refuse):
+            return self.action.text, self.action.code
+        return None
+
 
 class FaultSet:
     """The faults of one server; add and remove them from any thread, at any time."""
@@ -614,10 +622,53 @@ def context_for(
     )
 
 
-def apply_rewrites(reply: Reply, fired: list[Fired], context: FaultContext) -> bytes:
-    """The reply's octets after every malformed-reply fault that fired."""
+@dataclass(frozen=True)
+class ReplyPlan:
+    """How the server sends a reply after the faults that fired at it: wait ``delay``,
+    write ``octets`` in pieces of ``chunk`` octets (all at once if None), pausing
+    ``pause`` after each and keeping under ``bytes_per_second``, then, if ``close``
+    says so, end the connection."""
+
+    octets: bytes
+    delay: float = 0.0
+    chunk: int | None = None
+    pause: float = 0.0
+    bytes_per_second: float | None = None
+    close: Close | None = None
+
+    def pause_after(self, written: int) -> float:
+        """Seconds to wait after writing ``written`` octets."""
+        if self.bytes_per_second is None:
+            return self.pause
+        return max(self.pause, written / self.bytes_per_second)
+
+
+def plan_reply(reply: Reply, fired: list[Fired], context: FaultContext) -> ReplyPlan:
+    """Turn the reply-stage faults that fired into one plan for sending the reply."""
     octets = bytes(reply)
+    delay = 0.0
+    chunk: int | None = None
+    pause = 0.0
+    bytes_per_second: float | None = None
+    close: Close | None = None
     for item in fired:
-        if isinstance(item.action, _Rewrite):
-            octets = item.action.rewrite(octets, context)
-    return octets
+        action = item.action
+        if isinstance(action, _Rewrite):
+            octets = action.rewrite(octets, context)
+        elif isinstance(action, Delay):
+            delay += action.seconds + item.jitter
+        elif isinstance(action, _Slice):
+            chunk, pause = action.size, action.pause
+        elif isinstance(action, _Throttle):
+            bytes_per_second = action.bytes_per_second
+        elif isinstance(action, Close) and close is None:
+            close = action
+    for item in fired:  # a cut applies to the octets as the rewrites left them
+        if isinstance(item.action, _Cut):
+            octets = octets[: item.action.after_bytes]
+            close = close or Close(item.action.reset)
+            break
+    if bytes_per_second is not None and chunk is None:
+        # A tenth of a second's worth per write under a bandwidth limit.
+        chunk = max(1, int(bytes_per_second / 10))
+    return ReplyPlan(octets, delay, chunk, pause, bytes_per_second, close)

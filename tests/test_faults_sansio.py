@@ -25,7 +25,7 @@ from fakepop.faults import (
     Fired,
     Stage,
     Stall,
-    apply_rewrites,
+    plan_reply,
 )
 
 
@@ -61,7 +61,7 @@ def rewritten(fault: Fault, reply: Reply, line: str, *, session: int = 1) -> byt
     at = context(line, session=session)
     fired = fired_at(fault_set, Stage.REPLY, at)
     assert fired, f"{fault} did not fire for {line}"
-    return apply_rewrites(reply, fired, at)
+    return plan_reply(reply, fired, at).octets
 
 
 # -- what the constructors build ---------------------------------------------------------
@@ -417,3 +417,26 @@ def test_changing_uids_keeps_long_uids_unique_and_valid() -> None:
     uids = [line.split(b" ")[1] for line in lines]
     assert all(len(uid) <= 70 for uid in uids)
     assert uids[0] != uids[1], uids
+
+
+def test_a_reply_plan_combines_the_faults_that_fired() -> None:
+    """Latency adds up, a bandwidth limit sets the write size and the pauses, and a cut
+    shortens the (already rewritten) octets and closes afterwards."""
+    fault_set = FaultSet()
+    for fault in (
+        faults.latency(0.5),
+        faults.latency(0.25),
+        faults.bandwidth(100),
+        faults.bare_lf("RETR"),
+        faults.cut_payload(after_bytes=10, reset=True),
+    ):
+        fault_set.add(fault)
+    at = context("RETR 1")
+    plan = plan_reply(RETR, fired_at(fault_set, Stage.REPLY, at), at)
+    assert plan.delay == pytest.approx(0.75)
+    assert plan.chunk == 10
+    assert plan.pause_after(10) == pytest.approx(0.1)
+    assert plan.octets == bytes(RETR).replace(b"\r\n", b"\n")[:10]
+    assert plan.close == faults.Close(reset=True)
+    quiet = plan_reply(RETR, [], at)
+    assert (quiet.octets, quiet.delay, quiet.chunk, quiet.close) == (bytes(RETR), 0.0, None, None)
