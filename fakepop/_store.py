@@ -135,7 +135,12 @@ class _MailboxState:
                 f"UID {uid!r} is already used in {self.user!r}'s mailbox "
                 "(POP3 UIDs must be unique and are never reused)"
             )
-        message = StoredMessage.from_source(source, uid)
+        try:
+            message = StoredMessage.from_source(source, uid)
+        except TypeError as exc:
+            raise TypeError(f"message for {self.user!r}: {exc}") from exc
+        except ValueError as exc:
+            raise ValueError(f"message for {self.user!r}: {exc}") from exc
         self.used_uids.add(uid)
         self.messages.append(message)
         self.changed()
@@ -281,14 +286,15 @@ class MailStore:
 
     # -- setting up ---------------------------------------------------------------
     def load(self, mailboxes: Mapping[str, MailboxSpec]) -> None:
-        """Add every mailbox of a dict shaped as the constructor takes it."""
-        if not isinstance(mailboxes, Mapping):
-            raise TypeError(
-                f"mailboxes must be a dict of user to mailbox, not {type(mailboxes).__name__}"
-            )
-        for user, spec in mailboxes.items():
-            password, messages, methods = _parse_spec(user, spec)
-            self.add_user(user, password, messages, methods=methods)
+        """Add every mailbox of a dict shaped as the constructor takes it.
+
+        All or nothing: every mailbox is checked and built first, then all are added
+        in one step. A bad mailbox, or a user who already exists, raises and leaves
+        the store as it was.
+        """
+        built = _build_mailboxes(mailboxes)
+        with self._lock:
+            self._insert_locked(built)
 
     def add_user(
         self,
@@ -300,35 +306,17 @@ class MailStore:
     ) -> None:
         """Create a mailbox. ``messages`` is a list, or a dict of UID to message;
         ``methods`` limits how the user may log in (see LOGIN_METHODS)."""
-        _check_user(user)
-        if not isinstance(password, str):
-            raise TypeError(f"password of {user!r} must be a str, not {type(password).__name__}")
-        state = _MailboxState(user, password)
-        if methods is not None:
-            if isinstance(methods, str):
-                raise TypeError(f"methods of {user!r} must be a list, like ['APOP']")
-            chosen = frozenset(method.upper() for method in methods)
-            if chosen - LOGIN_METHODS:
-                raise ValueError(
-                    f"unknown login methods {sorted(chosen - LOGIN_METHODS)} for {user!r}; "
-                    f"choose from {sorted(LOGIN_METHODS)}"
-                )
-            state.methods = chosen
-        if isinstance(messages, Mapping):
-            for uid, source in messages.items():
-                state.add(source, check_uid(uid))
-        elif isinstance(messages, (str, bytes)):
-            raise TypeError(
-                f"messages of {user!r} must be a list of messages, "
-                f"not a single {type(messages).__name__}"
-            )
-        else:
-            for source in messages:
-                state.add(source, None)
+        state = _build_mailbox(user, password, messages, methods)
         with self._lock:
-            if user in self._boxes:
-                raise ValueError(f"user {user!r} already exists")
-            self._boxes[user] = state
+            self._insert_locked({user: state})
+
+    def _insert_locked(self, built: Mapping[str, _MailboxState]) -> None:
+        taken = [user for user in built if user in self._boxes]
+        if len(taken) == 1:
+            raise ValueError(f"user {taken[0]!r} already exists")
+        if taken:
+            raise ValueError(f"users {', '.join(map(repr, taken))} already exist")
+        self._boxes.update(built)
 
     def remove_user(self, user: str) -> None:
         """Remove a mailbox; a session that has it open can no longer commit to it."""
@@ -420,7 +408,7 @@ class MailStore:
             raise KeyError(f"no mailbox for user {user!r}") from None
 
 
-def _check_user(user: object) -> None:
+def _check_user(user: object) -> str:
     if not isinstance(user, str):
         raise TypeError(f"a user name must be a str, not {type(user).__name__}")
     if not user or any(c in user for c in " \r\n\0"):
@@ -428,11 +416,73 @@ def _check_user(user: object) -> None:
             f"invalid user name {user!r}: POP3 sends it as one argument, so it "
             "cannot be empty or contain spaces or line breaks"
         )
+    return user
 
 
-def _parse_spec(
-    user: str, spec: MailboxSpec
-) -> tuple[str, Iterable[MessageSource] | Mapping[str, MessageSource], Iterable[str] | None]:
+def _build_mailboxes(mailboxes: Mapping[str, MailboxSpec]) -> dict[str, _MailboxState]:
+    # Everything load needs, built without touching the store.
+    if not isinstance(mailboxes, Mapping):
+        raise TypeError(
+            f"mailboxes must be a dict of user to mailbox, not {type(mailboxes).__name__}"
+        )
+    built: dict[str, _MailboxState] = {}
+    for name, spec in mailboxes.items():
+        user = _check_user(name)
+        if user in built:
+            raise ValueError(f"user {user!r} appears more than once in the mailboxes")
+        built[user] = _build_mailbox(user, *_parse_spec(user, spec))
+    return built
+
+
+def _build_mailbox(
+    user: object, password: object, messages: object, methods: object
+) -> _MailboxState:
+    # The one place a mailbox comes to be, for add_user as for the dict form.
+    user = _check_user(user)
+    if not isinstance(password, str):
+        raise TypeError(f"password of {user!r} must be a str, not {type(password).__name__}")
+    state = _MailboxState(user, password)
+    if methods is not None:
+        state.methods = _check_methods(user, methods)
+    if isinstance(messages, Mapping):
+        for uid, source in messages.items():
+            state.add(source, uid)
+    elif isinstance(messages, (str, bytes)):
+        raise TypeError(
+            f"messages of {user!r} must be a list of messages, "
+            f"not a single {type(messages).__name__}"
+        )
+    elif isinstance(messages, Iterable):
+        for source in messages:
+            state.add(source, None)
+    else:
+        raise TypeError(
+            f"messages of {user!r} must be a list or a dict of UID to message, "
+            f"not {type(messages).__name__}"
+        )
+    return state
+
+
+def _check_methods(user: str, methods: object) -> frozenset[str]:
+    if isinstance(methods, str) or not isinstance(methods, Iterable):
+        raise TypeError(f"methods of {user!r} must be a list, like ['APOP']")
+    chosen: set[str] = set()
+    for method in methods:
+        if not isinstance(method, str):
+            raise TypeError(
+                f"methods of {user!r} must be names like 'APOP', not {type(method).__name__}"
+            )
+        chosen.add(method.upper())
+    if chosen - LOGIN_METHODS:
+        raise ValueError(
+            f"unknown login methods {sorted(chosen - LOGIN_METHODS)} for {user!r}; "
+            f"choose from {sorted(LOGIN_METHODS)}"
+        )
+    return frozenset(chosen)
+
+
+def _parse_spec(user: str, spec: object) -> tuple[object, object, object]:
+    # The dict form of one mailbox, as (password, messages, methods) for _build_mailbox.
     if isinstance(spec, str):
         return spec, (), None
     if not isinstance(spec, Mapping):
@@ -448,13 +498,4 @@ def _parse_spec(
         )
     if "password" not in spec:
         raise ValueError(f"mailbox of {user!r} needs a 'password'")
-    password = spec["password"]
-    if not isinstance(password, str):
-        raise TypeError(f"password of {user!r} must be a str, not {type(password).__name__}")
-    messages = spec.get("messages", ())
-    if not isinstance(messages, (Iterable, Mapping)):
-        raise TypeError(f"messages of {user!r} must be a list or a dict of UID to message")
-    methods = spec.get("methods")
-    if methods is not None and not isinstance(methods, Iterable):
-        raise TypeError(f"methods of {user!r} must be a list, like ['APOP']")
-    return password, messages, methods
+    return spec["password"], spec.get("messages", ()), spec.get("methods")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator, Mapping
 
 import pytest
 
@@ -148,3 +149,80 @@ def test_set_password_and_clear() -> None:
     store.clear()
     assert store.users == []
     assert store.password_of("a") is None
+
+
+class _Pairs(Mapping[str, object]):
+    """A mapping read in the order of the pairs given, keys repeated as given: what
+    a hand-written Mapping may do, and the only way to name a user or UID twice."""
+
+    def __init__(self, pairs: list[tuple[str, object]]) -> None:
+        self._pairs = pairs
+
+    def __getitem__(self, key: str) -> object:
+        for name, value in self._pairs:
+            if name == key:
+                return value
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self._pairs)
+
+    def __len__(self) -> int:
+        return len(self._pairs)
+
+
+def _contents(store: MailStore) -> dict[str, tuple[str | None, list[str], list[bytes]]]:
+    return {
+        user: (store.password_of(user), store[user].uids, [m.data for m in store[user].messages])
+        for user in store.users
+    }
+
+
+@pytest.mark.parametrize(
+    ("third", "error", "match"),
+    [
+        ({"password": 5}, TypeError, "password of 'c' must be a str"),
+        (
+            {"password": "p", "messages": _Pairs([("u1", b"x"), ("u1", b"y")])},
+            ValueError,
+            "UID 'u1' is already used in 'c'",
+        ),
+        ({"password": "p", "colour": "red"}, ValueError, "mailbox of 'c' has unknown keys"),
+        ({"password": "p", "messages": [b"fine", 42]}, TypeError, "'c'.*not int"),
+        ({"password": "p", "messages": {"bad uid": b"x"}}, ValueError, "'c'.*invalid UID"),
+        ({"password": "p", "methods": ["APOP", 7]}, TypeError, "methods of 'c'"),
+    ],
+)
+def test_a_bad_mailbox_part_way_through_load_adds_no_user(
+    third: object, error: type[Exception], match: str
+) -> None:
+    store = MailStore({"old": {"password": "o", "messages": [b"kept"]}})
+    before = _contents(store)
+    mailboxes = {"a": {"password": "p", "messages": [b"1"]}, "b": "p", "c": third, "d": "p"}
+    with pytest.raises(error, match=match):
+        store.load(mailboxes)  # type: ignore[arg-type]
+    assert _contents(store) == before
+
+
+def test_a_user_named_twice_in_one_load_adds_no_user() -> None:
+    store = MailStore({"old": "o"})
+    with pytest.raises(ValueError, match="'b' appears more than once"):
+        store.load(_Pairs([("a", "p"), ("b", "p"), ("b", "q")]))  # type: ignore[arg-type]
+    assert store.users == ["old"]
+
+
+def test_loading_a_user_who_already_exists_changes_nothing() -> None:
+    store = MailStore({"c": {"password": "old", "messages": [b"mine"]}})
+    before = _contents(store)
+    with pytest.raises(ValueError, match="user 'c' already exists"):
+        store.load({"a": "p", "b": "p", "c": "new", "d": "p"})
+    assert _contents(store) == before
+
+
+def test_add_user_names_the_user_in_its_errors() -> None:
+    store = MailStore()
+    with pytest.raises(TypeError, match=r"'zed'.*not int"):
+        store.add_user("zed", "pw", [b"ok", 42])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="messages of 'zed'"):
+        store.add_user("zed", "pw", 42)  # type: ignore[arg-type]
+    assert store.users == []
