@@ -296,6 +296,17 @@ class MailStore:
         with self._lock:
             self._insert_locked(built)
 
+    def replace(self, mailboxes: Mapping[str, MailboxSpec]) -> None:
+        """Swap every mailbox for those of ``mailboxes`` (shaped as the constructor
+        takes them) in one step: no reader sees a mix of old and new users.
+
+        The new mailboxes are checked and built first; a bad one raises and leaves the
+        store as it was. A session holding an old mailbox can no longer commit to it.
+        """
+        built = _build_mailboxes(mailboxes)
+        with self._lock:
+            self._boxes = built
+
     def add_user(
         self,
         user: str,
@@ -420,7 +431,7 @@ def _check_user(user: object) -> str:
 
 
 def _build_mailboxes(mailboxes: Mapping[str, MailboxSpec]) -> dict[str, _MailboxState]:
-    # Everything load needs, built without touching the store.
+    # Everything load and replace need, built without touching the store.
     if not isinstance(mailboxes, Mapping):
         raise TypeError(
             f"mailboxes must be a dict of user to mailbox, not {type(mailboxes).__name__}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Iterator, Mapping
 
@@ -226,3 +227,64 @@ def test_add_user_names_the_user_in_its_errors() -> None:
     with pytest.raises(TypeError, match="messages of 'zed'"):
         store.add_user("zed", "pw", 42)  # type: ignore[arg-type]
     assert store.users == []
+
+
+def test_replace_swaps_every_mailbox_for_the_new_ones() -> None:
+    store = MailStore({"a": {"password": "p", "messages": [b"1", b"2"]}, "b": "p"})
+    drop = store.open_maildrop("a", now=0)
+    drop.mark_deleted(1)
+    drop.commit()
+    store.replace({"a": {"password": "new", "messages": [b"3"]}, "c": "q"})
+    assert store.users == ["a", "c"]
+    assert store.password_of("a") == "new"
+    fresh = store["a"]
+    assert [m.data for m in fresh.messages] == [b"3\r\n"]
+    assert (fresh.deleted, fresh.logins) == ((), 0)
+    store.replace({})
+    assert store.users == []
+
+
+def test_replace_with_a_bad_mailbox_keeps_the_old_mailboxes_and_their_mail() -> None:
+    store = MailStore({"a": {"password": "p", "messages": {"x1": b"1", "x2": b"2"}}, "b": "q"})
+    store.deliver("b", b"3")
+    before = _contents(store)
+    with pytest.raises(TypeError, match="password of 'n2' must be a str"):
+        store.replace({"n1": "p", "n2": {"password": None}, "n3": "p"})
+    with pytest.raises(ValueError, match="'n1' appears more than once"):
+        store.replace(_Pairs([("n1", "p"), ("n1", "p")]))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="dict of user to mailbox"):
+        store.replace(["n1"])  # type: ignore[arg-type]
+    assert _contents(store) == before
+
+
+def test_readers_never_see_a_mix_of_old_and_new_users_during_replace() -> None:
+    old = {f"old{i:02d}": {"password": "p", "messages": [b"x"]} for i in range(30)}
+    new = {f"new{i:02d}": "q" for i in range(30)}
+    allowed = {frozenset(old), frozenset(new)}
+    store = MailStore(old)
+    seen: list[frozenset[str]] = []
+    started = threading.Event()
+    done = threading.Event()
+
+    def read() -> None:
+        started.set()
+        while not done.is_set():
+            seen.append(frozenset(store.users))
+
+    # Switch threads often, so that the reader lands inside many of the replaces.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    reader = threading.Thread(target=read)
+    try:
+        reader.start()
+        started.wait()
+        replaces = 0
+        while replaces < 200 or (len(seen) < 5000 and replaces < 5000):
+            store.replace(new if replaces % 2 == 0 else old)
+            replaces += 1
+    finally:
+        done.set()
+        reader.join()
+        sys.setswitchinterval(interval)
+    assert len(seen) >= 5000 or replaces == 5000
+    assert set(seen) <= allowed
