@@ -73,7 +73,8 @@ class Command:
 
     #: The line as received, without its line ending.
     line: bytes
-    #: The command keyword in upper case ("" for an empty or unreadable line).
+    #: The command keyword, ASCII letters in upper case ("" for an empty or unreadable
+    #: line); a keyword with other characters is kept as sent and matches no command.
     keyword: str
     #: Everything after the first space, or None if there was no space.
     argument: str | None
@@ -177,6 +178,13 @@ def _bounded_int(digits: str, too_big: int) -> int:
     # significant digits than any mailbox or message could need, without a big int.
     significant = digits.lstrip("0") or "0"
     return int(significant) if len(significant) <= 12 else too_big
+
+
+def _ascii_upper(word: str) -> str:
+    # RFC 1939 section 3: keywords are ASCII. str.upper() would also fold "\u017ftat"
+    # onto STAT and "qu\u0131t" onto QUIT; a word with any other character is kept as
+    # it is, so it matches no keyword or mechanism name.
+    return word.upper() if word.isascii() else word
 
 
 def _decode_base64(text: str) -> bytes | None:
@@ -340,7 +348,7 @@ class Pop3Protocol:
             )
         text = line.decode("utf-8", "surrogateescape")
         keyword, space, argument = text.partition(" ")
-        return Command(line, keyword.upper(), argument if space else None)
+        return Command(line, _ascii_upper(keyword), argument if space else None)
 
     def handle(self, command: Command) -> Reply:
         """Execute one command and return the reply to send."""
@@ -513,7 +521,7 @@ class Pop3Protocol:
         args = command.args
         if len(args) > 2 or not args[0]:
             return self._err("AUTH takes a mechanism and an optional initial response")
-        name = args[0].upper()
+        name = _ascii_upper(args[0])
         if name not in mechanisms:
             refused = self._login_without_tls(plaintext=name in _sasl.PLAINTEXT)
             if name in self.config.sasl and refused is not None:
