@@ -247,14 +247,32 @@ def _without(listing: bytes, numbers: list[int]) -> bytes:
 
 
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+# RFC 1939 section 3, RFC 2449 section 4: a response line is at most 512 octets, CRLF
+# included.
+_STATUS_LIMIT = 512
+_CUT = "..."
+# RFC 2449 section 8: a response code opens the text; a shortened line keeps it whole.
+_RESPONSE_CODE = re.compile(r"\[[^\]]*\] ")
 
 
-def _status(indicator: bytes, text: str) -> bytes:
+def _status(indicator: bytes, text: str, ending: str = "") -> bytes:
     # Reply text may echo what the client sent; anything but printable ASCII becomes
-    # "?", so an echo can never break the line or smuggle 8-bit octets into it.
-    if not text:
+    # "?", so an echo can never break the line or smuggle 8-bit octets into it. A text
+    # too long for the line is cut and ends in "..."; ``ending`` (the APOP timestamp)
+    # follows the text after a space and is never cut.
+    if ending:
+        ending = " " + _UNPRINTABLE.sub("?", ending)
+    elif not text:
         return indicator + b"\r\n"
-    return indicator + b" " + _UNPRINTABLE.sub("?", text).encode() + b"\r\n"
+    text = _UNPRINTABLE.sub("?", text)
+    room = _STATUS_LIMIT - len(indicator) - len(" \r\n") - len(ending)
+    if len(text) > room:
+        code = _RESPONSE_CODE.match(text)
+        if code is not None and code.end() > room - len(_CUT):
+            text = text[code.end() :]  # a code that cannot fit is left out, not cut
+        if len(text) > room:
+            text = text[: max(room - len(_CUT), 0)] + _CUT
+    return (indicator + b" " + text.encode() + ending.encode())[: _STATUS_LIMIT - 2] + b"\r\n"
 
 
 def _ok(text: str = "") -> Reply:
@@ -309,10 +327,9 @@ class Pop3Protocol:
 
     # -- I/O surface ---------------------------------------------------------------
     def greeting(self) -> Reply:
-        text = self.config.greeting
-        if self.apop_timestamp is not None:
-            text = f"{text} {self.apop_timestamp}"
-        return _ok(text)
+        # RFC 1939 section 7: the timestamp ends the greeting, whole even when the
+        # greeting's text has to be shortened to fit the line.
+        return Reply(_status(b"+OK", self.config.greeting, self.apop_timestamp or ""))
 
     def receive_data(self, data: bytes | bytearray) -> None:
         """Add bytes received from the client; ``b""`` means the client closed."""
