@@ -43,6 +43,7 @@ from operator import attrgetter
 from . import _sasl
 from ._config import ServerConfig
 from ._lines import LineReader, TooLong
+from ._masking import secret_start
 from ._message import StoredMessage
 from ._saslprep import SaslprepError, saslprep
 from ._store import LoginTooSoon, MailboxGone, MailboxInUse, Maildrop, MailStore
@@ -71,7 +72,8 @@ class State(enum.Enum):
 class Command:
     """One command line from the client, as parsed (or not) by the server."""
 
-    #: The line as received, without its line ending.
+    #: The line as received, without its line ending (of a line too long, the octets
+    #: kept).
     line: bytes
     #: The command keyword, ASCII letters in upper case ("" for an empty or unreadable
     #: line); a keyword with other characters is kept as sent and matches no command.
@@ -86,11 +88,8 @@ class Command:
     @property
     def secret(self) -> bool:
         """Whether the line carries a secret (a password, a SASL response)."""
-        if self.sasl_response:
-            return True
-        if self.keyword == "PASS":
-            return self.argument is not None
-        return self.keyword == "AUTH" and len(self.args) > 1
+        text = self.line.decode("utf-8", "surrogateescape")
+        return secret_start(text, sasl_response=self.sasl_response) is not None
 
     @property
     def args(self) -> list[str]:
@@ -356,16 +355,17 @@ class Pop3Protocol:
         line = self._lines.next_line()
         if line is None:
             return None
-        if self.state is State.AUTHENTICATING and not isinstance(line, TooLong):
-            return Command(line, "", None, sasl_response=True)
+        problem = None
         if isinstance(line, TooLong):
-            limit = self._lines.limit
-            return Command(
-                line.prefix, "", None, f"Line too long (at most {limit} octets including CRLF)"
-            )
+            # Refused, but parsed from the octets kept like any line, so that what it
+            # was (a PASS, a SASL response) and whether it carries a secret are known.
+            problem = f"Line too long (at most {self._lines.limit} octets including CRLF)"
+            line = line.prefix
+        if self.state is State.AUTHENTICATING:
+            return Command(line, "", None, problem, sasl_response=True)
         text = line.decode("utf-8", "surrogateescape")
         keyword, space, argument = text.partition(" ")
-        return Command(line, _ascii_upper(keyword), argument if space else None)
+        return Command(line, _ascii_upper(keyword), argument if space else None, problem)
 
     def handle(self, command: Command) -> Reply:
         """Execute one command and return the reply to send."""
