@@ -12,8 +12,9 @@ import base64
 import pytest
 import trio
 
-from fakepop import Command, Pop3Server, State, Transcript, open_pop3_server
+from fakepop import Command, MailStore, Pop3Server, State, Transcript, open_pop3_server
 from fakepop._masking import MASK, mask_command_line
+from fakepop.faults import context_for
 from tests.clients import RawPop3, mailboxes
 from tests.sansio import chunkings, new_session
 
@@ -197,3 +198,18 @@ async def test_no_transcript_view_shows_a_secret_sent_over_a_socket() -> None:
     revealed = "\n".join(server.transcript.commands(show_secrets=True))
     assert PASSWORD in revealed  # the views above would have shown it unmasked
 
+
+def test_over_long_pass_never_counts_as_valid_credentials_for_faults() -> None:
+    """RFC 2449 §4: an over-long PASS is refused, so a fault that fires only on right
+    credentials must not fire for it, even when the octets kept spell the password."""
+    password = "p" * 59  # exactly what is kept of the line after "PASS "
+    session = new_session(MailStore({"alice": password}))
+    session.receive_data(f"USER alice\r\nPASS {password}{'x' * 300}\r\n".encode())
+    user = session.next_command()
+    assert user is not None
+    session.handle(user)
+    long_pass = session.next_command()
+    assert long_pass is not None
+    assert long_pass.problem is not None
+    assert long_pass.argument == password
+    assert not context_for(1, session, long_pass).credentials_valid
