@@ -43,6 +43,7 @@ from operator import attrgetter
 from . import _sasl
 from ._config import ServerConfig
 from ._lines import LineReader, TooLong
+from ._masking import secret_start
 from ._message import StoredMessage
 from ._saslprep import SaslprepError, saslprep
 from ._store import LoginTooSoon, MailboxGone, MailboxInUse, Maildrop, MailStore
@@ -71,9 +72,11 @@ class State(enum.Enum):
 class Command:
     """One command line from the client, as parsed (or not) by the server."""
 
-    #: The line as received, without its line ending.
+    #: The line as received, without its line ending (of a line too long, the octets
+    #: kept).
     line: bytes
-    #: The command keyword in upper case ("" for an empty or unreadable line).
+    #: The command keyword, ASCII letters in upper case ("" for an empty or unreadable
+    #: line); a keyword with other characters is kept as sent and matches no command.
     keyword: str
     #: Everything after the first space, or None if there was no space.
     argument: str | None
@@ -85,11 +88,8 @@ class Command:
     @property
     def secret(self) -> bool:
         """Whether the line carries a secret (a password, a SASL response)."""
-        if self.sasl_response:
-            return True
-        if self.keyword == "PASS":
-            return self.argument is not None
-        return self.keyword == "AUTH" and len(self.args) > 1
+        text = self.line.decode("utf-8", "surrogateescape")
+        return secret_start(text, sasl_response=self.sasl_response) is not None
 
     @property
     def args(self) -> list[str]:
@@ -179,6 +179,13 @@ def _bounded_int(digits: str, too_big: int) -> int:
     return int(significant) if len(significant) <= 12 else too_big
 
 
+def _ascii_upper(word: str) -> str:
+    # RFC 1939 section 3: keywords are ASCII. str.upper() would also fold "\u017ftat"
+    # onto STAT and "qu\u0131t" onto QUIT; a word with any other character is kept as
+    # it is, so it matches no keyword or mechanism name.
+    return word.upper() if word.isascii() else word
+
+
 def _decode_base64(text: str) -> bytes | None:
     # Strict: only the alphabet, padding only at the end (RFC 5034 section 4).
     if not _BASE64.match(text):
@@ -239,14 +246,32 @@ def _without(listing: bytes, numbers: list[int]) -> bytes:
 
 
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+# RFC 1939 section 3, RFC 2449 section 4: a response line is at most 512 octets, CRLF
+# included.
+_STATUS_LIMIT = 512
+_CUT = "..."
+# RFC 2449 section 8: a response code opens the text; a shortened line keeps it whole.
+_RESPONSE_CODE = re.compile(r"\[[^\]]*\] ")
 
 
-def _status(indicator: bytes, text: str) -> bytes:
+def _status(indicator: bytes, text: str, ending: str = "") -> bytes:
     # Reply text may echo what the client sent; anything but printable ASCII becomes
-    # "?", so an echo can never break the line or smuggle 8-bit octets into it.
-    if not text:
+    # "?", so an echo can never break the line or smuggle 8-bit octets into it. A text
+    # too long for the line is cut and ends in "..."; ``ending`` (the APOP timestamp)
+    # follows the text after a space and is never cut.
+    if ending:
+        ending = " " + _UNPRINTABLE.sub("?", ending)
+    elif not text:
         return indicator + b"\r\n"
-    return indicator + b" " + _UNPRINTABLE.sub("?", text).encode() + b"\r\n"
+    text = _UNPRINTABLE.sub("?", text)
+    room = _STATUS_LIMIT - len(indicator) - len(" \r\n") - len(ending)
+    if len(text) > room:
+        code = _RESPONSE_CODE.match(text)
+        if code is not None and code.end() > room - len(_CUT):
+            text = text[code.end() :]  # a code that cannot fit is left out, not cut
+        if len(text) > room:
+            text = text[: max(room - len(_CUT), 0)] + _CUT
+    return (indicator + b" " + text.encode() + ending.encode())[: _STATUS_LIMIT - 2] + b"\r\n"
 
 
 def _ok(text: str = "") -> Reply:
@@ -301,10 +326,9 @@ class Pop3Protocol:
 
     # -- I/O surface ---------------------------------------------------------------
     def greeting(self) -> Reply:
-        text = self.config.greeting
-        if self.apop_timestamp is not None:
-            text = f"{text} {self.apop_timestamp}"
-        return _ok(text)
+        # RFC 1939 section 7: the timestamp ends the greeting, whole even when the
+        # greeting's text has to be shortened to fit the line.
+        return Reply(_status(b"+OK", self.config.greeting, self.apop_timestamp or ""))
 
     def receive_data(self, data: bytes | bytearray) -> None:
         """Add bytes received from the client; ``b""`` means the client closed."""
@@ -331,16 +355,17 @@ class Pop3Protocol:
         line = self._lines.next_line()
         if line is None:
             return None
-        if self.state is State.AUTHENTICATING and not isinstance(line, TooLong):
-            return Command(line, "", None, sasl_response=True)
+        problem = None
         if isinstance(line, TooLong):
-            limit = self._lines.limit
-            return Command(
-                line.prefix, "", None, f"Line too long (at most {limit} octets including CRLF)"
-            )
+            # Refused, but parsed from the octets kept like any line, so that what it
+            # was (a PASS, a SASL response) and whether it carries a secret are known.
+            problem = f"Line too long (at most {self._lines.limit} octets including CRLF)"
+            line = line.prefix
+        if self.state is State.AUTHENTICATING:
+            return Command(line, "", None, problem, sasl_response=True)
         text = line.decode("utf-8", "surrogateescape")
         keyword, space, argument = text.partition(" ")
-        return Command(line, keyword.upper(), argument if space else None)
+        return Command(line, _ascii_upper(keyword), argument if space else None, problem)
 
     def handle(self, command: Command) -> Reply:
         """Execute one command and return the reply to send."""
@@ -513,7 +538,7 @@ class Pop3Protocol:
         args = command.args
         if len(args) > 2 or not args[0]:
             return self._err("AUTH takes a mechanism and an optional initial response")
-        name = args[0].upper()
+        name = _ascii_upper(args[0])
         if name not in mechanisms:
             refused = self._login_without_tls(plaintext=name in _sasl.PLAINTEXT)
             if name in self.config.sasl and refused is not None:

@@ -25,11 +25,11 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from ._masking import mask_command_line
 from ._protocol import Command, Reply, State
 
 __all__ = ["EndReason", "Entry", "EntryKind", "SessionRecord", "Transcript"]
 
-MASK = "****"
 
 
 class EndReason(enum.Enum):
@@ -193,24 +193,17 @@ class SessionRecord:
 
 
 # A recorded line: (at, kind, what, lines, octets). ``kind`` is an EntryKind value
-# (a str); ``what`` is the client's line (bytes; ``lines`` is _SECRET when it carries
-# a password), a reply's status line (bytes), a state's name or an event (str).
+# (a str); ``what`` is the client's line (bytes; ``lines`` has _SECRET set when it
+# carries a secret, and _SASL_RESPONSE for a SASL response; ``kind`` is "C!<why>" for
+# a line refused as too long), a reply's status line (bytes), a state's name or an
+# event (str).
 _Raw = tuple[float, str, "bytes | str", int, int]
 _CLIENT, _SERVER, _EVENT = EntryKind.CLIENT.value, EntryKind.SERVER.value, "event"
 # A reply after which the session changed state is recorded as one line whose kind
 # names the new state, and read back as a SERVER entry followed by a STATE entry.
 _SERVER_THEN = {state: f"{_SERVER}>{state.value}" for state in State}
 _SECRET = 1
-
-
-def _masked(line: str) -> str:
-    # "PASS ****", "AUTH PLAIN ****", or a SASL response line as a whole: "****".
-    words = line.split(" ")
-    if words[0].upper() == "PASS":
-        return f"{words[0]} {MASK}"
-    if words[0].upper() == "AUTH" and len(words) > 2:
-        return f"{words[0]} {words[1]} {MASK}"
-    return MASK
+_SASL_RESPONSE = 2
 
 
 def _entries(raw: _Raw) -> Iterator[Entry]:
@@ -219,11 +212,14 @@ def _entries(raw: _Raw) -> Iterator[Entry]:
         yield Entry(at, EntryKind(kind_value), what)
         return
     text = what.decode("utf-8", "replace")
-    if kind_value == _CLIENT:
-        if lines == _SECRET:
-            yield Entry(at, EntryKind.CLIENT, _masked(text), text)
+    if kind_value.startswith(_CLIENT):
+        # "C", or "C!<problem>" for a line refused as too long: ``what`` is its start.
+        refused = f"... ({kind_value[2:]})" if kind_value != _CLIENT else ""
+        if lines & _SECRET:
+            shown = mask_command_line(text, sasl_response=bool(lines & _SASL_RESPONSE))
+            yield Entry(at, EntryKind.CLIENT, shown + refused, text + refused)
         else:
-            yield Entry(at, EntryKind.CLIENT, text)
+            yield Entry(at, EntryKind.CLIENT, text + refused)
         return
     yield Entry(at, EntryKind.SERVER, text[:-2], None, lines, octets)
     if kind_value != _SERVER:
@@ -243,13 +239,12 @@ class SessionRecorder:
 
     def command(self, command: Command) -> None:
         at = self._clock() - self._start
-        if command.problem is not None:
-            text = command.line.decode("utf-8", "replace")
-            self._append((at, _CLIENT, f"{text}... ({command.problem})", 0, 0))
-        elif command.secret:
-            self._append((at, _CLIENT, command.line, _SECRET, 0))
-        else:
-            self._append((at, _CLIENT, command.line, 0, 0))
+        # Kept as sent and masked when read, by one rule for whole and cut lines alike.
+        kind = _CLIENT if command.problem is None else f"{_CLIENT}!{command.problem}"
+        flags = 0
+        if command.secret:
+            flags = _SECRET | (_SASL_RESPONSE if command.sasl_response else 0)
+        self._append((at, kind, command.line, flags, 0))
 
     def reply(self, reply: Reply, state: State | None = None, user: str | None = None) -> None:
         """Record a reply; ``state`` if the session entered it by this command, and

@@ -618,7 +618,10 @@ def context_for(
         session,
         protocol.login_name(command),
         command,
-        command.keyword in ("PASS", "APOP") and protocol.credentials_valid(command),
+        # A line refused as too long holds only the start of its secret: never valid.
+        command.problem is None
+        and command.keyword in ("PASS", "APOP")
+        and protocol.credentials_valid(command),
     )
 
 
