@@ -76,7 +76,9 @@ mailboxes:
 
   Mail lives in memory only: messages deleted with DELE and QUIT are gone
   until the server restarts. Source files and directories are only read,
-  never locked, changed or moved.
+  never locked, changed or moved: a --transcript or --ca-file that is a
+  source, is inside one or is one of its messages (by any path, symbolic
+  or hard link) is refused before anything is written.
 
 transcript:
   --transcript FILE creates (or empties) FILE and writes every session to it
@@ -371,6 +373,7 @@ def _plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> _Plan:
     use_tls = args.tls or args.pop3s_port is not None
     if args.ca_file is not None and not use_tls:
         parser.error("argument --ca-file: there is no TLS to trust (add --tls or --pop3s-port)")
+    _check_outputs(parser, args, sources)  # before anything is written
     tls = TlsCertificates() if use_tls else None
     if tls is not None and args.ca_file is not None:
         try:
@@ -391,6 +394,50 @@ def _plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> _Plan:
             named = source.kind != "mbox" and uid not in taken
             taken.add(store.deliver(source.user, data, uid=uid if named else None).uid)
     return _Plan(store, config, False, tls, args.pop3s_port)
+
+
+def _check_outputs(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, sources: list[_Source]
+) -> None:
+    # The files fakepop writes must never land on the mail it serves.
+    for option, output in (("--ca-file", args.ca_file), ("--transcript", args.transcript)):
+        if output is None or output == "-":
+            continue
+        for source in sources:
+            clash = _clash(output, source)
+            if clash:
+                parser.error(
+                    f"argument {option}: {output} {clash} of {source.option}; "
+                    "fakepop never writes to a mail source"
+                )
+
+
+def _clash(output: str, source: _Source) -> str:
+    """How writing ``output`` would change ``source`` ("is the mail source", ...), or ""."""
+    # Real paths see through symlinks and "..", even to a file not created yet;
+    # samefile sees hard links and the files a directory's symlinks point at.
+    target = os.path.realpath(output)
+    root = os.path.realpath(source.path)
+    if target == root or _same_file(output, source.path):
+        return "is the mail source"
+    if not os.path.isdir(root):
+        return ""
+    directories = [root]
+    if source.kind == "maildir":
+        directories += [os.path.realpath(os.path.join(root, sub)) for sub in ("new", "cur")]
+    for directory in directories:
+        if os.path.commonpath([target, directory]) == directory:
+            return "is inside the mail source"
+    if os.path.exists(output):
+        for directory in directories[1:] or directories:
+            try:
+                names = os.listdir(directory)
+            except OSError:
+                continue  # not there (or unreadable): reading the source will say so
+            for name in names:
+                if _same_file(output, os.path.join(directory, name)):
+                    return "is a message file"
+    return ""
 
 
 # -- the transcript, as it happens ----------------------------------------------------
@@ -645,12 +692,6 @@ def _open_transcript(args: argparse.Namespace, stack: ExitStack) -> _Sink | None
         return None
     if args.transcript == "-":
         return _Sink(None, "-")
-    for source in args.sources or []:
-        if _same_file(args.transcript, source.path):
-            raise _CannotStart(
-                f"{args.transcript}: is the mail source of {source.option}; "
-                "fakepop never writes to a source"
-            )
     try:
         file = stack.enter_context(open(args.transcript, "w", encoding="utf-8"))  # noqa: SIM115
     except OSError as exc:

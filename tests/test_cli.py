@@ -693,9 +693,9 @@ def test_transcript_file_problems(tmp_path: Path, capsys: pytest.CaptureFixture[
     before = _snapshot(tmp_path)
     args = ["--port", "0", "--user", "a:1", "--mbox", f"a={mbox}"]
     assert cli.main([*args, "--transcript", str(mbox)]) == 2
-    assert capsys.readouterr().err == (
-        f"fakepop: error: {mbox}: is the mail source of --mbox a={mbox}; "
-        "fakepop never writes to a source\n"
+    assert capsys.readouterr().err.endswith(
+        f"fakepop: error: argument --transcript: {mbox} is the mail source of "
+        f"--mbox a={mbox}; fakepop never writes to a mail source\n"
     )
     assert _snapshot(tmp_path) == before
     nowhere = tmp_path / "no-such-dir" / "t.txt"
@@ -703,6 +703,91 @@ def test_transcript_file_problems(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert capsys.readouterr().err == (
         f"fakepop: error: {nowhere}: cannot write the transcript: No such file or directory\n"
     )
+
+
+def _outputs_at_sources(tmp: Path) -> dict[str, tuple[list[str], str, str]]:
+    """Arguments that point --transcript or --ca-file at mail, the option refused and
+    what stderr says about it. Only ``tmp / "mail"`` holds mail."""
+    sources = _make_sources(tmp / "mail")
+    elsewhere = tmp / "elsewhere"
+    elsewhere.mkdir()
+    linked = elsewhere / "linked-message"
+    linked.write_bytes(MAILDIR_NEW)
+    (sources["maildir"] / "new" / "1700000003.M3P3.host").symlink_to(linked)
+    (tmp / "link.mbox").symlink_to(sources["mbox"])
+    (tmp / "link-to-Maildir").symlink_to(sources["maildir"])
+    os.link(sources["mbox"], tmp / "hard.mbox")
+    mbox, maildir, eml = (f"{sources[k]}" for k in ("mbox", "maildir", "eml"))
+    users = ["--user", "a:1", "--mbox", f"a={mbox}", "--maildir", f"a={maildir}",
+             "--user", "b:2", "--eml-dir", f"b={eml}"]  # fmt: skip
+    tls = ["--tls", "--ca-file"]
+    return {
+        "transcript is the mbox": (
+            [*users, "--transcript", mbox], "--transcript", f"--mbox a={mbox}"),
+        "ca-file is the mbox": ([*users, *tls, mbox], "--ca-file", f"--mbox a={mbox}"),
+        "through a symlink": (
+            [*users, *tls, f"{tmp}/link.mbox"], "--ca-file", f"--mbox a={mbox}"),
+        "a hard link": (
+            [*users, *tls, f"{tmp}/hard.mbox"], "--ca-file", f"--mbox a={mbox}"),
+        "a Maildir message": (
+            [*users, "--transcript", f"{maildir}/cur/{MAILDIR_NAMES[1]}:2,S"],
+            "--transcript", f"--maildir a={maildir}"),
+        "the Maildir itself": ([*users, *tls, maildir], "--ca-file", f"--maildir a={maildir}"),
+        "a new file in the Maildir": (
+            [*users, *tls, f"{maildir}/tmp-ca.pem"], "--ca-file", f"--maildir a={maildir}"),
+        "into the Maildir by a symlink": (
+            [*users, "--transcript", f"{tmp}/link-to-Maildir/new/log"],
+            "--transcript", f"--maildir a={maildir}"),
+        "by '..'": (
+            [*users, "--transcript", f"{tmp}/elsewhere/../mail/eml/2.eml"],
+            "--transcript", f"--eml-dir b={eml}"),
+        "a new file in the eml dir": (
+            [*users, "--transcript", f"{eml}/3.eml"], "--transcript", f"--eml-dir b={eml}"),
+        "a message a Maildir links to": (
+            [*users, "--transcript", str(linked)], "--transcript", f"--maildir a={maildir}"),
+        "before the ca-file is written": (
+            [*users, *tls, f"{tmp}/ca.pem", "--transcript", f"{eml}/10.eml"],
+            "--transcript", f"--eml-dir b={eml}"),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "transcript is the mbox",
+        "ca-file is the mbox",
+        "through a symlink",
+        "a hard link",
+        "a Maildir message",
+        "the Maildir itself",
+        "a new file in the Maildir",
+        "into the Maildir by a symlink",
+        "by '..'",
+        "a new file in the eml dir",
+        "a message a Maildir links to",
+        "before the ca-file is written",
+    ],
+)
+def test_transcript_or_ca_file_overwrites_a_mail_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    """--help promises that sources are never modified: an output file that is (or
+    is inside) a mail source is refused before anything is written."""
+    args, option, source = _outputs_at_sources(tmp_path)[case]
+    before = _snapshot(tmp_path)
+
+    def serve(*args: object) -> int:
+        raise AssertionError("the server was started")
+
+    monkeypatch.setattr(cli.trio, "run", serve)
+    assert cli.main(["--port", "0", *args]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("usage: fakepop")
+    complaint = err.splitlines()[-1]
+    assert complaint.startswith(f"fakepop: error: argument {option}: ")
+    assert f" of {source}; fakepop never writes to a mail source" in complaint
+    assert _snapshot(tmp_path) == before  # every byte, every mtime, no new file
 
 
 def test_help_documents_sources_and_transcript(capsys: pytest.CaptureFixture[str]) -> None:
