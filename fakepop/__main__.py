@@ -83,7 +83,9 @@ mailboxes:
 transcript:
   --transcript FILE creates (or empties) FILE and writes every session to it
   in telnet style as it happens (within {TRANSCRIPT_INTERVAL} s), passwords masked;
-  --transcript - writes it to stdout after the hints. For example:
+  --transcript - writes it to stdout after the hints. A session is held in
+  memory only until it has ended and been written, so a fakepop left running
+  does not grow. For example:
 
     --- session 1 from 127.0.0.1:47734 at 2024-06-03 09:00:00
     S: +OK fakepop POP3 server ready. <15598.1.17957535@localhost>
@@ -467,27 +469,28 @@ class TranscriptFollower:
 
     Each :meth:`flush` writes what was recorded since the last one: a header when a
     session first appears, its new lines (passwords masked), and a closing line when
-    it has ended. Call it from the server's Trio thread, or while the server is
-    stopped.
+    it has ended. A session written in full is taken out of the transcript, which so
+    holds only open sessions and does not grow however long the server runs. Call it
+    from the server's Trio thread, or while the server is stopped.
     """
 
     def __init__(self, transcript: Transcript, write: Callable[[str], None]) -> None:
         self._transcript = transcript
         self._write = write
-        self._finished = 0  # sessions before this index are written completely
         self._written: dict[int, int] = {}  # session id -> entries written so far
-        self._closed: set[int] = set()  # ids of sessions written completely
+        self._closed: set[int] = set()  # written completely, still in the transcript
         self._last: int | None = None  # the session whose line was written last
 
     def flush(self) -> None:
-        sessions = self._transcript.sessions
+        # A session that ends after pop_finished() is written in full from
+        # ``sessions`` now, and taken out by the next flush.
+        finished = self._transcript.pop_finished()
         out: list[str] = []
-        for record in sessions[self._finished :]:
+        for record in sorted([*finished, *self._transcript.sessions], key=_session_id):
             if record.id not in self._closed:
                 self._follow(record, out)
-        while self._finished < len(sessions) and sessions[self._finished].id in self._closed:
-            self._closed.discard(sessions[self._finished].id)
-            self._finished += 1
+        for record in finished:
+            self._closed.discard(record.id)
         if out:
             self._write("\n".join(out) + "\n")
 
@@ -517,6 +520,10 @@ class TranscriptFollower:
             )
             del self._written[record.id]
             self._closed.add(record.id)
+
+
+def _session_id(record: SessionRecord) -> int:
+    return record.id
 
 
 def _who(record: SessionRecord) -> str:

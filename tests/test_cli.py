@@ -20,18 +20,20 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
 
 import fakepop.__main__ as cli
-from fakepop import _demo, open_pop3_server
+from fakepop import Pop3Server, Transcript, _demo, open_pop3_server
 from fakepop._message import to_wire_bytes
 
 if sys.version_info >= (3, 11):
@@ -886,6 +888,88 @@ async def test_transcript_follower_interleaves_sessions_readably() -> None:
     assert any(line.startswith("--- session 2 (bob) ended by QUIT after ") for line in lines)
     # Nothing is written twice.
     assert sum(line == "C: USER alice" for line in lines) == 1
+
+
+def test_transcript_file_keeps_every_finished_session_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A server writing --transcript FILE may run for days: a session written out in
+    full is dropped from memory, so only open sessions are held, yet the file keeps
+    every one. Runs ``main`` in this process, where the transcript can be counted;
+    the clients run in a thread."""
+    sessions = 50
+    log = tmp_path / "pop3.log"
+    transcripts: list[Transcript] = []
+    written: list[str] = []
+    more_written = threading.Condition()
+    started: list[tuple[tuple[str, int], trio.lowlevel.TrioToken]] = []
+    ready = threading.Event()
+    follower_class, announce = cli.TranscriptFollower, cli._announce
+
+    def follow(transcript: Transcript, write: Callable[[str], None]) -> cli.TranscriptFollower:
+        def write_and_tell(text: str) -> None:
+            write(text)
+            with more_written:
+                written.append(text)
+                more_written.notify_all()
+
+        transcripts.append(transcript)
+        return follower_class(transcript, write_and_tell)
+
+    def announce_and_tell(server: Pop3Server, *args: Any) -> None:
+        announce(server, *args)
+        started.append((server.address, trio.lowlevel.current_trio_token()))
+        ready.set()
+
+    monkeypatch.setattr(cli, "TranscriptFollower", follow)
+    monkeypatch.setattr(cli, "_announce", announce_and_tell)
+    monkeypatch.setattr(cli, "TRANSCRIPT_INTERVAL", 0.005)  # 50 sessions, not 50 * 0.2 s
+    held: list[int] = []  # sessions in memory once each one's end is in the file
+    failures: list[BaseException] = []
+
+    def wait_written(line: str) -> None:
+        with more_written:
+            if not more_written.wait_for(lambda: line in "".join(written), DEADLINE):
+                raise AssertionError(f"{line!r} was not written within {DEADLINE} s")
+
+    def clients() -> None:
+        if not ready.wait(DEADLINE):
+            failures.append(AssertionError("the server did not start"))
+            return
+        (host, port), token = started[0]
+        try:
+            for n in range(1, sessions + 1):
+                client = poplib.POP3(host, port, timeout=DEADLINE)
+                client.user("demo")
+                client.pass_("demo")
+                client.stat()
+                client.quit()
+                wait_written(f"--- session {n} (demo) ended by QUIT")
+                held.append(len(transcripts[0]))
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
+            # Ctrl-C, sent from the server's own thread while it runs.
+            trio.from_thread.run_sync(os.kill, os.getpid(), signal.SIGINT, trio_token=token)
+
+    thread = threading.Thread(target=clients)
+    thread.start()
+    try:
+        status = cli.main(["--port", "0", "--transcript", str(log)])
+    finally:
+        thread.join(DEADLINE)
+    assert not failures, failures
+    assert status == 0
+    assert capsys.readouterr().out.endswith("fakepop stopped (SIGINT)\n")
+    assert len(held) == sessions
+    assert max(held) <= 1, held  # at most a session that has not ended yet
+    assert len(transcripts[0]) == 0
+    text = log.read_text()
+    assert "".join(written) == text
+    for n in range(1, sessions + 1):
+        assert len(re.findall(rf"^--- session {n} from 127\.0\.0\.1:\d+ at ", text, re.M)) == 1
+        assert len(re.findall(rf"^--- session {n} \(demo\) ended by QUIT after ", text, re.M)) == 1
+    assert text.count("C: USER demo\n") == text.count("C: STAT\n") == sessions
 
 
 def test_no_utf8_serves_raw_utf8_headers_to_any_client(tmp_path: Path) -> None:
