@@ -74,6 +74,14 @@ mailboxes:
   already has, get uid000001, uid000002, ... An unreadable or malformed
   source stops fakepop before it listens, naming the file.
 
+  Symbolic links are followed: PATH, a Maildir's new/ and cur/, and a
+  message file may each be a link, and a linked message keeps the name of
+  the link. No directory is read recursively, so a link cannot make fakepop
+  go round in circles. A link that a source has to read but that leads to
+  nothing, round a loop, to a directory or to a device stops fakepop, naming
+  the link; in an --eml-dir only names ending in .eml are read, so other
+  links there are ignored like any other file.
+
   Mail lives in memory only: messages deleted with DELE and QUIT are gone
   until the server restarts. Source files and directories are only read,
   never locked, changed or moved: a --transcript or --ca-file that is a

@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.message
 import email.parser
 import email.policy
+import errno
 import os
 import poplib
 import re
@@ -419,12 +420,16 @@ def _make_sources(root: Path) -> dict[str, Path]:
 
 
 def _snapshot(root: Path) -> dict[str, tuple[bytes | None, int]]:
-    """Every file's bytes and every entry's mtime under ``root``."""
+    """Every file's bytes, every symbolic link's target and every entry's mtime under
+    ``root`` (links are not followed)."""
+
+    def content(path: Path) -> bytes | None:
+        if path.is_symlink():
+            return b"-> " + os.fsencode(os.readlink(path))
+        return None if path.is_dir() else path.read_bytes()
+
     return {
-        str(path.relative_to(root)): (
-            None if path.is_dir() else path.read_bytes(),
-            path.stat().st_mtime_ns,
-        )
+        str(path.relative_to(root)): (content(path), path.lstat().st_mtime_ns)
         for path in sorted([root, *root.rglob("*")])
     }
 
@@ -624,6 +629,95 @@ def test_sources_of_one_user_are_concatenated_in_order(tmp_path: Path) -> None:
     ]
 
 
+def test_symlinks_in_mail_sources_are_followed(tmp_path: Path) -> None:
+    """A symbolic link in or to a source is read as what it points at: a message
+    keeps the name of the link. In an eml dir, only names ending in .eml are looked
+    at, so other links (to a directory, or to nothing) are ignored like other files."""
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "new").mkdir(parents=True)
+    (elsewhere / "new" / MAILDIR_NAMES[0]).write_bytes(MAILDIR_NEW)
+    (elsewhere / "seen").write_bytes(MAILDIR_CUR)
+    (elsewhere / "msg").write_bytes(EML_2)
+    (elsewhere / "a.mbox").write_bytes(b"From x Mon Jun  3 09:00:00 2024\n" + MBOX_1)
+    maildir = tmp_path / "Maildir"
+    (maildir / "cur").mkdir(parents=True)
+    (maildir / "new").symlink_to(elsewhere / "new")
+    (maildir / "cur" / f"{MAILDIR_NAMES[1]}:2,S").symlink_to(elsewhere / "seen")
+    eml = tmp_path / "eml"
+    eml.mkdir()
+    (eml / "linked.eml").symlink_to(elsewhere / "msg")
+    (eml / "notes").symlink_to(elsewhere / "gone")
+    (eml / "subdir").symlink_to(elsewhere)
+    (eml / ".hidden.eml").symlink_to(elsewhere / "gone")
+    (tmp_path / "link-to-eml").symlink_to(eml)
+    (tmp_path / "link.mbox").symlink_to(elsewhere / "a.mbox")
+    before = _snapshot(tmp_path)
+    parser = cli._parser()
+    args = parser.parse_args([
+        "--user", "u:p",
+        "--maildir", f"u={maildir}",
+        "--eml-dir", f"u={tmp_path / 'link-to-eml'}",
+        "--mbox", f"u={tmp_path / 'link.mbox'}",
+    ])  # fmt: skip
+    mailbox = cli._plan(parser, args).store["u"]
+    expected = [
+        (MAILDIR_NAMES[0], MAILDIR_NEW),
+        (MAILDIR_NAMES[1], MAILDIR_CUR),
+        ("linked", EML_2),
+        ("uid000001", MBOX_1),
+    ]
+    assert [(m.uid, m.data) for m in mailbox.messages] == [
+        (uid, to_wire_bytes(data)) for uid, data in expected
+    ]
+    assert _snapshot(tmp_path) == before
+
+
+#: Symbolic links that lead to no mail: the kind of source, the links in it (name:
+#: target), the file named in the error, and the reason. Nothing is followed twice
+#: (no source is read recursively), so a loop ends at once.
+BAD_LINKS = [
+    ("eml-dir", {"gone.eml": "../nothing"}, "gone.eml", "is a symbolic link to nothing"),
+    ("maildir", {"cur/1.x:2,S": "../../nothing"}, "cur/1.x:2,S", "is a symbolic link to nothing"),
+    ("maildir", {"new": "../nothing"}, "new", "is a symbolic link to nothing"),
+    ("eml-dir", {"a.eml": "b.eml", "b.eml": "a.eml"}, "a.eml",
+     f"cannot be read: {os.strerror(errno.ELOOP)}"),
+    ("maildir", {"new/1.y": ".."}, "new/1.y", "is a directory, not a message file"),
+    ("eml-dir", {"up.eml": "."}, "up.eml", "is a directory, not a message file"),
+    ("eml-dir", {"null.eml": os.devnull}, "null.eml",
+     "is not a regular file, so not a message file"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", BAD_LINKS, ids=[f"{c[0]} {c[2]}" for c in BAD_LINKS])
+def test_symlinks_that_lead_to_no_mail_stop_fakepop(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    case: tuple[str, dict[str, str], str, str],
+) -> None:
+    """A link the reader must follow that leads to nothing, round a loop, to a
+    directory or to a device stops fakepop before it listens, naming the link."""
+    kind, links, named, reason = case
+    source = tmp_path / "source"
+    if kind == "eml-dir":
+        source.mkdir()
+        (source / "1.eml").write_bytes(EML_2)
+    else:
+        (source / "cur").mkdir(parents=True)
+        (source / "cur" / f"{MAILDIR_NAMES[1]}:2,S").write_bytes(MAILDIR_CUR)
+        if "new" not in links:
+            (source / "new").mkdir()
+    for name, target in links.items():
+        (source / name).symlink_to(target)
+
+    def serve(*args: object) -> int:
+        raise AssertionError("the server was started")
+
+    monkeypatch.setattr(cli.trio, "run", serve)
+    assert cli.main(["--port", "0", "--user", "u:p", f"--{kind}", f"u={source}"]) == 2
+    assert capsys.readouterr() == ("", f"fakepop: error: {source / named}: {reason}\n")
+
+
 def _bad_sources(tmp: Path) -> dict[str, list[str]]:
     (tmp / "not-mbox").write_bytes(b"Subject: a single message\n\nhi\n")
     (tmp / "empty-dir").mkdir()
@@ -800,6 +894,8 @@ def test_help_documents_sources_and_transcript(capsys: pytest.CaptureFixture[str
                    "--hostname NAME", "--greeting TEXT", "--transcript FILE"):  # fmt: skip
         assert option in out
     assert "never modified" in out
+    assert "Symbolic links are followed" in out
+    assert "is refused before anything is written" in out
     assert "C: PASS ****" in out
     assert "ended by server stopped" in out
 
