@@ -34,7 +34,7 @@ import pytest
 import trio
 
 import fakepop.__main__ as cli
-from fakepop import Pop3Server, Transcript, _demo, open_pop3_server
+from fakepop import EndReason, Pop3Server, SessionRecord, Transcript, _demo, open_pop3_server
 from fakepop._message import to_wire_bytes
 
 if sys.version_info >= (3, 11):
@@ -1066,6 +1066,38 @@ def test_transcript_file_keeps_every_finished_session_in_memory(
         assert len(re.findall(rf"^--- session {n} from 127\.0\.0\.1:\d+ at ", text, re.M)) == 1
         assert len(re.findall(rf"^--- session {n} \(demo\) ended by QUIT after ", text, re.M)) == 1
     assert text.count("C: USER demo\n") == text.count("C: STAT\n") == sessions
+
+
+def test_transcript_follower_writes_a_session_ending_during_flush_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A session may end between the follower taking the ended ones out and reading
+    the open ones: it is written in full then, and taken out by the next flush."""
+    transcript = Transcript()
+    first = transcript.start_session(("127.0.0.1", 1), lambda: 0.0)
+    second = transcript.start_session(("127.0.0.1", 2), lambda: 0.0)
+    pop_finished = transcript.pop_finished
+
+    def pop_then_end_the_second() -> list[SessionRecord]:
+        finished = pop_finished()
+        second.end(EndReason.CLIENT_CLOSED)
+        return finished
+
+    written: list[str] = []
+    follower = cli.TranscriptFollower(transcript, written.append)
+    first.end(EndReason.QUIT)
+    monkeypatch.setattr(transcript, "pop_finished", pop_then_end_the_second)
+    follower.flush()
+    monkeypatch.undo()
+    assert [s.id for s in transcript.sessions] == [2]  # ended, written, still held
+    follower.flush()
+    follower.flush()
+    assert transcript.sessions == []
+    lines = "".join(written).splitlines()
+    assert [line for line in lines if " ended by " in line] == [
+        "--- session 1 ended by QUIT after 0.000 s",
+        "--- session 2 ended by client closed the connection after 0.000 s",
+    ]
 
 
 def test_no_utf8_serves_raw_utf8_headers_to_any_client(tmp_path: Path) -> None:
