@@ -74,14 +74,26 @@ mailboxes:
   already has, get uid000001, uid000002, ... An unreadable or malformed
   source stops fakepop before it listens, naming the file.
 
+  Symbolic links are followed: PATH, a Maildir's new/ and cur/, and a
+  message file may each be a link, and a linked message keeps the name of
+  the link. No directory is read recursively, so a link cannot make fakepop
+  go round in circles. A link that a source has to read but that leads to
+  nothing, round a loop, to a directory or to a device stops fakepop, naming
+  the link; in an --eml-dir only names ending in .eml are read, so other
+  links there are ignored like any other file.
+
   Mail lives in memory only: messages deleted with DELE and QUIT are gone
   until the server restarts. Source files and directories are only read,
-  never locked, changed or moved.
+  never locked, changed or moved: a --transcript or --ca-file that is a
+  source, is inside one or is one of its messages (by any path, symbolic
+  or hard link) is refused before anything is written.
 
 transcript:
   --transcript FILE creates (or empties) FILE and writes every session to it
   in telnet style as it happens (within {TRANSCRIPT_INTERVAL} s), passwords masked;
-  --transcript - writes it to stdout after the hints. For example:
+  --transcript - writes it to stdout after the hints. A session is held in
+  memory only until it has ended and been written, so a fakepop left running
+  does not grow. For example:
 
     --- session 1 from 127.0.0.1:47734 at 2024-06-03 09:00:00
     S: +OK fakepop POP3 server ready. <15598.1.17957535@localhost>
@@ -371,6 +383,7 @@ def _plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> _Plan:
     use_tls = args.tls or args.pop3s_port is not None
     if args.ca_file is not None and not use_tls:
         parser.error("argument --ca-file: there is no TLS to trust (add --tls or --pop3s-port)")
+    _check_outputs(parser, args, sources)  # before anything is written
     tls = TlsCertificates() if use_tls else None
     if tls is not None and args.ca_file is not None:
         try:
@@ -391,6 +404,50 @@ def _plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> _Plan:
             named = source.kind != "mbox" and uid not in taken
             taken.add(store.deliver(source.user, data, uid=uid if named else None).uid)
     return _Plan(store, config, False, tls, args.pop3s_port)
+
+
+def _check_outputs(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, sources: list[_Source]
+) -> None:
+    # The files fakepop writes must never land on the mail it serves.
+    for option, output in (("--ca-file", args.ca_file), ("--transcript", args.transcript)):
+        if output is None or output == "-":
+            continue
+        for source in sources:
+            clash = _clash(output, source)
+            if clash:
+                parser.error(
+                    f"argument {option}: {output} {clash} of {source.option}; "
+                    "fakepop never writes to a mail source"
+                )
+
+
+def _clash(output: str, source: _Source) -> str:
+    """How writing ``output`` would change ``source`` ("is the mail source", ...), or ""."""
+    # Real paths see through symlinks and "..", even to a file not created yet;
+    # samefile sees hard links and the files a directory's symlinks point at.
+    target = os.path.realpath(output)
+    root = os.path.realpath(source.path)
+    if target == root or _same_file(output, source.path):
+        return "is the mail source"
+    if not os.path.isdir(root):
+        return ""
+    directories = [root]
+    if source.kind == "maildir":
+        directories += [os.path.realpath(os.path.join(root, sub)) for sub in ("new", "cur")]
+    for directory in directories:
+        if os.path.commonpath([target, directory]) == directory:
+            return "is inside the mail source"
+    if os.path.exists(output):
+        for directory in directories[1:] or directories:
+            try:
+                names = os.listdir(directory)
+            except OSError:
+                continue  # not there (or unreadable): reading the source will say so
+            for name in names:
+                if _same_file(output, os.path.join(directory, name)):
+                    return "is a message file"
+    return ""
 
 
 # -- the transcript, as it happens ----------------------------------------------------
@@ -420,27 +477,28 @@ class TranscriptFollower:
 
     Each :meth:`flush` writes what was recorded since the last one: a header when a
     session first appears, its new lines (passwords masked), and a closing line when
-    it has ended. Call it from the server's Trio thread, or while the server is
-    stopped.
+    it has ended. A session written in full is taken out of the transcript, which so
+    holds only open sessions and does not grow however long the server runs. Call it
+    from the server's Trio thread, or while the server is stopped.
     """
 
     def __init__(self, transcript: Transcript, write: Callable[[str], None]) -> None:
         self._transcript = transcript
         self._write = write
-        self._finished = 0  # sessions before this index are written completely
         self._written: dict[int, int] = {}  # session id -> entries written so far
-        self._closed: set[int] = set()  # ids of sessions written completely
+        self._closed: set[int] = set()  # written completely, still in the transcript
         self._last: int | None = None  # the session whose line was written last
 
     def flush(self) -> None:
-        sessions = self._transcript.sessions
+        # A session that ends after pop_finished() is written in full from
+        # ``sessions`` now, and taken out by the next flush.
+        finished = self._transcript.pop_finished()
         out: list[str] = []
-        for record in sessions[self._finished :]:
+        for record in sorted([*finished, *self._transcript.sessions], key=_session_id):
             if record.id not in self._closed:
                 self._follow(record, out)
-        while self._finished < len(sessions) and sessions[self._finished].id in self._closed:
-            self._closed.discard(sessions[self._finished].id)
-            self._finished += 1
+        for record in finished:
+            self._closed.discard(record.id)
         if out:
             self._write("\n".join(out) + "\n")
 
@@ -470,6 +528,10 @@ class TranscriptFollower:
             )
             del self._written[record.id]
             self._closed.add(record.id)
+
+
+def _session_id(record: SessionRecord) -> int:
+    return record.id
 
 
 def _who(record: SessionRecord) -> str:
@@ -645,12 +707,6 @@ def _open_transcript(args: argparse.Namespace, stack: ExitStack) -> _Sink | None
         return None
     if args.transcript == "-":
         return _Sink(None, "-")
-    for source in args.sources or []:
-        if _same_file(args.transcript, source.path):
-            raise _CannotStart(
-                f"{args.transcript}: is the mail source of {source.option}; "
-                "fakepop never writes to a source"
-            )
     try:
         file = stack.enter_context(open(args.transcript, "w", encoding="utf-8"))  # noqa: SIM115
     except OSError as exc:

@@ -282,13 +282,15 @@ class Transcript:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._sessions: list[SessionRecord] = []
+        self._started = 0  # sessions begun since the last clear(), popped ones included
 
     def start_session(
         self, peer: tuple[str, int] | None, clock: Callable[[], float]
     ) -> SessionRecorder:
         """Begin a new session record (called by the server)."""
         with self._lock:
-            record = SessionRecord(id=len(self._sessions) + 1, peer=peer, started=time.time())
+            self._started += 1
+            record = SessionRecord(id=self._started, peer=peer, started=time.time())
             self._sessions.append(record)
         return SessionRecorder(record, clock)
 
@@ -296,6 +298,18 @@ class Transcript:
         """Forget every session recorded so far."""
         with self._lock:
             self._sessions.clear()
+            self._started = 0
+
+    def pop_finished(self) -> list[SessionRecord]:
+        """Remove the sessions that have ended and return them, in order; open ones
+        stay. New sessions keep counting their ids on from the removed ones."""
+        finished: list[SessionRecord] = []
+        still_open: list[SessionRecord] = []
+        with self._lock:
+            for record in self._sessions:  # one look each: a session may end meanwhile
+                (still_open if record.ended_by is None else finished).append(record)
+            self._sessions = still_open
+        return finished
 
     # -- queries ------------------------------------------------------------------
     @property

@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.message
 import email.parser
 import email.policy
+import errno
 import os
 import poplib
 import re
@@ -20,18 +21,20 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
 
 import fakepop.__main__ as cli
-from fakepop import _demo, open_pop3_server
+from fakepop import EndReason, Pop3Server, SessionRecord, Transcript, _demo, open_pop3_server
 from fakepop._message import to_wire_bytes
 
 if sys.version_info >= (3, 11):
@@ -417,12 +420,16 @@ def _make_sources(root: Path) -> dict[str, Path]:
 
 
 def _snapshot(root: Path) -> dict[str, tuple[bytes | None, int]]:
-    """Every file's bytes and every entry's mtime under ``root``."""
+    """Every file's bytes, every symbolic link's target and every entry's mtime under
+    ``root`` (links are not followed)."""
+
+    def content(path: Path) -> bytes | None:
+        if path.is_symlink():
+            return b"-> " + os.fsencode(os.readlink(path))
+        return None if path.is_dir() else path.read_bytes()
+
     return {
-        str(path.relative_to(root)): (
-            None if path.is_dir() else path.read_bytes(),
-            path.stat().st_mtime_ns,
-        )
+        str(path.relative_to(root)): (content(path), path.lstat().st_mtime_ns)
         for path in sorted([root, *root.rglob("*")])
     }
 
@@ -622,6 +629,95 @@ def test_sources_of_one_user_are_concatenated_in_order(tmp_path: Path) -> None:
     ]
 
 
+def test_symlinks_in_mail_sources_are_followed(tmp_path: Path) -> None:
+    """A symbolic link in or to a source is read as what it points at: a message
+    keeps the name of the link. In an eml dir, only names ending in .eml are looked
+    at, so other links (to a directory, or to nothing) are ignored like other files."""
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "new").mkdir(parents=True)
+    (elsewhere / "new" / MAILDIR_NAMES[0]).write_bytes(MAILDIR_NEW)
+    (elsewhere / "seen").write_bytes(MAILDIR_CUR)
+    (elsewhere / "msg").write_bytes(EML_2)
+    (elsewhere / "a.mbox").write_bytes(b"From x Mon Jun  3 09:00:00 2024\n" + MBOX_1)
+    maildir = tmp_path / "Maildir"
+    (maildir / "cur").mkdir(parents=True)
+    (maildir / "new").symlink_to(elsewhere / "new")
+    (maildir / "cur" / f"{MAILDIR_NAMES[1]}:2,S").symlink_to(elsewhere / "seen")
+    eml = tmp_path / "eml"
+    eml.mkdir()
+    (eml / "linked.eml").symlink_to(elsewhere / "msg")
+    (eml / "notes").symlink_to(elsewhere / "gone")
+    (eml / "subdir").symlink_to(elsewhere)
+    (eml / ".hidden.eml").symlink_to(elsewhere / "gone")
+    (tmp_path / "link-to-eml").symlink_to(eml)
+    (tmp_path / "link.mbox").symlink_to(elsewhere / "a.mbox")
+    before = _snapshot(tmp_path)
+    parser = cli._parser()
+    args = parser.parse_args([
+        "--user", "u:p",
+        "--maildir", f"u={maildir}",
+        "--eml-dir", f"u={tmp_path / 'link-to-eml'}",
+        "--mbox", f"u={tmp_path / 'link.mbox'}",
+    ])  # fmt: skip
+    mailbox = cli._plan(parser, args).store["u"]
+    expected = [
+        (MAILDIR_NAMES[0], MAILDIR_NEW),
+        (MAILDIR_NAMES[1], MAILDIR_CUR),
+        ("linked", EML_2),
+        ("uid000001", MBOX_1),
+    ]
+    assert [(m.uid, m.data) for m in mailbox.messages] == [
+        (uid, to_wire_bytes(data)) for uid, data in expected
+    ]
+    assert _snapshot(tmp_path) == before
+
+
+#: Symbolic links that lead to no mail: the kind of source, the links in it (name:
+#: target), the file named in the error, and the reason. Nothing is followed twice
+#: (no source is read recursively), so a loop ends at once.
+BAD_LINKS = [
+    ("eml-dir", {"gone.eml": "../nothing"}, "gone.eml", "is a symbolic link to nothing"),
+    ("maildir", {"cur/1.x:2,S": "../../nothing"}, "cur/1.x:2,S", "is a symbolic link to nothing"),
+    ("maildir", {"new": "../nothing"}, "new", "is a symbolic link to nothing"),
+    ("eml-dir", {"a.eml": "b.eml", "b.eml": "a.eml"}, "a.eml",
+     f"cannot be read: {os.strerror(errno.ELOOP)}"),
+    ("maildir", {"new/1.y": ".."}, "new/1.y", "is a directory, not a message file"),
+    ("eml-dir", {"up.eml": "."}, "up.eml", "is a directory, not a message file"),
+    ("eml-dir", {"null.eml": os.devnull}, "null.eml",
+     "is not a regular file, so not a message file"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", BAD_LINKS, ids=[f"{c[0]} {c[2]}" for c in BAD_LINKS])
+def test_symlinks_that_lead_to_no_mail_stop_fakepop(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    case: tuple[str, dict[str, str], str, str],
+) -> None:
+    """A link the reader must follow that leads to nothing, round a loop, to a
+    directory or to a device stops fakepop before it listens, naming the link."""
+    kind, links, named, reason = case
+    source = tmp_path / "source"
+    if kind == "eml-dir":
+        source.mkdir()
+        (source / "1.eml").write_bytes(EML_2)
+    else:
+        (source / "cur").mkdir(parents=True)
+        (source / "cur" / f"{MAILDIR_NAMES[1]}:2,S").write_bytes(MAILDIR_CUR)
+        if "new" not in links:
+            (source / "new").mkdir()
+    for name, target in links.items():
+        (source / name).symlink_to(target)
+
+    def serve(*args: object) -> int:
+        raise AssertionError("the server was started")
+
+    monkeypatch.setattr(cli.trio, "run", serve)
+    assert cli.main(["--port", "0", "--user", "u:p", f"--{kind}", f"u={source}"]) == 2
+    assert capsys.readouterr() == ("", f"fakepop: error: {source / named}: {reason}\n")
+
+
 def _bad_sources(tmp: Path) -> dict[str, list[str]]:
     (tmp / "not-mbox").write_bytes(b"Subject: a single message\n\nhi\n")
     (tmp / "empty-dir").mkdir()
@@ -693,9 +789,9 @@ def test_transcript_file_problems(tmp_path: Path, capsys: pytest.CaptureFixture[
     before = _snapshot(tmp_path)
     args = ["--port", "0", "--user", "a:1", "--mbox", f"a={mbox}"]
     assert cli.main([*args, "--transcript", str(mbox)]) == 2
-    assert capsys.readouterr().err == (
-        f"fakepop: error: {mbox}: is the mail source of --mbox a={mbox}; "
-        "fakepop never writes to a source\n"
+    assert capsys.readouterr().err.endswith(
+        f"fakepop: error: argument --transcript: {mbox} is the mail source of "
+        f"--mbox a={mbox}; fakepop never writes to a mail source\n"
     )
     assert _snapshot(tmp_path) == before
     nowhere = tmp_path / "no-such-dir" / "t.txt"
@@ -703,6 +799,91 @@ def test_transcript_file_problems(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert capsys.readouterr().err == (
         f"fakepop: error: {nowhere}: cannot write the transcript: No such file or directory\n"
     )
+
+
+def _outputs_at_sources(tmp: Path) -> dict[str, tuple[list[str], str, str]]:
+    """Arguments that point --transcript or --ca-file at mail, the option refused and
+    what stderr says about it. Only ``tmp / "mail"`` holds mail."""
+    sources = _make_sources(tmp / "mail")
+    elsewhere = tmp / "elsewhere"
+    elsewhere.mkdir()
+    linked = elsewhere / "linked-message"
+    linked.write_bytes(MAILDIR_NEW)
+    (sources["maildir"] / "new" / "1700000003.M3P3.host").symlink_to(linked)
+    (tmp / "link.mbox").symlink_to(sources["mbox"])
+    (tmp / "link-to-Maildir").symlink_to(sources["maildir"])
+    os.link(sources["mbox"], tmp / "hard.mbox")
+    mbox, maildir, eml = (f"{sources[k]}" for k in ("mbox", "maildir", "eml"))
+    users = ["--user", "a:1", "--mbox", f"a={mbox}", "--maildir", f"a={maildir}",
+             "--user", "b:2", "--eml-dir", f"b={eml}"]  # fmt: skip
+    tls = ["--tls", "--ca-file"]
+    return {
+        "transcript is the mbox": (
+            [*users, "--transcript", mbox], "--transcript", f"--mbox a={mbox}"),
+        "ca-file is the mbox": ([*users, *tls, mbox], "--ca-file", f"--mbox a={mbox}"),
+        "through a symlink": (
+            [*users, *tls, f"{tmp}/link.mbox"], "--ca-file", f"--mbox a={mbox}"),
+        "a hard link": (
+            [*users, *tls, f"{tmp}/hard.mbox"], "--ca-file", f"--mbox a={mbox}"),
+        "a Maildir message": (
+            [*users, "--transcript", f"{maildir}/cur/{MAILDIR_NAMES[1]}:2,S"],
+            "--transcript", f"--maildir a={maildir}"),
+        "the Maildir itself": ([*users, *tls, maildir], "--ca-file", f"--maildir a={maildir}"),
+        "a new file in the Maildir": (
+            [*users, *tls, f"{maildir}/tmp-ca.pem"], "--ca-file", f"--maildir a={maildir}"),
+        "into the Maildir by a symlink": (
+            [*users, "--transcript", f"{tmp}/link-to-Maildir/new/log"],
+            "--transcript", f"--maildir a={maildir}"),
+        "by '..'": (
+            [*users, "--transcript", f"{tmp}/elsewhere/../mail/eml/2.eml"],
+            "--transcript", f"--eml-dir b={eml}"),
+        "a new file in the eml dir": (
+            [*users, "--transcript", f"{eml}/3.eml"], "--transcript", f"--eml-dir b={eml}"),
+        "a message a Maildir links to": (
+            [*users, "--transcript", str(linked)], "--transcript", f"--maildir a={maildir}"),
+        "before the ca-file is written": (
+            [*users, *tls, f"{tmp}/ca.pem", "--transcript", f"{eml}/10.eml"],
+            "--transcript", f"--eml-dir b={eml}"),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "transcript is the mbox",
+        "ca-file is the mbox",
+        "through a symlink",
+        "a hard link",
+        "a Maildir message",
+        "the Maildir itself",
+        "a new file in the Maildir",
+        "into the Maildir by a symlink",
+        "by '..'",
+        "a new file in the eml dir",
+        "a message a Maildir links to",
+        "before the ca-file is written",
+    ],
+)
+def test_transcript_or_ca_file_overwrites_a_mail_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    """--help promises that sources are never modified: an output file that is (or
+    is inside) a mail source is refused before anything is written."""
+    args, option, source = _outputs_at_sources(tmp_path)[case]
+    before = _snapshot(tmp_path)
+
+    def serve(*args: object) -> int:
+        raise AssertionError("the server was started")
+
+    monkeypatch.setattr(cli.trio, "run", serve)
+    assert cli.main(["--port", "0", *args]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("usage: fakepop")
+    complaint = err.splitlines()[-1]
+    assert complaint.startswith(f"fakepop: error: argument {option}: ")
+    assert f" of {source}; fakepop never writes to a mail source" in complaint
+    assert _snapshot(tmp_path) == before  # every byte, every mtime, no new file
 
 
 def test_help_documents_sources_and_transcript(capsys: pytest.CaptureFixture[str]) -> None:
@@ -713,6 +894,8 @@ def test_help_documents_sources_and_transcript(capsys: pytest.CaptureFixture[str
                    "--hostname NAME", "--greeting TEXT", "--transcript FILE"):  # fmt: skip
         assert option in out
     assert "never modified" in out
+    assert "Symbolic links are followed" in out
+    assert "is refused before anything is written" in out
     assert "C: PASS ****" in out
     assert "ended by server stopped" in out
 
@@ -801,6 +984,120 @@ async def test_transcript_follower_interleaves_sessions_readably() -> None:
     assert any(line.startswith("--- session 2 (bob) ended by QUIT after ") for line in lines)
     # Nothing is written twice.
     assert sum(line == "C: USER alice" for line in lines) == 1
+
+
+def test_transcript_file_keeps_every_finished_session_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A server writing --transcript FILE may run for days: a session written out in
+    full is dropped from memory, so only open sessions are held, yet the file keeps
+    every one. Runs ``main`` in this process, where the transcript can be counted;
+    the clients run in a thread."""
+    sessions = 50
+    log = tmp_path / "pop3.log"
+    transcripts: list[Transcript] = []
+    written: list[str] = []
+    more_written = threading.Condition()
+    started: list[tuple[tuple[str, int], trio.lowlevel.TrioToken]] = []
+    ready = threading.Event()
+    follower_class, announce = cli.TranscriptFollower, cli._announce
+
+    def follow(transcript: Transcript, write: Callable[[str], None]) -> cli.TranscriptFollower:
+        def write_and_tell(text: str) -> None:
+            write(text)
+            with more_written:
+                written.append(text)
+                more_written.notify_all()
+
+        transcripts.append(transcript)
+        return follower_class(transcript, write_and_tell)
+
+    def announce_and_tell(server: Pop3Server, *args: Any) -> None:
+        announce(server, *args)
+        started.append((server.address, trio.lowlevel.current_trio_token()))
+        ready.set()
+
+    monkeypatch.setattr(cli, "TranscriptFollower", follow)
+    monkeypatch.setattr(cli, "_announce", announce_and_tell)
+    monkeypatch.setattr(cli, "TRANSCRIPT_INTERVAL", 0.005)  # 50 sessions, not 50 * 0.2 s
+    held: list[int] = []  # sessions in memory once each one's end is in the file
+    failures: list[BaseException] = []
+
+    def wait_written(line: str) -> None:
+        with more_written:
+            if not more_written.wait_for(lambda: line in "".join(written), DEADLINE):
+                raise AssertionError(f"{line!r} was not written within {DEADLINE} s")
+
+    def clients() -> None:
+        if not ready.wait(DEADLINE):
+            failures.append(AssertionError("the server did not start"))
+            return
+        (host, port), token = started[0]
+        try:
+            for n in range(1, sessions + 1):
+                client = poplib.POP3(host, port, timeout=DEADLINE)
+                client.user("demo")
+                client.pass_("demo")
+                client.stat()
+                client.quit()
+                wait_written(f"--- session {n} (demo) ended by QUIT")
+                held.append(len(transcripts[0]))
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
+            # Ctrl-C, sent from the server's own thread while it runs.
+            trio.from_thread.run_sync(os.kill, os.getpid(), signal.SIGINT, trio_token=token)
+
+    thread = threading.Thread(target=clients)
+    thread.start()
+    try:
+        status = cli.main(["--port", "0", "--transcript", str(log)])
+    finally:
+        thread.join(DEADLINE)
+    assert not failures, failures
+    assert status == 0
+    assert capsys.readouterr().out.endswith("fakepop stopped (SIGINT)\n")
+    assert len(held) == sessions
+    assert max(held) <= 1, held  # at most a session that has not ended yet
+    assert len(transcripts[0]) == 0
+    text = log.read_text()
+    assert "".join(written) == text
+    for n in range(1, sessions + 1):
+        assert len(re.findall(rf"^--- session {n} from 127\.0\.0\.1:\d+ at ", text, re.M)) == 1
+        assert len(re.findall(rf"^--- session {n} \(demo\) ended by QUIT after ", text, re.M)) == 1
+    assert text.count("C: USER demo\n") == text.count("C: STAT\n") == sessions
+
+
+def test_transcript_follower_writes_a_session_ending_during_flush_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A session may end between the follower taking the ended ones out and reading
+    the open ones: it is written in full then, and taken out by the next flush."""
+    transcript = Transcript()
+    first = transcript.start_session(("127.0.0.1", 1), lambda: 0.0)
+    second = transcript.start_session(("127.0.0.1", 2), lambda: 0.0)
+    pop_finished = transcript.pop_finished
+
+    def pop_then_end_the_second() -> list[SessionRecord]:
+        finished = pop_finished()
+        second.end(EndReason.CLIENT_CLOSED)
+        return finished
+
+    written: list[str] = []
+    follower = cli.TranscriptFollower(transcript, written.append)
+    first.end(EndReason.QUIT)
+    monkeypatch.setattr(transcript, "pop_finished", pop_then_end_the_second)
+    follower.flush()
+    monkeypatch.undo()
+    assert [s.id for s in transcript.sessions] == [2]  # ended, written, still held
+    follower.flush()
+    follower.flush()
+    assert transcript.sessions == []
+    lines = "".join(written).splitlines()
+    assert [line for line in lines if " ended by " in line] == [
+        "--- session 1 ended by QUIT after 0.000 s",
+        "--- session 2 ended by client closed the connection after 0.000 s",
+    ]
 
 
 def test_no_utf8_serves_raw_utf8_headers_to_any_client(tmp_path: Path) -> None:
