@@ -27,28 +27,26 @@ from __future__ import annotations
 import base64
 import dataclasses
 import enum
-import hashlib
-import hmac
 import itertools
 import os
 import re
 import threading
 import time
 from collections.abc import Callable
-from contextlib import suppress
 from dataclasses import dataclass
 from itertools import chain
 from operator import attrgetter
 
 from . import _sasl
 from ._config import ServerConfig
+from ._credentials import CredentialCheck
 from ._lines import LineReader, TooLong
 from ._masking import secret_start
 from ._message import StoredMessage
 from ._saslprep import SaslprepError, saslprep
 from ._store import LoginTooSoon, MailboxGone, MailboxInUse, Maildrop, MailStore
 
-__all__ = ["Command", "Pop3Protocol", "Reply", "State"]
+__all__ = ["Command", "LoginGate", "Pop3Protocol", "Reply", "State"]
 
 
 class State(enum.Enum):
@@ -120,6 +118,12 @@ class Reply:
     def __bytes__(self) -> bytes:
         return self.status if self.payload is None else self.status + self.payload
 
+
+#: Called when a login's credentials were right, before the mailbox is locked, with
+#: the user, the login method (``"USER"``, ``"APOP"`` or a SASL mechanism) and the
+#: command that started the login; returns None to go on, or ``(text, response code)``
+#: to refuse the login with ``-ERR`` as a real server would. Fault injection uses it.
+LoginGate = Callable[[str, str, "Command"], "tuple[str, str | None] | None"]
 
 _A, _AP, _T = State.AUTHORIZATION, State.AWAITING_PASS, State.TRANSACTION
 
@@ -294,9 +298,15 @@ class Pop3Protocol:
         clock: Callable[[], float] = time.monotonic,
         tls_available: bool = False,
         tls_active: bool = False,
+        login_gate: LoginGate | None = None,
     ) -> None:
         self.store = store
         self.config = config = config or ServerConfig()
+        self._credentials = CredentialCheck(
+            store.password_of, prepare=config.utf8, token_validator=config.token_validator
+        )
+        self._login_gate = login_gate
+        self._auth_command: Command | None = None
         self.state = State.AUTHORIZATION
         #: The user who logged in (set on entering TRANSACTION).
         self.user: str | None = None
@@ -399,19 +409,6 @@ class Pop3Protocol:
             return self._pending_user
         return None
 
-    def credentials_valid(self, command: Command) -> bool:
-        """Whether this PASS or APOP, in the current state, carries the right secret
-        (checked without logging in or locking anything)."""
-        if command.keyword == "PASS" and self.state is State.AWAITING_PASS:
-            user = self._pending_user
-            return user is not None and bool(command.argument) and (
-                self._password_matches(user, command.argument or "")
-            )
-        if command.keyword == "APOP" and self.state in (_A, _AP):
-            args = command.args
-            return len(args) == 2 and self._apop_digest_matches(args[0], args[1])
-        return False
-
     def refuse(self, command: Command, text: str, code: str | None = None) -> Reply:
         """Answer ``command`` with ``-ERR`` instead of executing it, leaving the
         session as a real refusal would: a refused PASS or APOP needs a new login, a
@@ -420,7 +417,11 @@ class Pop3Protocol:
         if self.state is State.CLOSED:
             raise RuntimeError("the session is closed; no command can be refused")
         reply = self._err(text, code)
-        if command.keyword in ("PASS", "APOP") and self.state in (_A, _AP):
+        if self.state is State.AUTHENTICATING:
+            # A refused SASL step ends the exchange (RFC 5034 section 4): the next
+            # line is a command again, never taken as a SASL response.
+            self._leave_sasl()
+        elif command.keyword in ("PASS", "APOP") and self.state in (_A, _AP):
             self._pending_user = None
             self.state = State.AUTHORIZATION
         elif command.keyword == "QUIT":
@@ -484,15 +485,19 @@ class Pop3Protocol:
             return self._err(self.config.text("message_deleted", number=number))
         return self._err(self.config.text("no_such_message", number=text[:40]))
 
-    def _login(self, user: str, password_ok: bool, method: str) -> Reply:
+    def _login(self, user: str, password_ok: bool, method: str, command: Command) -> Reply:
         # Common tail of PASS, APOP and AUTH: credentials, the user's allowed login
-        # methods, login delay, lock, TRANSACTION.
+        # methods, the login gate, login delay, lock, TRANSACTION.
         self._pending_user = None
         self.state = State.AUTHORIZATION
         if not password_ok:
             return self._err(self.config.text("auth_failed"), "AUTH")
         if not self.store.login_allowed(user, method):
             return self._err(f"{user} may not log in with {method}", "AUTH")
+        if self._login_gate is not None:
+            refusal = self._login_gate(user, method, command)
+            if refusal is not None:
+                return self._err(*refusal)
         try:
             maildrop = self.store.open_maildrop(
                 user, now=self._clock(), login_delay=self.config.login_delay
@@ -549,18 +554,12 @@ class Pop3Protocol:
             initial = b"" if args[1] == "=" else _decode_base64(args[1])
             if initial is None:
                 return self._err("The initial response is not valid base64")
-        validator = self.config.token_validator or self._token_is_password
         self._sasl = _sasl.start_exchange(
-            name,
-            password_of=self.store.password_of,
-            validator=validator,
-            hostname=self.config.hostname,
+            name, credentials=self._credentials, hostname=self.config.hostname
         )
         self._sasl_name = name
+        self._auth_command = command
         return self._sasl_step(self._sasl.start(initial))
-
-    def _token_is_password(self, user: str, token: str) -> bool:
-        return self._password_matches(user, token)
 
     def _sasl_response(self, command: Command) -> Reply:
         assert self._sasl is not None
@@ -583,14 +582,17 @@ class Pop3Protocol:
             self.state = State.AUTHENTICATING
             self._lines.limit = _SASL_LINE_LIMIT  # OAuth tokens run to kilobytes
             return Reply(b"+ " + base64.b64encode(step.data) + b"\r\n")
+        command = self._auth_command
         self._leave_sasl()
         if isinstance(step, _sasl.Failure):
             return self._err(step.text, step.code)
-        return self._login(step.user, True, self._sasl_name)
+        assert command is not None
+        return self._login(step.user, True, self._sasl_name, command)
 
     def _leave_sasl(self) -> None:
         # After a failure, as if the AUTH had never been sent (RFC 5034 section 4).
         self._sasl = None
+        self._auth_command = None
         self._lines.limit = self.config.max_line_length
         self.state = State.AUTHORIZATION
         self._pending_user = None
@@ -627,7 +629,9 @@ class Pop3Protocol:
             self._pending_user = None
             self.state = State.AUTHORIZATION
             return problem
-        return self._login(user, self._password_matches(user, command.argument), "USER")
+        return self._login(
+            user, self._credentials.password(user, command.argument), "USER", command
+        )
 
     def _apop(self, command: Command) -> Reply:
         refused = self._login_without_tls(plaintext=False)
@@ -639,18 +643,9 @@ class Pop3Protocol:
         user, digest = args
         if not _HEX_DIGEST.match(digest):
             return self._err("APOP digest must be 32 hexadecimal digits")
-        return self._login(user, self._apop_digest_matches(user, digest), "APOP")
-
-    def _password_matches(self, user: str, password: str) -> bool:
-        expected = self.store.password_of(user)
-        if expected is None:
-            return False
-        if self.config.utf8:
-            # RFC 6856 section 2.2: with UTF8 USER, passwords compare after SASLprep.
-            with suppress(SaslprepError, UnicodeError):
-                password, expected = saslprep(password), saslprep(expected)
-        given = password.encode("utf-8", "surrogateescape")
-        return hmac.compare_digest(given, expected.encode("utf-8", "surrogateescape"))
+        timestamp = self.apop_timestamp
+        good = timestamp is not None and self._credentials.apop(user, timestamp, digest)
+        return self._login(user, good, "APOP", command)
 
     def _credential_problem(self, text: str, what: str) -> Reply | None:
         # RFC 6856 section 2.2: with UTF8 USER advertised, invalid UTF-8 and characters
@@ -664,15 +659,6 @@ class Pop3Protocol:
         except SaslprepError as problem:
             return self._err(f"The {what} {problem}")
         return None
-
-    def _apop_digest_matches(self, user: str, digest: str) -> bool:
-        secret = self.store.password_of(user)
-        if secret is None or self.apop_timestamp is None:
-            return False
-        expected = hashlib.md5(
-            (self.apop_timestamp + secret).encode(), usedforsecurity=False
-        ).hexdigest()
-        return hmac.compare_digest(digest.lower(), expected)
 
     def _quit(self, command: Command) -> Reply:
         if self.state is not State.TRANSACTION:

@@ -9,13 +9,12 @@ engine's business; here everything is already octets.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
+
+from ._credentials import CredentialCheck, TokenValidator
 
 __all__ = [
     "MECHANISMS",
@@ -33,11 +32,6 @@ __all__ = [
 
 class TemporaryFailure(Exception):
     """Raise it from a token validator to answer ``-ERR [SYS/TEMP]`` (backend down)."""
-
-
-#: ``validator(user, token) -> bool``: whether an OAuth 2.0 bearer token lets ``user``
-#: in. It may raise TemporaryFailure.
-TokenValidator = Callable[[str, str], bool]
 
 
 @dataclass(frozen=True)
@@ -62,8 +56,8 @@ _PLAIN_FIELD_LIMIT = 255  # RFC 4616 section 2: accept each field up to 255 octe
 
 
 class Exchange:
-    def __init__(self, password_of: Callable[[str], str | None], hostname: str) -> None:
-        self.password_of = password_of
+    def __init__(self, credentials: CredentialCheck, hostname: str) -> None:
+        self.credentials = credentials
         self.hostname = hostname
 
     def start(self, initial: bytes | None) -> Step:
@@ -73,10 +67,7 @@ class Exchange:
         raise NotImplementedError
 
     def _check(self, user: str, password: str) -> Step:
-        expected = self.password_of(user)
-        good = expected is not None and hmac.compare_digest(
-            password.encode("utf-8", "surrogateescape"), expected.encode()
-        )
+        good = self.credentials.password(user, password)
         return Success(user) if good else Failure("Authentication failed")
 
 
@@ -139,11 +130,7 @@ class _CramMd5(Exchange):
         user, _, digest = _text(response).rpartition(" ")
         if not user or len(digest) != 32:
             return Failure("CRAM-MD5 needs 'user digest'", None)
-        secret = self.password_of(user)
-        if secret is None:
-            return Failure("Authentication failed")
-        expected = hmac.new(secret.encode(), self.challenge, hashlib.md5).hexdigest()
-        if hmac.compare_digest(digest.lower(), expected):
+        if self.credentials.cram_md5(user, self.challenge, digest):
             return Success(user)
         return Failure("Authentication failed")
 
@@ -152,7 +139,6 @@ class _Bearer(Exchange):
     # XOAUTH2 (Google, Microsoft) and OAUTHBEARER (RFC 7628) carry a bearer token;
     # a refused token gets a JSON error challenge, which the client answers (with an
     # empty line, or a lone ^A for OAUTHBEARER) before the final -ERR.
-    validator: TokenValidator
     failed: Failure | None = None
 
     def start(self, initial: bytes | None) -> Step:
@@ -166,7 +152,7 @@ class _Bearer(Exchange):
             return parsed
         user, token = parsed
         try:
-            good = self.validator(user, token)
+            good = self.credentials.token(user, token)
         except TemporaryFailure as failure:
             return Failure(str(failure) or "Token validation is unavailable", "SYS/TEMP")
         if good:
@@ -221,14 +207,5 @@ MECHANISMS: dict[str, type[Exchange]] = {
 PLAINTEXT = frozenset({"PLAIN", "LOGIN"})
 
 
-def start_exchange(
-    name: str,
-    *,
-    password_of: Callable[[str], str | None],
-    validator: TokenValidator,
-    hostname: str,
-) -> Exchange:
-    exchange = MECHANISMS[name](password_of, hostname)
-    if isinstance(exchange, _Bearer):
-        exchange.validator = validator
-    return exchange
+def start_exchange(name: str, *, credentials: CredentialCheck, hostname: str) -> Exchange:
+    return MECHANISMS[name](credentials, hostname)

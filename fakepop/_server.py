@@ -11,22 +11,20 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
-import math
-import socket
 import ssl
-import struct
 import sys
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import NoReturn
 
 import trio
 
 from ._config import ServerConfig
-from ._protocol import Command, Pop3Protocol, Reply, State
+from ._protocol import Command, Reply, State
+from ._session import Recorder, Session, close_stream, send_reply
 from ._store import MailboxSpec, MailStore
-from ._transcript import EndReason, SessionRecorder, Transcript
-from .faults import Close, Delay, FaultSet, ReplyPlan, Stage, Stall, context_for, plan_reply
+from ._transcript import EndReason, Transcript
+from .faults import FaultSet
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
@@ -35,10 +33,6 @@ __all__ = ["Pop3Server", "ServerError", "open_pop3_server", "serve_pop3"]
 
 logger = logging.getLogger("fakepop")
 
-_RECEIVE_SIZE = 16384
-# Replies shorter than this go out in one write with their status line; longer
-# payloads are sent as they are stored, without copying them to prepend the status.
-_COALESCE_LIMIT = 65536
 _INTERNAL_ERROR = Reply(
     b"-ERR [SYS/TEMP] Internal server error; closing the connection\r\n", close=True
 )
@@ -61,7 +55,8 @@ class Pop3Server:
 
     Start it with ``await nursery.start(server.serve)`` or use :func:`open_pop3_server`;
     cancel the surrounding scope to stop it. Stopping ends open sessions at once,
-    without UPDATE, so no mail is deleted and every lock is released.
+    without UPDATE, so no mail is deleted and every lock is released; a session whose
+    QUIT already removed its mail still gets its ``+OK`` out first.
     """
 
     def __init__(
@@ -84,10 +79,14 @@ class Pop3Server:
         self.errors: list[BaseException] = []
         self._listeners: list[trio.SocketListener] = []
         self._pop3s_listeners: list[trio.SocketListener] = []
-        # One cancel scope per open session, from its start until its stream is closed.
-        self._session_scopes: set[trio.CancelScope] = set()
-        self._idle: trio.Event | None = None  # set when the last open session ends
-        self._connections = itertools.count(1)  # numbers sessions for faults
+        # Every open session, from its start until its stream is closed, with the event
+        # set when it has ended.
+        self._sessions: dict[Session, trio.Event] = {}
+        self._idle = trio.Event()  # set (and replaced) when the last open session ends
+        # Numbers sessions for the transcript and the faults alike; reset restarts it.
+        self._numbers = itertools.count(1)
+        # Set while reset() runs: connections arriving meanwhile wait for it.
+        self._resetting: trio.Event | None = None
         #: Faults to inject; add and remove them from any thread while serving.
         self.faults = FaultSet()
 
@@ -131,43 +130,56 @@ class Pop3Server:
     @property
     def active_sessions(self) -> int:
         """Connections currently open."""
-        return len(self._session_scopes)
+        return len(self._sessions)
 
-    def close_sessions(self) -> None:
-        """End every open session at its next checkpoint, without UPDATE.
+    async def close_sessions(self) -> None:
+        """End every session open now, without UPDATE, and wait until they have ended.
 
-        Call it from the server's Trio thread (Pop3ServerThread does it for you).
+        A session whose QUIT has already removed its mail still sends its ``+OK``
+        (within a short grace): its client hears what happened. Connections that
+        arrive meanwhile are served as usual.
         """
-        for scope in self._session_scopes:
-            scope.cancel()
+        open_now = list(self._sessions.items())
+        for session, _ in open_now:
+            session.stop()
+        for _, ended in open_now:
+            await ended.wait()
 
-    def reset(self, mailboxes: Mapping[str, MailboxSpec] | None = None) -> None:
-        """Start afresh with these mailboxes: open sessions end without UPDATE, and the
-        store, the transcript and the recorded errors are emptied. The server keeps
-        listening on the same address.
+    async def reset(self, mailboxes: Mapping[str, MailboxSpec] | None = None) -> None:
+        """Start afresh with these mailboxes, on the same address.
 
-        Call it from the server's Trio thread (Pop3ServerThread.reset does it for you).
+        The sessions open now end without UPDATE; connections arriving meanwhile wait
+        and then meet the new state. The store (checked whole before anything changes),
+        the transcript, the faults, the session numbers and the recorded errors start
+        afresh. Returns once that is done, in milliseconds however busy the server is;
+        raises :class:`ServerError` (once, after the reset) for errors of sessions
+        that ended since the last report.
         """
-        self.close_sessions()
-        self._clear(mailboxes)
-
-    def _clear(self, mailboxes: Mapping[str, MailboxSpec] | None) -> None:
-        # Safe from any thread: the store and the transcript have their own locks, and
-        # sessions that are still ending only touch state that no one can reach now.
-        self.store.clear()
-        if mailboxes:
-            self.store.load(mailboxes)
-        self.transcript.clear()
-        self.errors.clear()
-        self.faults.clear()
+        if self._resetting is not None:
+            raise RuntimeError("the server is already being reset")
+        self._resetting = gate = trio.Event()
+        try:
+            # A bad spec raises here and changes nothing. No session runs a command
+            # between the swap and its stop below: stop() is called before the next
+            # checkpoint, and a stopped session handles no further command.
+            self.store.replace(mailboxes or {})
+            await self.close_sessions()
+            errors = self.take_errors()
+            self.transcript.clear()
+            self.faults.clear()
+            self._numbers = itertools.count(1)
+        finally:
+            self._resetting = None
+            gate.set()
+        if errors:
+            raise ServerError(errors) from errors[0]
 
     async def wait_idle(self) -> None:
         """Wait until no session is open: every lock released, every QUIT committed.
 
         Useful after a client disconnects, before looking at the store.
         """
-        while self._session_scopes:
-            assert self._idle is not None
+        while self._sessions:
             await self._idle.wait()
 
     # -- errors --------------------------------------------------------------------
@@ -175,6 +187,27 @@ class Pop3Server:
         """Raise :class:`ServerError` if any session failed inside the server."""
         if self.errors:
             raise ServerError(self.errors) from self.errors[0]
+
+    def take_errors(self) -> list[BaseException]:
+        """The errors recorded so far, removing them from ``errors``: each is then
+        reported by whoever took it, and never again."""
+        taken = list(self.errors)
+        del self.errors[: len(taken)]
+        return taken
+
+    def report(self, failure: BaseException | None) -> None:
+        """Report the server's errors when a block that ran the server ends: raise them
+        as ServerError if the block ended well (``failure`` is None), or attach them to
+        the block's own ``failure`` as a note, which must not be replaced."""
+        if failure is None:
+            self.check()
+            return
+        if self.errors:
+            error = ServerError(self.errors)
+            if sys.version_info >= (3, 11):
+                failure.add_note(f"Also, when the fakepop server stopped: {error!r}")
+            else:
+                logger.error("fakepop: when the server stopped: %r", error)
 
     # -- running -------------------------------------------------------------------
     async def serve(
@@ -227,28 +260,27 @@ class Pop3Server:
         The listener calls this for every connection; tests can call it directly with
         one end of ``trio.testing.memory_stream_pair()`` to talk to the server without
         sockets. With ``implicit_tls`` the session starts with a TLS handshake, as on
-        a POP3S port (RFC 8314).
+        a POP3S port (RFC 8314). A connection that arrives while the server resets
+        waits until the reset is done, then meets the new mailboxes.
         """
-        if not self._session_scopes:
-            self._idle = trio.Event()
-        scope = trio.CancelScope()
-        self._session_scopes.add(scope)
-        session = next(self._connections)
-        # The run's clock (a MockClock in tests that use one), without the lookup that
-        # trio.current_time() repeats on every call.
-        clock = trio.lowlevel.current_clock().current_time
-        protocol = Pop3Protocol(
-            self.store, self.config, clock=clock, tls_available=self.ssl_context is not None
+        while self._resetting is not None:
+            await self._resetting.wait()
+        number = next(self._numbers)
+        recorder = self._recorder(stream, number)
+        session = Session(
+            number,
+            stream,
+            store=self.store,
+            config=self.config,
+            faults=self.faults,
+            recorder=recorder,
+            ssl_context=self.ssl_context,
         )
-        recorder = self._recorder(stream, clock)
-        link = _Link(stream)
-        ended_by = EndReason.SERVER_STOPPED  # unless something below says otherwise
+        ended = trio.Event()
+        self._sessions[session] = ended
+        ended_by = EndReason.SERVER_STOPPED
         try:
-            with scope:
-                if implicit_tls and not await self._start_tls(link, protocol, recorder):
-                    ended_by = EndReason.TLS_FAILED
-                else:
-                    ended_by = await self._converse(link, protocol, recorder, session)
+            ended_by = await session.run(implicit_tls=implicit_tls)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             ended_by = EndReason.CLIENT_CLOSED  # nothing to report, nothing deleted
         except Exception as exc:
@@ -256,23 +288,24 @@ class Pop3Server:
             self.errors.append(exc)
             recorder.event(f"error inside the server: {type(exc).__name__}: {exc}")
             logger.exception("fakepop: error in a POP3 session; it was closed")
-            recorder.reply(_INTERNAL_ERROR)
             with trio.move_on_after(1):
                 with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                    await _send(link.stream, _INTERNAL_ERROR)
+                    await send_reply(session.stream, _INTERNAL_ERROR)
+                    recorder.reply(_INTERNAL_ERROR)
         finally:
+            protocol = session.protocol
             protocol.connection_lost()
             recorder.end(ended_by, [message.uid for message in protocol.removed])
             try:
-                await _close(link.stream)
+                await close_stream(session.stream)
             finally:
-                self._session_scopes.discard(scope)
-                if not self._session_scopes and self._idle is not None:
+                del self._sessions[session]
+                ended.set()
+                if not self._sessions:
                     self._idle.set()
+                    self._idle = trio.Event()
 
-    def _recorder(
-        self, stream: trio.abc.Stream, clock: Callable[[], float]
-    ) -> SessionRecorder | _NoRecorder:
+    def _recorder(self, stream: trio.abc.Stream, number: int) -> Recorder:
         if not self.record_transcript:
             return _NO_RECORDER
         peer = None
@@ -280,232 +313,8 @@ class Pop3Server:
             with suppress(OSError):
                 host, port = stream.socket.getpeername()[:2]
                 peer = (host, port)
-        return self.transcript.start_session(peer, clock)
-
-    async def _converse(
-        self,
-        link: _Link,
-        protocol: Pop3Protocol,
-        recorder: SessionRecorder | _NoRecorder,
-        session: int,
-    ) -> EndReason:
-        autologout = self.config.autologout
-        stream = link.stream
-        if self.faults:
-            ended = await self._connect_faults(stream, protocol, recorder, session)
-            if ended is not None:
-                return ended
-        greeting = protocol.greeting()
-        recorder.reply(greeting)
-        if await self._send(stream, greeting, protocol, None, recorder, session=session):
-            return EndReason.FAULT
-        # RFC 1939 section 3: after the autologout time without a command the session
-        # ends silently, without UPDATE. One scope for the whole session, its deadline
-        # pushed forward before each read, is cheaper than a new scope per read.
-        with trio.CancelScope() as idle:
-            while True:
-                command = protocol.next_command()
-                if command is None:
-                    if protocol.client_closed:
-                        return EndReason.CLIENT_CLOSED
-                    idle.deadline = trio.current_time() + autologout
-                    protocol.receive_data(await stream.receive_some(_RECEIVE_SIZE))
-                    continue
-                idle.deadline = math.inf  # a slow client reading a reply is not idle
-                recorder.command(command)
-                answer = await self._answer(stream, protocol, recorder, session, command)
-                if isinstance(answer, EndReason):
-                    return answer
-                reply, refused = answer
-                if await self._send(stream, reply, protocol, command, recorder, session=session):
-                    return EndReason.FAULT
-                if reply.close:
-                    return EndReason.FAULT if refused else EndReason.QUIT
-                if reply.starttls:
-                    idle.deadline = trio.current_time() + autologout
-                    if not await self._start_tls(link, protocol, recorder):
-                        return EndReason.TLS_FAILED
-                    stream = link.stream
-        return EndReason.TIMEOUT
-
-    async def _start_tls(
-        self, link: _Link, protocol: Pop3Protocol, recorder: SessionRecorder | _NoRecorder
-    ) -> bool:
-        """Wrap the connection in TLS and shake hands; False (recorded) if that failed.
-
-        A client that does not complete the handshake within the autologout time is
-        treated as gone, like any idle client."""
-        assert self.ssl_context is not None
-        tls = trio.SSLStream(link.stream, self.ssl_context, server_side=True)
-        link.stream = tls
-        try:
-            with trio.fail_after(self.config.autologout):
-                await tls.do_handshake()
-        except (trio.BrokenResourceError, trio.TooSlowError) as exc:
-            reason = exc.__cause__ or exc
-            recorder.event(f"TLS handshake failed: {type(reason).__name__}: {reason}")
-            return False
-        protocol.tls_started()
-        cipher = tls.cipher()
-        recorder.event(f"TLS started: {tls.version()} {cipher[0] if cipher else ''}".rstrip())
-        return True
-
-
-    async def _answer(
-        self,
-        stream: trio.abc.Stream,
-        protocol: Pop3Protocol,
-        recorder: SessionRecorder | _NoRecorder,
-        session: int,
-        command: Command,
-    ) -> tuple[Reply, bool] | EndReason:
-        # The reply to a command, and whether a fault refused it instead of letting it
-        # run; or how the session ended, if a fault ended it here.
-        state = protocol.state
-        reply = None
-        if self.faults:
-            outcome = await self._command_faults(stream, protocol, recorder, session, command)
-            if isinstance(outcome, EndReason):
-                return outcome
-            reply = outcome
-        refused = reply is not None
-        if reply is None:
-            reply = protocol.handle(command)
-        if protocol.state is state:
-            recorder.reply(reply)
-        else:
-            recorder.reply(reply, protocol.state, protocol.user)
-        return reply, refused
-
-    # -- faults: the server carries out what fakepop.faults decides -----------------------
-    async def _connect_faults(
-        self,
-        stream: trio.abc.Stream,
-        protocol: Pop3Protocol,
-        recorder: SessionRecorder | _NoRecorder,
-        session: int,
-    ) -> EndReason | None:
-        for fired in self.faults.fire(Stage.CONNECT, context_for(session, protocol, None)):
-            recorder.event(f"fault: {fired.armed.fault}")
-            ended = await _carry_out(stream, fired.action, fired.jitter)
-            if ended is not None:
-                return ended
-        return None
-
-    async def _command_faults(
-        self,
-        stream: trio.abc.Stream,
-        protocol: Pop3Protocol,
-        recorder: SessionRecorder | _NoRecorder,
-        session: int,
-        command: Command,
-    ) -> Reply | EndReason | None:
-        # A reply to send instead of executing the command, how the session ended, or
-        # None to execute the command as usual.
-        context = context_for(session, protocol, command)
-        for fired in self.faults.fire(Stage.COMMAND, context):
-            recorder.event(f"fault: {fired.armed.fault}")
-            refusal = fired.refusal
-            if refusal is not None:
-                return protocol.refuse(command, *refusal)
-            ended = await _carry_out(stream, fired.action, fired.jitter)
-            if ended is not None:
-                return ended
-        return None
-
-    async def _send(
-        self,
-        stream: trio.abc.Stream,
-        reply: Reply,
-        protocol: Pop3Protocol,
-        command: Command | None,
-        recorder: SessionRecorder | _NoRecorder,
-        *,
-        session: int,
-    ) -> bool:
-        """Send a reply, shaped or broken by the faults that fire; True if one of them
-        ended the connection."""
-        if not self.faults:
-            await _send(stream, reply)
-            return False
-        context = context_for(session, protocol, command)
-        fired = list(self.faults.fire(Stage.REPLY, context))
-        if not fired:
-            await _send(stream, reply)
-            return False
-        for item in fired:
-            recorder.event(f"fault: {item.armed.fault}")
-        plan = plan_reply(reply, fired, context)
-        if plan.delay:
-            await trio.sleep(plan.delay)
-        await _write_planned(stream, plan)
-        if plan.close is not None:
-            _prepare_close(stream, reset=plan.close.reset)
-            return True
-        return False
-
-
-async def _carry_out(stream: trio.abc.Stream, action: object, jitter: float) -> EndReason | None:
-    # Close, Delay or Stall at a connection or command: how the session ended, if it did.
-    if isinstance(action, Delay):
-        await trio.sleep(action.seconds + jitter)
-        return None
-    if isinstance(action, Close):
-        _prepare_close(stream, reset=action.reset)
-        return EndReason.FAULT
-    if isinstance(action, Stall):
-        # Answer nothing; read and drop what the client sends until it gives up.
-        while await stream.receive_some(_RECEIVE_SIZE):
-            pass
-        return EndReason.FAULT
-    raise TypeError(f"cannot carry out {action!r} here")
-
-
-async def _write_planned(stream: trio.abc.Stream, plan: ReplyPlan) -> None:
-    octets = plan.octets
-    if plan.chunk is None:
-        if octets:
-            await stream.send_all(octets)
-        return
-    for start in range(0, len(octets), plan.chunk):
-        piece = octets[start : start + plan.chunk]
-        await stream.send_all(piece)
-        pause = plan.pause_after(len(piece))
-        if pause:
-            await trio.sleep(pause)
-
-
-class _Link:
-    # The connection a session talks over: the socket stream, then (after STLS) the
-    # TLS stream wrapped around it.
-    __slots__ = ("stream",)
-
-    def __init__(self, stream: trio.abc.Stream) -> None:
-        self.stream = stream
-
-
-async def _close(stream: trio.abc.Stream) -> None:
-    if isinstance(stream, trio.SocketStream):
-        # Closes the socket at once, even when cancelled; cheaper than
-        # aclose_forcefully, which raises and catches a Cancelled every time.
-        await stream.aclose()
-    elif isinstance(stream, trio.SSLStream):
-        # RFC 8314 section 3.4: send a TLS close alert first, if the peer lets us.
-        with trio.move_on_after(1), suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-            await stream.aclose()
-        await _close(stream.transport_stream)
-    else:
-        await trio.aclose_forcefully(stream)
-
-
-def _prepare_close(stream: trio.abc.Stream, *, reset: bool) -> None:
-    # The session's end closes the stream; for a reset, make that close send an RST
-    # instead of a FIN (SO_LINGER on, with a zero timeout).
-    if isinstance(stream, trio.SSLStream):
-        stream = stream.transport_stream
-    if reset and isinstance(stream, trio.SocketStream):
-        with suppress(OSError):
-            stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        clock = trio.lowlevel.current_clock().current_time
+        return self.transcript.start_session(number, peer, clock)
 
 
 class _NoRecorder:
@@ -516,6 +325,16 @@ class _NoRecorder:
     def reply(self, reply: Reply, state: State | None = None, user: str | None = None) -> None:
         pass
 
+    def sent(
+        self,
+        status: bytes,
+        lines: int,
+        octets: int,
+        state: State | None = None,
+        user: str | None = None,
+    ) -> None:
+        pass
+
     def event(self, text: str) -> None:
         pass
 
@@ -524,17 +343,6 @@ class _NoRecorder:
 
 
 _NO_RECORDER = _NoRecorder()
-
-
-async def _send(stream: trio.abc.Stream, reply: Reply) -> None:
-    payload = reply.payload
-    if payload is None:
-        await stream.send_all(reply.status)
-    elif len(payload) < _COALESCE_LIMIT:
-        await stream.send_all(reply.status + payload)
-    else:
-        await stream.send_all(reply.status)
-        await stream.send_all(payload)
 
 
 async def serve_pop3(
@@ -586,8 +394,9 @@ async def open_pop3_server(
             raise
         only = group.exceptions[0]
         context = only.__context__
+        server.report(only)  # the server's own errors ride along, never lost
         try:
             raise only
         finally:
             only.__context__ = context
-    server.check()
+    server.report(None)

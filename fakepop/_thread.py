@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import logging
 import ssl
-import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 from types import TracebackType
 
 import trio
 
 from ._config import ServerConfig
-from ._server import Pop3Server
+from ._server import Pop3Server, ServerError
 from ._store import MailboxSpec, MailStore
 from ._transcript import Transcript
 from .faults import FaultSet
@@ -321,37 +320,33 @@ class Pop3ServerThread:
         # server error must not replace it, nor be lost, so it rides along as a note.
         try:
             self.stop()
-        except Exception as failure:
-            if sys.version_info >= (3, 11):
-                exc.add_note(f"Also, when the fakepop server stopped: {failure!r}")
-            else:
-                logger.exception("fakepop: error when the server stopped")
+        except ServerError:
+            self.server.report(exc)
 
     def reset(self, mailboxes: Mapping[str, MailboxSpec] | None = None) -> None:
         """Start afresh with these mailboxes, keeping the same thread and address.
 
-        Open sessions end without UPDATE (this waits until they have), and the store,
-        the transcript and the recorded errors are emptied. Cheap when no session is
-        open: nothing crosses into the server's thread then.
+        Safe from any thread but the server's. The sessions open now end without
+        UPDATE, connections arriving meanwhile wait, and the store, transcript, faults,
+        session numbers and errors start afresh; returns in milliseconds however busy
+        the server is. A bad mailbox spec raises before anything changes. Errors of
+        sessions that ended since they were last reported are raised afterwards as
+        :class:`~fakepop.ServerError`.
         """
-        self.close_sessions()
-        self.server._clear(mailboxes)
+        self._run_in_server("reset", self.server.reset, mailboxes)
 
     def close_sessions(self) -> None:
-        """End every open session now, without UPDATE, and wait until they have ended.
+        """End every session open now, without UPDATE, and wait until they have ended."""
+        self._run_in_server("close_sessions", self.server.close_sessions)
 
-        Does nothing, without crossing into the server's thread, if none is open.
-        """
+    def _run_in_server(
+        self, name: str, function: Callable[..., Awaitable[None]], *args: object
+    ) -> None:
         token = self._token
         if token is None or not self.is_running():
             raise RuntimeError("the fakepop server is not running (call start() first)")
-        if self.server.active_sessions:
-            _refuse_in_trio("close_sessions")
-            trio.from_thread.run(self._close_sessions, trio_token=token)
-
-    async def _close_sessions(self) -> None:
-        self.server.close_sessions()
-        await self.server.wait_idle()
+        _refuse_in_trio(name)
+        trio.from_thread.run(function, *args, trio_token=token)
 
     # -- checking and waiting ----------------------------------------------------------
     def check(self) -> None:
@@ -373,7 +368,15 @@ class Pop3ServerThread:
         try:
             idle = trio.from_thread.run(self._wait_idle, timeout, trio_token=token)
         except (trio.RunFinishedError, trio.Cancelled):
-            return  # stopped meanwhile, which ended every session
+            # The server ended meanwhile: stopped (which ended every session), or
+            # crashed, which is no success to report.
+            thread = self._thread
+            if thread is not None:
+                thread.join(_STOP_TIMEOUT)
+            if not self._stopped:
+                self.check()
+                raise RuntimeError("the fakepop server ended while waiting") from None
+            return
         if not idle:
             raise TimeoutError(
                 f"{self.server.active_sessions} POP3 session(s) still open "

@@ -86,7 +86,8 @@ class Entry:
 class SessionRecord:
     """Everything one POP3 session said and did."""
 
-    #: 1 for the server's first session, then 2, 3, ... in the order they connected.
+    #: 1 for the server's first session (since it started or was reset), then 2, 3, ...
+    #: in the order they connected; the number faults' ``in_session()`` counts.
     id: int
     #: The client's (host, port), or None for a stream without an address.
     peer: tuple[str, int] | None
@@ -221,7 +222,7 @@ def _entries(raw: _Raw) -> Iterator[Entry]:
         else:
             yield Entry(at, EntryKind.CLIENT, text + refused)
         return
-    yield Entry(at, EntryKind.SERVER, text[:-2], None, lines, octets)
+    yield Entry(at, EntryKind.SERVER, text.rstrip("\r\n"), None, lines, octets)
     if kind_value != _SERVER:
         yield Entry(at, EntryKind.STATE, kind_value.partition(">")[2])
 
@@ -247,16 +248,28 @@ class SessionRecorder:
         self._append((at, kind, command.line, flags, 0))
 
     def reply(self, reply: Reply, state: State | None = None, user: str | None = None) -> None:
-        """Record a reply; ``state`` if the session entered it by this command, and
-        ``user`` once someone has logged in."""
+        """Record a reply that was written whole; ``state`` if the session entered it by
+        this command, and ``user`` once someone has logged in."""
         # The status line and sizes only: a payload is never kept, nor counted here.
         octets = 0 if reply.payload is None else len(reply.payload)
+        self.sent(reply.status, reply.lines, octets, state, user)
+
+    def sent(
+        self,
+        status: bytes,
+        lines: int,
+        octets: int,
+        state: State | None = None,
+        user: str | None = None,
+    ) -> None:
+        """Record a reply as it went over the wire: its status line (with its line end),
+        and the lines and octets of the payload that followed it."""
         kind = _SERVER
         if state is not None:
             kind = _SERVER_THEN[state]
             if user is not None and self.record.user is None:
                 self.record.user = user
-        self._append((self._clock() - self._start, kind, reply.status, reply.lines, octets))
+        self._append((self._clock() - self._start, kind, status, lines, octets))
 
     def event(self, text: str) -> None:
         self._append((self._clock() - self._start, _EVENT, text, 0, 0))
@@ -282,15 +295,14 @@ class Transcript:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._sessions: list[SessionRecord] = []
-        self._started = 0  # sessions begun since the last clear(), popped ones included
 
     def start_session(
-        self, peer: tuple[str, int] | None, clock: Callable[[], float]
+        self, number: int, peer: tuple[str, int] | None, clock: Callable[[], float]
     ) -> SessionRecorder:
-        """Begin a new session record (called by the server)."""
+        """Begin the record of session ``number`` (called by the server, which numbers
+        sessions for the transcript and the faults alike)."""
+        record = SessionRecord(id=number, peer=peer, started=time.time())
         with self._lock:
-            self._started += 1
-            record = SessionRecord(id=self._started, peer=peer, started=time.time())
             self._sessions.append(record)
         return SessionRecorder(record, clock)
 
@@ -298,11 +310,10 @@ class Transcript:
         """Forget every session recorded so far."""
         with self._lock:
             self._sessions.clear()
-            self._started = 0
 
     def pop_finished(self) -> list[SessionRecord]:
         """Remove the sessions that have ended and return them, in order; open ones
-        stay. New sessions keep counting their ids on from the removed ones."""
+        stay. Session ids come from the server, so they count on regardless."""
         finished: list[SessionRecord] = []
         still_open: list[SessionRecord] = []
         with self._lock:

@@ -40,6 +40,7 @@ __all__ = [
     "FaultContext",
     "FaultSet",
     "ReplyPlan",
+    "Stage",
     "Stall",
     "auth_failure",
     "bandwidth",
@@ -66,9 +67,17 @@ __all__ = [
 
 
 class Stage(enum.Enum):
-    CONNECT = "connect"  # before the greeting
-    COMMAND = "command"  # a command has arrived and is not executed yet
-    REPLY = "reply"  # a reply is about to be sent (the greeting included)
+    """The moments of a session at which a fault can act."""
+
+    #: A connection was accepted; nothing was sent yet (before the greeting).
+    CONNECT = "connect"
+    #: A command has arrived and is not executed yet.
+    COMMAND = "command"
+    #: A login's credentials were found right, and the mailbox is not locked yet: for
+    #: every login method (USER/PASS, APOP, each SASL mechanism).
+    LOGIN = "login"
+    #: A reply is about to be sent (the greeting included).
+    REPLY = "reply"
 
 
 # -- what happens when a fault fires ------------------------------------------------
@@ -143,9 +152,11 @@ class FaultContext:
     #: The logged-in user, or before login the name USER, PASS or APOP is about.
     user: str | None
     #: The command being handled, or None at connection time and for the greeting.
+    #: At the login moment, the command that started the login (PASS, APOP or AUTH).
     command: Command | None
-    #: For PASS and APOP: whether the credentials are right.
-    credentials_valid: bool = False
+    #: At the login moment (``Stage.LOGIN``), how the user logs in: ``"USER"`` (for
+    #: USER/PASS), ``"APOP"`` or the SASL mechanism; None at every other moment.
+    login_method: str | None = None
 
 
 @dataclass(frozen=True)
@@ -163,7 +174,6 @@ class Fault:
     limit: int | None = None  # None: every time
     probability: float = 1.0
     seed: int = 0
-    needs_valid_credentials: bool = False
 
     # -- where ---------------------------------------------------------------------
     def for_user(self, user: str) -> Fault:
@@ -176,7 +186,9 @@ class Fault:
         return dataclasses.replace(self, session=number)
 
     def on(self, *keywords: str) -> Fault:
-        """Only for these commands (case-insensitive keywords)."""
+        """Only for these commands (case-insensitive keywords); for a login fault, the
+        command that started the login (PASS, APOP, AUTH) or the login method (USER,
+        APOP, PLAIN, CRAM-MD5, ...)."""
         if self.stage is Stage.CONNECT:
             raise ValueError(f"{self.description!r} happens before any command")
         return dataclasses.replace(self, keywords=frozenset(k.upper() for k in keywords))
@@ -342,14 +354,9 @@ def error(*commands: str, code: str | None = None, text: str | None = None) -> F
 
 
 def _login_refusal(description: str, text: str, code: str) -> Fault:
-    # Only when the credentials are right: that is when a real server says this.
-    return Fault(
-        description,
-        Stage.COMMAND,
-        _Refuse(text, code),
-        keywords=frozenset({"PASS", "APOP"}),
-        needs_valid_credentials=True,
-    )
+    # At the login moment, when the credentials were right: that is when a real
+    # server says this. Every login method gets there, SASL mechanisms included.
+    return Fault(description, Stage.LOGIN, _Refuse(text, code))
 
 
 def lock_failure() -> Fault:
@@ -374,7 +381,10 @@ def login_delay() -> Fault:
 def hook(function: Callable[[FaultContext], HookResult], *commands: str) -> Fault:
     """Call ``function(context)`` for each command (or only these); it returns None to
     let the command through, a ``-ERR ...`` line to answer instead, or a Close, Delay or
-    Stall. A hook that raises fails the session like any error inside the server."""
+    Stall. ``once()``, ``times(n)`` and ``nth(k)`` count calls of the hook, whatever it
+    returned: ``hook(deliver, "RETR").nth(2).once()`` calls ``deliver`` at the second
+    RETR and never again. A hook that raises fails the session like any error inside
+    the server."""
     return Fault(
         f"hook {getattr(function, '__name__', 'function')}",
         Stage.COMMAND,
@@ -503,14 +513,15 @@ class ArmedFault:
             return False
         command = context.command
         keywords = fault.keywords
-        if keywords is not None and (command is None or command.keyword not in keywords):
-            return False
-        if fault.pattern is not None and (
+        if keywords is not None and (
             command is None
-            or not re.fullmatch(fault.pattern, command.line.decode("utf-8", "replace"))
+            or (command.keyword not in keywords and context.login_method not in keywords)
         ):
             return False
-        return not (fault.needs_valid_credentials and not context.credentials_valid)
+        return fault.pattern is None or (
+            command is not None
+            and re.fullmatch(fault.pattern, command.line.decode("utf-8", "replace")) is not None
+        )
 
     def _due(self) -> bool:
         # Called for a matching moment: counts it, then decides whether to fire.
@@ -523,8 +534,8 @@ class ArmedFault:
         return fault.probability >= 1.0 or self._rng.random() < fault.probability
 
     def _action(self, context: FaultContext) -> Action | None:
-        # What firing means now; a hook decides at each moment, and letting the command
-        # through is not firing.
+        # What firing means now; a hook decides at each moment (None: let the
+        # command through). Calling the hook is what counts as firing.
         action = self.fault.action
         if not isinstance(action, _Hook):
             return action
@@ -598,10 +609,10 @@ class FaultSet:
         for armed in self:
             if not (armed._matches(stage, context) and armed._due()):
                 continue
+            armed.fired += 1  # a hook's call counts, whatever it returns
             action = armed._action(context)
             if action is None:
                 continue
-            armed.fired += 1
             jitter = 0.0
             if isinstance(action, Delay) and action.jitter:
                 jitter = armed._rng.uniform(0.0, action.jitter)
@@ -614,15 +625,7 @@ def context_for(
     """The FaultContext of a session at a command (or at its start)."""
     if command is None:
         return FaultContext(session, protocol.user, None)
-    return FaultContext(
-        session,
-        protocol.login_name(command),
-        command,
-        # A line refused as too long holds only the start of its secret: never valid.
-        command.problem is None
-        and command.keyword in ("PASS", "APOP")
-        and protocol.credentials_valid(command),
-    )
+    return FaultContext(session, protocol.login_name(command), command)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from ._config import ServerConfig
-from ._server import Pop3Server, open_pop3_server
+from ._server import Pop3Server, ServerError, open_pop3_server
 from ._store import MailboxSpec
 from ._thread import Pop3ServerThread
 from ._tls import TlsCertificates
@@ -209,19 +209,17 @@ def pop3_shared_server(
             "test asks for other options (a @pytest.mark.pop3 option or a pop3_config "
             "override); use the pop3_server fixture, or override pop3_shared_config"
         )
-    # An error since the last test's check (a stray client between tests) is reported
-    # here rather than wiped by the reset.
-    server.check()
+    # The reset raises, after resetting, an error of a session that ended since the
+    # last test's report (a stray client between tests): reported here, never wiped.
     server.reset(pop3_mailboxes)
     _report_transcript(request, server.transcript)
     yield server
     # End what the test left open first, so that anything failing as it ends is
     # reported here, against this test, and only here: the next test starts clean.
     server.close_sessions()
-    try:
-        server.check()
-    finally:
-        server.errors.clear()
+    errors = server.server.take_errors()
+    if errors:
+        raise ServerError(errors) from errors[0]
 
 
 @pytest.fixture

@@ -1074,8 +1074,8 @@ def test_transcript_follower_writes_a_session_ending_during_flush_once(
     """A session may end between the follower taking the ended ones out and reading
     the open ones: it is written in full then, and taken out by the next flush."""
     transcript = Transcript()
-    first = transcript.start_session(("127.0.0.1", 1), lambda: 0.0)
-    second = transcript.start_session(("127.0.0.1", 2), lambda: 0.0)
+    first = transcript.start_session(1, ("127.0.0.1", 1), lambda: 0.0)
+    second = transcript.start_session(2, ("127.0.0.1", 2), lambda: 0.0)
     pop_finished = transcript.pop_finished
 
     def pop_then_end_the_second() -> list[SessionRecord]:

@@ -479,13 +479,15 @@ def test_hook_sees_the_context_and_can_let_commands_through(
         client.pass_("secret")
         client.retr(1)
         client.quit()
-    assert [(c.session, c.user, c.command, c.credentials_valid) for c in seen] == [
-        (1, "alice", command_line("USER alice"), False),
-        (1, "alice", command_line("PASS wrong"), False),
-        (1, "alice", command_line("USER alice"), False),
-        (1, "alice", command_line("PASS secret"), True),
-        (1, "alice", command_line("RETR 1"), False),
-        (1, "alice", command_line("QUIT"), False),
+    # A hook runs before the command: it cannot know whether a password is right,
+    # so its context never says (login_method is set only at Stage.LOGIN).
+    assert [(c.session, c.user, c.command, c.login_method) for c in seen] == [
+        (1, "alice", command_line("USER alice"), None),
+        (1, "alice", command_line("PASS wrong"), None),
+        (1, "alice", command_line("USER alice"), None),
+        (1, "alice", command_line("PASS secret"), None),
+        (1, "alice", command_line("RETR 1"), None),
+        (1, "alice", command_line("QUIT"), None),
     ]
     assert fault_events(pop3_server.transcript.sessions[0]) == []  # it never interfered
     assert_intact(pop3_server)
@@ -512,20 +514,44 @@ def test_hook_answers_err_or_closes(pop3_server: Pop3ServerThread) -> None:
     assert session.ended_by is EndReason.FAULT
 
 
-def test_a_hook_limited_to_once_fires_once_not_at_its_first_call(
+def test_a_hook_limited_to_once_is_called_once_whatever_it_returns(
     pop3_server: Pop3ServerThread,
 ) -> None:
-    """A hook that lets a command through has not fired: ``.once()`` must leave it
-    armed until it answers, and ``fired`` must match the transcript."""
+    """``once()``, ``times()`` and ``nth()`` count calls of a hook: a side-effect hook
+    (deliver mail at the second RETR) runs exactly once, although it lets every
+    command through. Only a hook that acts is a fault event in the transcript."""
+    calls: list[bytes] = []
 
-    def refuse_second(context: FaultContext) -> str | None:
+    def deliver_late(context: FaultContext) -> None:
         assert context.command is not None
-        return "-ERR not now" if context.command.line == b"RETR 2" else None
+        calls.append(context.command.line)
+        pop3_server.store.deliver("alice", "Subject: late\n\nlate\n", uid="late")
 
-    armed = pop3_server.faults.add(faults.hook(refuse_second, "RETR").once())
+    armed = pop3_server.faults.add(faults.hook(deliver_late, "RETR").nth(2).once())
     with logged_in(pop3_server) as client:
         client.retr(1)
-        assert expect_err(client.retr, 2) == b"-ERR not now"
+        client.retr(2)
+        client.retr(3)
+        client.quit()
+    assert calls == [b"RETR 2"]
+    assert (armed.seen, armed.fired) == (3, 1)
+    assert pop3_server.store["alice"].uids[-1] == "late"
+    assert len([uid for uid in pop3_server.store["alice"].uids if uid == "late"]) == 1
+    assert fault_events(pop3_server.transcript.sessions[0]) == []
+    pop3_server.wait_idle()
+    assert not pop3_server.store["alice"].locked
+
+
+def test_a_refusing_hook_limited_to_once_refuses_only_at_its_first_call(
+    pop3_server: Pop3ServerThread,
+) -> None:
+    def refuse(context: FaultContext) -> str:
+        return "-ERR not now"
+
+    armed = pop3_server.faults.add(faults.hook(refuse, "RETR").once())
+    with logged_in(pop3_server) as client:
+        assert expect_err(client.retr, 1) == b"-ERR not now"
+        client.retr(2)
         client.quit()
     assert armed.fired == len(fault_events(pop3_server.transcript.sessions[0])) == 1
     assert_intact(pop3_server)

@@ -40,9 +40,13 @@ def command(line: str) -> Command:
 
 
 def context(
-    line: str | None = None, *, session: int = 1, user: str | None = "alice", valid: bool = False
+    line: str | None = None,
+    *,
+    session: int = 1,
+    user: str | None = "alice",
+    method: str | None = None,
 ) -> FaultContext:
-    return FaultContext(session, user, None if line is None else command(line), valid)
+    return FaultContext(session, user, None if line is None else command(line), method)
 
 
 def pattern(fault: Fault, moments: int, stage: Stage | None = None, line: str = "NOOP") -> str:
@@ -100,7 +104,8 @@ def test_command_lists_become_upper_case_keywords() -> None:
     assert faults.bare_lf().keywords == {"RETR"}
     assert faults.wrong_list_size().keywords == {"LIST"}
     assert faults.changing_uids().keywords == {"UIDL"}
-    assert faults.lock_failure().keywords == {"PASS", "APOP"}
+    assert faults.lock_failure().keywords is None  # every login method
+    assert faults.lock_failure().stage is Stage.LOGIN
     assert faults.hook(lambda context: None, "dele").keywords == {"DELE"}
 
 
@@ -149,9 +154,6 @@ def test_modifiers_return_new_faults_and_leave_the_original_alone() -> None:
         (faults.error().matching(r"RETR [0-9]+"), context("RETR 12"), True),
         (faults.error().matching(r"RETR [0-9]+"), context("RETR"), False),
         (faults.error().matching(r"RETR [0-9]+"), context("RETR 1 2"), False),  # fullmatch
-        (faults.lock_failure(), context("PASS secret", valid=True), True),
-        (faults.lock_failure(), context("PASS wrong", valid=False), False),
-        (faults.lock_failure(), context("USER alice", valid=True), False),
     ],
 )
 def test_where_a_fault_applies(fault: Fault, at: FaultContext, fires: bool) -> None:
@@ -159,6 +161,30 @@ def test_where_a_fault_applies(fault: Fault, at: FaultContext, fires: bool) -> N
     armed = fault_set.add(fault)
     assert bool(fired_at(fault_set, Stage.COMMAND, at)) is fires
     assert armed.seen == armed.fired == int(fires)  # a moment that does not match is not seen
+
+
+@pytest.mark.parametrize(
+    ("fault", "at", "fires"),
+    [
+        (faults.lock_failure(), context("PASS secret", method="USER"), True),
+        (faults.lock_failure(), context("APOP alice 0123", method="APOP"), True),
+        (faults.lock_failure(), context("AUTH PLAIN", method="PLAIN"), True),
+        (faults.lock_failure().on("APOP"), context("PASS secret", method="USER"), False),
+        (faults.lock_failure().on("APOP"), context("APOP alice 0123", method="APOP"), True),
+        (faults.lock_failure().on("PASS"), context("PASS secret", method="USER"), True),
+        (faults.lock_failure().on("CRAM-MD5"), context("AUTH CRAM-MD5", method="CRAM-MD5"), True),
+        (faults.lock_failure().on("CRAM-MD5"), context("AUTH PLAIN", method="PLAIN"), False),
+        (faults.lock_failure().on("AUTH"), context("AUTH PLAIN", method="PLAIN"), True),
+        (faults.auth_failure().for_user("bob"), context("PASS x", method="USER"), False),
+    ],
+)
+def test_where_a_login_fault_applies(fault: Fault, at: FaultContext, fires: bool) -> None:
+    """Login faults act at the login moment (credentials right, mailbox not locked
+    yet), for every method; ``on()`` names the command or the method."""
+    fault_set = FaultSet()
+    fault_set.add(fault)
+    assert bool(fired_at(fault_set, Stage.LOGIN, at)) is fires
+    assert fired_at(fault_set, Stage.COMMAND, at) == []  # never before the check
 
 
 def test_faults_fire_only_at_their_own_stage() -> None:

@@ -167,7 +167,7 @@ class RecordingProtocol(Pop3Protocol):
 def test_the_server_side_buffer_for_an_endless_line_never_exceeds_255_octets(
     monkeypatch: pytest.MonkeyPatch, traced: None
 ) -> None:
-    monkeypatch.setattr(fakepop._server, "Pop3Protocol", RecordingProtocol)
+    monkeypatch.setattr(fakepop._session, "Pop3Protocol", RecordingProtocol)
     RecordingProtocol.most_buffered = RecordingProtocol.waits = 0
     with Pop3ServerThread({"alice": "pw"}) as server:
         sock = connect(server)

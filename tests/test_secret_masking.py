@@ -12,9 +12,16 @@ import base64
 import pytest
 import trio
 
-from fakepop import Command, MailStore, Pop3Server, State, Transcript, open_pop3_server
+from fakepop import (
+    Command,
+    MailStore,
+    Pop3Protocol,
+    Pop3Server,
+    State,
+    Transcript,
+    open_pop3_server,
+)
 from fakepop._masking import MASK, mask_command_line
-from fakepop.faults import context_for
 from tests.clients import RawPop3, mailboxes
 from tests.sansio import chunkings, new_session
 
@@ -128,7 +135,7 @@ def test_recorded_over_long_secrets_are_masked(pieces_of: str) -> None:
         f"AUTH PLAIN\r\n{'/' * 300}\r\n"
     ).encode()
     transcript = Transcript()
-    recorder = transcript.start_session(None, lambda: 0.0)
+    recorder = transcript.start_session(1, None, lambda: 0.0)
     session = new_session()
     for piece in chunkings(data)[pieces_of]:
         session.receive_data(piece)
@@ -201,9 +208,15 @@ async def test_no_transcript_view_shows_a_secret_sent_over_a_socket() -> None:
 
 def test_over_long_pass_never_counts_as_valid_credentials_for_faults() -> None:
     """RFC 2449 §4: an over-long PASS is refused, so a fault that fires only on right
-    credentials must not fire for it, even when the octets kept spell the password."""
+    credentials (at the login gate) must not fire for it, even when the octets kept
+    spell the password."""
     password = "p" * 59  # exactly what is kept of the line after "PASS "
-    session = new_session(MailStore({"alice": password}))
+    gate_calls: list[tuple[str, str]] = []
+
+    def gate(user: str, method: str, command: Command) -> None:
+        gate_calls.append((user, method))
+
+    session = Pop3Protocol(MailStore({"alice": password}), login_gate=gate)
     session.receive_data(f"USER alice\r\nPASS {password}{'x' * 300}\r\n".encode())
     user = session.next_command()
     assert user is not None
@@ -212,4 +225,6 @@ def test_over_long_pass_never_counts_as_valid_credentials_for_faults() -> None:
     assert long_pass is not None
     assert long_pass.problem is not None
     assert long_pass.argument == password
-    assert not context_for(1, session, long_pass).credentials_valid
+    assert session.handle(long_pass).status.startswith(b"-ERR Line too long")
+    assert session.state is not State.TRANSACTION
+    assert gate_calls == []

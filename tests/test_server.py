@@ -317,7 +317,7 @@ async def test_reset_ends_sessions_and_starts_afresh() -> None:
         async with await connect(server) as client:
             await login(client)
             await client.command("DELE 1")
-            server.reset({"carol": {"password": "pw", "messages": ["Subject: c\n\nc\n"]}})
+            await server.reset({"carol": {"password": "pw", "messages": ["Subject: c\n\nc\n"]}})
             assert await client.closed_by_server()
         await server.wait_idle()
         assert server.port == port

@@ -1,0 +1,348 @@
+"""One connection's conversation, over a Trio stream.
+
+A :class:`Session` moves bytes between the stream and its :class:`Pop3Protocol`,
+carries out the faults that fire (fakepop.faults decides, the session waits, writes
+and closes), and records what happened. Two rules hold here, in one place:
+
+- A reply is recorded once it was written, with the time it was written, and as it
+  went over the wire (after the faults that rewrote or cut it). A fault is recorded
+  when it fires, so a delayed reply shows after its delay.
+- The last reply of a session (QUIT's, after UPDATE removed the marked mail) is
+  written even when the server is stopped or reset at that instant: the client
+  either hears ``+OK`` and its mail is gone, or (stopped before QUIT ran) nothing was
+  deleted. Stopping gives that write a short grace, so a client that does not read
+  cannot hold the server up.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import ssl
+import struct
+from collections.abc import Sequence
+from contextlib import suppress
+from typing import Protocol
+
+import trio
+
+from ._config import ServerConfig
+from ._protocol import Command, Pop3Protocol, Reply, State
+from ._store import MailStore
+from ._transcript import EndReason
+from .faults import Close, Delay, FaultContext, FaultSet, Stage, Stall, context_for, plan_reply
+
+__all__ = ["Recorder", "Session", "close_stream"]
+
+_RECEIVE_SIZE = 16384
+# Replies shorter than this go out in one write with their status line; longer
+# payloads are sent as they are stored, without copying them to prepend the status.
+_COALESCE_LIMIT = 65536
+# How long a session's last reply may still take once the server is stopping.
+_FINAL_WRITE_GRACE = 1.0
+
+
+class Recorder(Protocol):
+    # What a session tells the transcript (SessionRecorder, or nothing at all).
+    def command(self, command: Command) -> None: ...
+    def reply(self, reply: Reply, state: State | None = None, user: str | None = None) -> None: ...
+    def sent(
+        self,
+        status: bytes,
+        lines: int,
+        octets: int,
+        state: State | None = None,
+        user: str | None = None,
+    ) -> None: ...
+    def event(self, text: str) -> None: ...
+    def end(self, reason: EndReason, removed: Sequence[str] = ()) -> None: ...
+
+
+class Session:
+    """A POP3 session over one connection; ``run()`` it, then ``close()`` it."""
+
+    def __init__(
+        self,
+        number: int,
+        stream: trio.abc.Stream,
+        *,
+        store: MailStore,
+        config: ServerConfig,
+        faults: FaultSet,
+        recorder: Recorder,
+        ssl_context: ssl.SSLContext | None,
+    ) -> None:
+        #: The session's number, shared by the transcript and the faults.
+        self.number = number
+        #: The connection: the socket stream, then (after STLS) TLS around it.
+        self.stream = stream
+        self.recorder = recorder
+        self._faults = faults
+        self._ssl_context = ssl_context
+        self._autologout = config.autologout
+        # The run's clock (a MockClock in tests that use one), without the lookup that
+        # trio.current_time() repeats on every call.
+        clock = trio.lowlevel.current_clock().current_time
+        self.protocol = Pop3Protocol(
+            store,
+            config,
+            clock=clock,
+            tls_available=ssl_context is not None,
+            login_gate=self._login_gate,
+        )
+        #: Everything the session does; the server cancels it to stop the session.
+        self.scope = trio.CancelScope()
+        # While the last reply is written: shielded, until the server stops.
+        self._final_write: trio.CancelScope | None = None
+
+    def stop(self) -> None:
+        """End the session at its next checkpoint, without UPDATE; a last reply being
+        written gets a short grace to finish."""
+        self.scope.cancel()
+        if self._final_write is not None:
+            self._final_write.deadline = min(
+                self._final_write.deadline, trio.current_time() + _FINAL_WRITE_GRACE
+            )
+
+    async def run(self, *, implicit_tls: bool = False) -> EndReason:
+        """Converse until the session ends; how it ended. Raises what went wrong
+        inside the server, and trio's stream errors when the client went away."""
+        with self.scope:
+            if implicit_tls and not await self._start_tls():
+                return EndReason.TLS_FAILED
+            return await self._converse()
+        return EndReason.SERVER_STOPPED
+
+    async def _converse(self) -> EndReason:
+        protocol = self.protocol
+        if self._faults:
+            ended = await self._connect_faults()
+            if ended is not None:
+                return ended
+        if await self.write(protocol.greeting(), None):
+            return EndReason.FAULT
+        # RFC 1939 section 3: after the autologout time without a command the session
+        # ends silently, without UPDATE. One scope for the whole session, its deadline
+        # pushed forward before each read, is cheaper than a new scope per read.
+        with trio.CancelScope() as idle:
+            while True:
+                command = protocol.next_command()
+                if command is None:
+                    if protocol.client_closed:
+                        return EndReason.CLIENT_CLOSED
+                    idle.deadline = trio.current_time() + self._autologout
+                    protocol.receive_data(await self.stream.receive_some(_RECEIVE_SIZE))
+                    continue
+                if self.scope.cancel_called:
+                    # Stopped: pipelined commands already received are not executed.
+                    return EndReason.SERVER_STOPPED
+                idle.deadline = math.inf  # a slow client reading a reply is not idle
+                ended = await self._execute(command)
+                if ended is not None:
+                    return ended
+        return EndReason.TIMEOUT
+
+    async def _execute(self, command: Command) -> EndReason | None:
+        # Faults, then the command, then its reply; how the session ended, if it did.
+        protocol = self.protocol
+        self.recorder.command(command)
+        refusal = None
+        if self._faults:
+            outcome = await self._command_faults(command)
+            if isinstance(outcome, EndReason):
+                return outcome
+            refusal = outcome
+        state = protocol.state
+        reply = protocol.handle(command) if refusal is None else refusal
+        entered = None if protocol.state is state else protocol.state
+        if await self.write(reply, command, entered):
+            return EndReason.FAULT
+        if reply.close:
+            return EndReason.QUIT if refusal is None else EndReason.FAULT
+        if reply.starttls and not await self._start_tls():
+            return EndReason.TLS_FAILED
+        return None
+
+    # -- writing replies --------------------------------------------------------------
+    async def write(
+        self, reply: Reply, command: Command | None, entered: State | None = None
+    ) -> bool:
+        """Send a reply, shaped or broken by the faults that fire at it, and record it
+        as written; True if a fault ended the connection. ``entered``: the state the
+        command led to, if it changed."""
+        if not reply.close:
+            return await self._write(reply, command, entered)
+        # The session's last reply: what it reports has happened (QUIT's UPDATE).
+        with trio.CancelScope(shield=True) as final:
+            self._final_write = final
+            if self.scope.cancel_called:  # stopping already: no more than the grace
+                final.deadline = trio.current_time() + _FINAL_WRITE_GRACE
+            try:
+                return await self._write(reply, command, entered)
+            finally:
+                self._final_write = None
+        return False  # the grace ran out: the client did not take the reply
+
+    async def _write(self, reply: Reply, command: Command | None, entered: State | None) -> bool:
+        fired = []
+        context = None
+        if self._faults:
+            context = context_for(self.number, self.protocol, command)
+            fired = list(self._faults.fire(Stage.REPLY, context))
+        user = self.protocol.user
+        if not fired:
+            await send_reply(self.stream, reply)
+            self.recorder.reply(reply, entered, user)
+            return False
+        assert context is not None
+        for item in fired:
+            self.recorder.event(f"fault: {item.armed.fault}")
+        plan = plan_reply(reply, fired, context)
+        if plan.delay:
+            await trio.sleep(plan.delay)
+        octets = plan.octets
+        if plan.chunk is None:
+            if octets:
+                await self.stream.send_all(octets)
+        else:
+            for start in range(0, len(octets), plan.chunk):
+                piece = octets[start : start + plan.chunk]
+                await self.stream.send_all(piece)
+                pause = plan.pause_after(len(piece))
+                if pause:
+                    await trio.sleep(pause)
+        self._record_written(octets, reply, entered, user)
+        if plan.close is not None:
+            prepare_close(self.stream, reset=plan.close.reset)
+            return True
+        return False
+
+    def _record_written(
+        self, octets: bytes, reply: Reply, entered: State | None, user: str | None
+    ) -> None:
+        # What a fault let through, as the client got it: the status line if it went
+        # out whole, and what followed it.
+        end = octets.find(b"\n") + 1
+        if not end:
+            if octets:
+                self.recorder.event(f"sent {len(octets)} octets of a status line: {octets!r}")
+            return
+        payload = octets[end:]
+        if reply.payload is not None and payload == reply.payload:
+            lines = reply.lines
+        else:
+            lines = payload.count(b"\n") - (1 if payload.endswith(b"\n.\r\n") else 0)
+            lines -= 1 if payload == b".\r\n" else 0
+        self.recorder.sent(octets[:end], max(lines, 0), len(payload), entered, user)
+
+    # -- faults at connection, command and login ----------------------------------------
+    async def _connect_faults(self) -> EndReason | None:
+        context = context_for(self.number, self.protocol, None)
+        for fired in self._faults.fire(Stage.CONNECT, context):
+            self.recorder.event(f"fault: {fired.armed.fault}")
+            ended = await self._carry_out(fired.action, fired.jitter)
+            if ended is not None:
+                return ended
+        return None
+
+    async def _command_faults(self, command: Command) -> Reply | EndReason | None:
+        # A reply to send instead of executing the command, how the session ended, or
+        # None to execute the command as usual.
+        context = context_for(self.number, self.protocol, command)
+        for fired in self._faults.fire(Stage.COMMAND, context):
+            self.recorder.event(f"fault: {fired.armed.fault}")
+            refusal = fired.refusal
+            if refusal is not None:
+                return self.protocol.refuse(command, *refusal)
+            ended = await self._carry_out(fired.action, fired.jitter)
+            if ended is not None:
+                return ended
+        return None
+
+    def _login_gate(
+        self, user: str, method: str, command: Command
+    ) -> tuple[str, str | None] | None:
+        # The protocol asks at every login whose credentials were right.
+        if not self._faults:
+            return None
+        context = FaultContext(self.number, user, command, method)
+        for fired in self._faults.fire(Stage.LOGIN, context):
+            self.recorder.event(f"fault: {fired.armed.fault}")
+            if fired.refusal is not None:
+                return fired.refusal
+        return None
+
+    async def _carry_out(self, action: object, jitter: float) -> EndReason | None:
+        # Close, Delay or Stall at a connection or command: how the session ended, if it did.
+        if isinstance(action, Delay):
+            await trio.sleep(action.seconds + jitter)
+            return None
+        if isinstance(action, Close):
+            prepare_close(self.stream, reset=action.reset)
+            return EndReason.FAULT
+        if isinstance(action, Stall):
+            # Answer nothing; read and drop what the client sends until it gives up.
+            while await self.stream.receive_some(_RECEIVE_SIZE):
+                pass
+            return EndReason.FAULT
+        raise TypeError(f"cannot carry out {action!r} here")
+
+    # -- TLS -------------------------------------------------------------------------
+    async def _start_tls(self) -> bool:
+        """Wrap the connection in TLS and shake hands; False (recorded) if that failed.
+
+        A client that does not complete the handshake within the autologout time is
+        treated as gone, like any idle client."""
+        assert self._ssl_context is not None
+        tls = trio.SSLStream(self.stream, self._ssl_context, server_side=True)
+        self.stream = tls
+        try:
+            with trio.fail_after(self._autologout):
+                await tls.do_handshake()
+        except (trio.BrokenResourceError, trio.TooSlowError) as exc:
+            reason = exc.__cause__ or exc
+            self.recorder.event(f"TLS handshake failed: {type(reason).__name__}: {reason}")
+            return False
+        self.protocol.tls_started()
+        cipher = tls.cipher()
+        self.recorder.event(
+            f"TLS started: {tls.version()} {cipher[0] if cipher else ''}".rstrip()
+        )
+        return True
+
+
+async def send_reply(stream: trio.abc.Stream, reply: Reply) -> None:
+    """Write a reply whole."""
+    payload = reply.payload
+    if payload is None:
+        await stream.send_all(reply.status)
+    elif len(payload) < _COALESCE_LIMIT:
+        await stream.send_all(reply.status + payload)
+    else:
+        await stream.send_all(reply.status)
+        await stream.send_all(payload)
+
+
+async def close_stream(stream: trio.abc.Stream) -> None:
+    """Close a session's stream, even when cancelled."""
+    if isinstance(stream, trio.SocketStream):
+        # Closes the socket at once, even when cancelled; cheaper than
+        # aclose_forcefully, which raises and catches a Cancelled every time.
+        await stream.aclose()
+    elif isinstance(stream, trio.SSLStream):
+        # RFC 8314 section 3.4: send a TLS close alert first, if the peer lets us.
+        with trio.move_on_after(1), suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await stream.aclose()
+        await close_stream(stream.transport_stream)
+    else:
+        await trio.aclose_forcefully(stream)
+
+
+def prepare_close(stream: trio.abc.Stream, *, reset: bool) -> None:
+    """Make the coming close send an RST instead of a FIN, for ``reset``."""
+    # SO_LINGER on, with a zero timeout.
+    if isinstance(stream, trio.SSLStream):
+        stream = stream.transport_stream
+    if reset and isinstance(stream, trio.SocketStream):
+        with suppress(OSError):
+            stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
