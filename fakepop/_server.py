@@ -87,6 +87,8 @@ class Pop3Server:
         self._numbers = itertools.count(1)
         # Set while reset() runs: connections arriving meanwhile wait for it.
         self._resetting: trio.Event | None = None
+        # What escaped a session and is ending the whole run (not an Exception).
+        self.fatal: BaseException | None = None
         #: Faults to inject; add and remove them from any thread while serving.
         self.faults = FaultSet()
 
@@ -283,7 +285,13 @@ class Pop3Server:
             ended_by = await session.run(implicit_tls=implicit_tls)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             ended_by = EndReason.CLIENT_CLOSED  # nothing to report, nothing deleted
-        except Exception as exc:
+        except trio.Cancelled:
+            raise
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                # It ends the server's run; whoever waits on the server must know.
+                self.fatal = exc
+                raise
             ended_by = EndReason.SERVER_ERROR
             self.errors.append(exc)
             recorder.event(f"error inside the server: {type(exc).__name__}: {exc}")

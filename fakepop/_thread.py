@@ -377,6 +377,11 @@ class Pop3ServerThread:
                 self.check()
                 raise RuntimeError("the fakepop server ended while waiting") from None
             return
+        if self.server.fatal is not None:
+            # Idle because the run is ending: report that, not success.
+            if self._thread is not None:
+                self._thread.join(_STOP_TIMEOUT)
+            self.check()
         if not idle:
             raise TimeoutError(
                 f"{self.server.active_sessions} POP3 session(s) still open "
