@@ -35,8 +35,9 @@ def saslprep(text: str) -> str:
     mapped = "".join(
         " " if stringprep.in_table_c12(c) else c for c in text if not stringprep.in_table_b1(c)
     )
-    # 2.2 normalisation: KC.
-    prepared = unicodedata.normalize("NFKC", mapped)
+    # 2.2 normalisation: KC, with the Unicode 3.2 tables stringprep is defined on
+    # (RFC 3454 section 1.3), as the stdlib's IDNA codec does.
+    prepared = unicodedata.ucd_3_2_0.normalize("NFKC", mapped)
     for char in prepared:
         for prohibited, what in _PROHIBITED:
             if prohibited(char):

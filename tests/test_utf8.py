@@ -128,3 +128,10 @@ def test_saslprep_examples_of_rfc_4013(given: str, prepared: str) -> None:
 def test_saslprep_refusals_of_rfc_4013(given: str, problem: str) -> None:
     with pytest.raises(SaslprepError, match=problem):
         saslprep(given)
+
+
+def test_saslprep_normalises_with_the_unicode_3_2_tables() -> None:
+    """RFC 4013 §2.2 and RFC 3454 §1.3: stringprep is defined on Unicode 3.2. U+2F868
+    (a CJK compatibility ideograph) normalised to U+2136A then; later Unicode versions
+    changed its mapping to U+36FC, which a SASLprep on today's tables would give."""
+    assert saslprep("\U0002f868") == "\U0002136a"
