@@ -157,8 +157,8 @@ class Pop3Server:
         raises :class:`ServerError` (once, after the reset) for errors of sessions
         that ended since the last report.
         """
-        if self._resetting is not None:
-            raise RuntimeError("the server is already being reset")
+        if self.reset_if_idle(mailboxes):
+            return
         self._resetting = gate = trio.Event()
         try:
             # A bad spec raises here and changes nothing. No session runs a command
@@ -166,15 +166,34 @@ class Pop3Server:
             # checkpoint, and a stopped session handles no further command.
             self.store.replace(mailboxes or {})
             await self.close_sessions()
-            errors = self.take_errors()
-            self.transcript.clear()
-            self.faults.clear()
-            self._numbers = itertools.count(1)
+            errors = self._start_afresh()
         finally:
             self._resetting = None
             gate.set()
         if errors:
             raise ServerError(errors) from errors[0]
+
+    def reset_if_idle(self, mailboxes: Mapping[str, MailboxSpec] | None = None) -> bool:
+        """:meth:`reset` at once, if no session is open; False (nothing done) if one
+        is. Call it from the server's Trio thread: with no await in it, no connection
+        can start half-way."""
+        if self._resetting is not None:
+            raise RuntimeError("the server is already being reset")
+        if self._sessions:
+            return False
+        self.store.replace(mailboxes or {})
+        errors = self._start_afresh()
+        if errors:
+            raise ServerError(errors) from errors[0]
+        return True
+
+    def _start_afresh(self) -> list[BaseException]:
+        # Everything but the store, once no session is open; the errors taken.
+        errors = self.take_errors()
+        self.transcript.clear()
+        self.faults.clear()
+        self._numbers = itertools.count(1)
+        return errors
 
     async def wait_idle(self) -> None:
         """Wait until no session is open: every lock released, every QUIT committed.

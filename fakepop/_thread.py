@@ -333,7 +333,13 @@ class Pop3ServerThread:
         sessions that ended since they were last reported are raised afterwards as
         :class:`~fakepop.ServerError`.
         """
-        self._run_in_server("reset", self.server.reset, mailboxes)
+        token = self._token
+        if token is None or not self.is_running():
+            raise RuntimeError("the fakepop server is not running (call start() first)")
+        _refuse_in_trio("reset")
+        # Without an open session, one cheap synchronous call in the server's thread.
+        if not trio.from_thread.run_sync(self.server.reset_if_idle, mailboxes, trio_token=token):
+            trio.from_thread.run(self.server.reset, mailboxes, trio_token=token)
 
     def close_sessions(self) -> None:
         """End every session open now, without UPDATE, and wait until they have ended."""

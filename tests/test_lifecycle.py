@@ -236,3 +236,17 @@ def test_wait_idle_does_not_report_success_after_the_server_crashed(
     finally:
         with pytest.raises(ServerError):
             server.stop()
+
+
+def test_reset_with_a_bad_mailbox_changes_nothing() -> None:
+    """The new mailboxes are checked whole before anything is swapped or ended."""
+    with Pop3ServerThread(ONE) as server:
+        with RawPop3(server) as client:  # type: ignore[arg-type]
+            client.line()
+            with pytest.raises(TypeError, match="'carol'"):
+                server.reset({"bob": "pw", "carol": {"password": 42}})
+            client.send(b"USER alice\r\nPASS secret\r\nSTAT\r\n")
+            client.line()
+            client.line()
+            assert client.line().startswith(b"+OK 2 ")  # the session went on, same mail
+        assert server.store.users == ["alice"]
