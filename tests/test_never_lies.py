@@ -26,7 +26,7 @@ The server runs over trio memory streams (``Pop3Server.handle_stream``) under a
 cost no real time and a run is deterministic. One driver plays every client, one
 exchange at a time: the faults that fire during an exchange are that session's.
 
-    python -m pytest tests/test_never_lies.py          # CI: 120 examples, a few seconds
+    python -m pytest tests/test_never_lies.py          # CI: 300 + 150 examples, ~6 s
     FAKEPOP_NEVER_LIES_EXAMPLES=5000 python -m pytest tests/test_never_lies.py  # long run
 """
 
@@ -37,6 +37,8 @@ import hashlib
 import hmac
 import os
 import re
+import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import trio
@@ -47,8 +49,11 @@ from hypothesis import strategies as st
 from fakepop import Pop3Server, faults
 from fakepop.faults import Fault, FaultContext
 
-EXAMPLES = int(os.environ.get("FAKEPOP_NEVER_LIES_EXAMPLES", "120"))
-STEPS = int(os.environ.get("FAKEPOP_NEVER_LIES_STEPS", "24"))
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
+
+EXAMPLES = int(os.environ.get("FAKEPOP_NEVER_LIES_EXAMPLES", "300"))
+STEPS = int(os.environ.get("FAKEPOP_NEVER_LIES_STEPS", "30"))
 #: Virtual seconds any wait for the server may take before the test fails (MockClock).
 GUARD = 3600.0
 #: RFC 1939 section 3, RFC 2449 section 4: a status line, CRLF included.
@@ -141,7 +146,14 @@ def _scoped(draw: st.DrawFn, fault: Fault) -> Fault:
 
 @st.composite
 def fault_strategy(draw: st.DrawFn, calls: HookCalls) -> Fault:
-    keywords = draw(st.lists(st.sampled_from(KEYWORDS), max_size=2, unique=True))
+    # Often aimed at the commands whose faults matter most: QUIT (before or after
+    # UPDATE), the logins and DELE.
+    keywords = draw(
+        st.one_of(
+            st.sampled_from([["QUIT"], ["QUIT"], ["PASS"], ["AUTH"], ["DELE"], ["RETR", "QUIT"]]),
+            st.lists(st.sampled_from(KEYWORDS), max_size=2, unique=True),
+        )
+    )
     kind = draw(
         st.sampled_from(
             [
@@ -272,7 +284,6 @@ class Run:
     clients: list[Client] = field(default_factory=list)
     secrets: set[str] = field(default_factory=lambda: set(PASSWORDS.values()))
     counter: int = 0
-    status_lines: list[bytes] = field(default_factory=list)
 
     def core(self) -> str:
         """A fresh ASCII core for a made-up secret."""
@@ -288,17 +299,18 @@ class Run:
             if armed.fault.description.startswith(("close", "reset"))
         )
 
-    def close_before_fired(self) -> int:
-        return sum(
+    def stops(self) -> int:
+        """How often COMMAND-stage faults kept a command from running: close_before,
+        error, and a hook's -ERR."""
+        return self.calls.refused + sum(
             armed.fired
             for armed in self.server.faults
-            if armed.fault.description.startswith(("close before", "reset before"))
+            if armed.fault.description.startswith(("close before", "reset before", "-ERR"))
         )
 
     async def status(self, client: Client) -> bytes:
         line = await client.line()
         assert len(line) <= STATUS_LIMIT, (len(line), line[:80])
-        self.status_lines.append(line)
         return line
 
     def holders(self, user: str, but: Client) -> list[Client]:
@@ -333,9 +345,9 @@ def secret_text(draw: st.DrawFn, core: str, *, long: bool = False) -> str:
 
 
 @st.composite
-def plain_line(draw: st.DrawFn, run: Run, client: Client) -> bytes:
+def plain_line(draw: st.DrawFn, run: Run, client: Client) -> bytes:  # noqa: PLR0912
     """One command line that is not a valid QUIT or AUTH (those have their own steps)."""
-    choice = draw(st.integers(0, 13))
+    choice = draw(st.integers(0, 14))
     if choice <= 4:
         keyword = draw(
             st.sampled_from(
@@ -403,6 +415,24 @@ def plain_line(draw: st.DrawFn, run: Run, client: Client) -> bytes:
         response = b64(f"user={user}\x01auth=Bearer {token}\x01\x01")
         run.secrets.add(response)
         text = f"AUTH XOAUTH2 {response}"
+    elif choice == 14:
+        # Octets that are not UTF-8, bare CRs inside a line, a password that is not
+        # UTF-8 (RFC 6856 section 2.2: refused, and still a secret).
+        core = run.core()
+        run.secrets.add(core)
+        raw = draw(
+            st.sampled_from(
+                [
+                    b"\xffSTAT",
+                    b"STAT \xfe",
+                    b"NOOP\rSTAT",
+                    b"\r",
+                    b"\xc3",
+                    b"PASS \xff" + core.encode(),
+                ]
+            )
+        )
+        return raw + draw(st.sampled_from([b"\r\n", b"\n"]))
     else:
         text = draw(
             st.sampled_from(
@@ -440,7 +470,8 @@ def apop_right(client: Client, line: bytes) -> bool:
     user, _, digest = (argument or "").partition(" ")
     if client.timestamp is None or user not in PASSWORDS:
         return False
-    good = hashlib.md5((client.timestamp + PASSWORDS[user]).encode()).hexdigest()
+    secret = (client.timestamp + PASSWORDS[user]).encode()
+    good = hashlib.md5(secret, usedforsecurity=False).hexdigest()
     return digest.lower() == good
 
 
@@ -505,15 +536,15 @@ async def finish(run: Run, client: Client) -> None:
 async def quit_session(run: Run, client: Client, text: bytes, cuts: list[int]) -> None:
     """QUIT, alone: did UPDATE run? Decided from what the client read, and for an empty
     read (the connection closed with no octet of the reply) from whether a COMMAND-stage
-    close_before fired at it."""
-    closes_before = run.close_before_fired()
+    fault stopped it: a cut_payload may cut a refusal's -ERR to nothing, too."""
+    stops = run.stops()
     await client.send(text, cuts)
     status = await run.status(client)
     if status:
         executed = status.startswith(b"+")
         assert status[:1] in (b"+", b"-"), status
     else:
-        executed = run.close_before_fired() == closes_before
+        executed = run.stops() == stops
     if client.user is not None:
         cut = "" if status.endswith(b"\n") else ", reply cut"
         event(f"QUIT in TRANSACTION: UPDATE {'ran' if executed else 'did not run'}{cut}")
@@ -526,14 +557,15 @@ async def quit_session(run: Run, client: Client, text: bytes, cuts: list[int]) -
     await finish(run, client)
 
 
-async def sasl(run: Run, client: Client, draw: st.DrawFn) -> None:  # noqa: PLR0912
+async def sasl(run: Run, client: Client, data: st.DataObject) -> None:  # noqa: PLR0912
     """AUTH with a mechanism, then responses as long as the server challenges."""
+    draw = data.draw
     mechanism = draw(
         st.sampled_from(
             ["PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "plain", "PL\u0410IN", "CR\u0100M-MD5"]
         )
     )
-    user = draw(st.sampled_from([*USERS, "mallory"]))
+    user = draw(st.sampled_from([*USERS, "mallory", "v" * 250]))  # PLAIN: 255 at most
     right = draw(st.booleans())
     password = PASSWORDS.get(user, "") if right and user in PASSWORDS else None
     if password is None:
@@ -570,7 +602,7 @@ async def sasl(run: Run, client: Client, draw: st.DrawFn) -> None:  # noqa: PLR0
             break
         rounds += 1
         challenge = base64.b64decode(status[2:].strip())
-        how = draw(st.sampled_from(["right", "right", "cancel", "junk", "base64-junk"]))
+        how = draw(st.sampled_from(["right", "right", "cancel", "junk", "base64-junk", "huge"]))
         if rounds > 3:
             how = "cancel"
         if how == "cancel":
@@ -578,11 +610,19 @@ async def sasl(run: Run, client: Client, draw: st.DrawFn) -> None:  # noqa: PLR0
         elif how == "junk":
             response = draw(secret_text(run.core()))  # not base64: "-ERR"
             sent_right = False
+        elif how == "huge":
+            # Over the 64 KiB a SASL line may take: refused as too long, still masked.
+            response = run.core() + "A" * 70000
+            sent_right = False
         elif how == "base64-junk":
             response = b64(draw(secret_text(run.core())))
             sent_right = False
         elif name == "PLAIN":
-            response, sent_right = b64(f"\0{user}\0{password}"), correct
+            # RFC 4616: an authzid other than the user is refused, and echoed in a
+            # status line that must still fit 512 octets.
+            authzid = draw(st.sampled_from(["", user, "\u00e9" * 120 + "x" * 10, "y" * 250]))
+            response = b64(f"{authzid}\0{user}\0{password}")
+            sent_right = correct and authzid in ("", user)
         elif name == "LOGIN":
             response = b64(user if rounds == 1 else password)
             sent_right = correct and rounds == 2
@@ -617,42 +657,50 @@ def transcript_views(server: Pop3Server) -> list[str]:
     ]
 
 
+async def connect(run: Run, nursery: trio.Nursery) -> Client:
+    """A new connection, greeted (or closed by a fault at once)."""
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    nursery.start_soon(run.server.handle_stream, server_stream)
+    client = Client(len(run.clients) + 1, client_stream)
+    before = run.closes()
+    run.clients.append(client)
+    greeting = await run.status(client)
+    if greeting.endswith(b"\n") and (found := re.search(rb"<[^<>]*>\r\n$", greeting)):
+        client.timestamp = found.group()[:-2].decode()
+    if not greeting.endswith(b"\n") or run.closes() > before:
+        await finish(run, client)  # a close_after() with no keyword fired
+    return client
+
+
 async def conversation(data: st.DataObject) -> None:  # noqa: PLR0912
     calls = HookCalls()
     server = Pop3Server(
         {user: {"password": PASSWORDS[user], "messages": dict(MESSAGES[user])} for user in USERS}
     )
-    for fault in data.draw(st.lists(fault_strategy(calls), max_size=4), label="faults"):
-        server.faults.add(fault)
+    for _ in range(data.draw(st.integers(0, 4), label="faults")):
+        server.faults.add(data.draw(fault_strategy(calls)))
     run = Run(server, calls)
     draw = data.draw
     async with trio.open_nursery() as nursery:
-
-        async def connect() -> None:
-            client_stream, server_stream = trio.testing.memory_stream_pair()
-            nursery.start_soon(server.handle_stream, server_stream)
-            client = Client(len(run.clients) + 1, client_stream)
-            before = run.closes()
-            run.clients.append(client)
-            greeting = await run.status(client)
-            if greeting.endswith(b"\n") and (found := re.search(rb"<[^<>]*>\r\n$", greeting)):
-                client.timestamp = found.group()[:-2].decode()
-            if not greeting.endswith(b"\n") or run.closes() > before:
-                await finish(run, client)  # a close_after() with no keyword fired
-
         for _ in range(draw(st.integers(1, STEPS), label="steps")):
             open_clients = [c for c in run.clients if not c.closed]
             if len(open_clients) < 3 and (not open_clients or draw(st.integers(0, 5)) == 0):
-                await connect()
+                await connect(run, nursery)
                 continue
             client = draw(st.sampled_from(open_clients))
-            action = draw(
-                st.sampled_from(
-                    ["line", "line", "batch", "login", "login", "apop", "sasl", "quit", "close"]
-                )
-            )
+            if client.user is None:
+                actions = ["line", "batch", "login", "login", "apop", "sasl", "sasl", "quit"]
+            else:
+                actions = ["line", "batch", "dele", "dele", "dele", "dele", "login", "quit"]
+            action = draw(st.sampled_from([*actions, "close"]))
             cuts = draw(st.lists(st.integers(1, 300), max_size=3))
-            if action == "line":
+            if action == "dele":
+                numbers = draw(st.lists(st.integers(1, 5), min_size=1, max_size=3))
+                lines = [b"DELE %d\r\n" % n for n in numbers]
+                if draw(st.integers(0, 3)) == 0:
+                    lines.append(b"RSET\r\n")
+                await replies(run, client, lines, cuts)
+            elif action == "line":
                 line = draw(plain_line(run, client))
                 await replies(run, client, [line], cuts)
             elif action == "batch":
@@ -676,7 +724,7 @@ async def conversation(data: st.DataObject) -> None:  # noqa: PLR0912
                 digest = draw(apop_digest(client, user))
                 await replies(run, client, [f"APOP {user} {digest}\r\n".encode()], cuts)
             elif action == "sasl":
-                await sasl(run, client, draw)
+                await sasl(run, client, data)
             elif action == "quit":
                 quit_line = draw(st.sampled_from([b"QUIT\r\n", b"quit\r\n", b"Quit\n"]))
                 await quit_session(run, client, quit_line, cuts)
@@ -691,15 +739,19 @@ async def conversation(data: st.DataObject) -> None:  # noqa: PLR0912
                 await client.stream.aclose()
         for client in run.clients:
             if not client.closed:
-                if draw(st.booleans()):
+                if draw(st.integers(0, 3)):
                     await quit_session(run, client, b"QUIT\r\n", [])
                 else:
                     client.closed = True
                     await client.stream.aclose()
         await server.wait_idle()
         nursery.cancel_scope.cancel()
+    after_every_session(run)
 
-    # -- what must hold once every session has ended -------------------------------------
+
+def after_every_session(run: Run) -> None:
+    """What must hold once every session has ended."""
+    server = run.server
     assert server.errors == []
     server.check()
     run.check_store()
@@ -715,6 +767,8 @@ async def conversation(data: st.DataObject) -> None:  # noqa: PLR0912
             event(f"fired: {armed.fault.description.split(' ')[0]}")
     if any(r.removed for r in records.values()):
         event("mail removed")
+    if any(c.marked and not records[c.number].removed for c in run.clients):
+        event("marked mail kept: no UPDATE")
     views = transcript_views(server)
     for secret in run.secrets:
         cores = [secret, *re.findall(r"Kq[0-9a-f]{10}", secret)]
@@ -724,6 +778,91 @@ async def conversation(data: st.DataObject) -> None:  # noqa: PLR0912
                 assert core not in view, f"secret {core!r} shown:\n{view}"
 
 
+def run_trio(conversation: Callable[[st.DataObject], Awaitable[None]], data: st.DataObject) -> None:
+    """Run one conversation on a MockClock that jumps whenever every task waits; a
+    failure comes out as itself, not inside the nursery's exception group."""
+    try:
+        trio.run(conversation, data, clock=trio.testing.MockClock(autojump_threshold=0))
+    except BaseExceptionGroup as group:
+        failures = group.exceptions
+        while len(failures) == 1 and isinstance(failures[0], BaseExceptionGroup):
+            failures = failures[0].exceptions
+        if len(failures) == 1:
+            raise failures[0] from None
+        raise
+
+
+@st.composite
+def quit_fault_strategy(draw: st.DrawFn, calls: HookCalls) -> Fault:
+    """A fault at QUIT: before UPDATE (COMMAND stage) or after it (REPLY stage)."""
+    kind = draw(st.sampled_from(["error", "close_before", "close_after", "cut", "hook", "slice"]))
+    fault: Fault
+    if kind == "error":
+        fault = faults.error("QUIT", code=draw(st.sampled_from([None, "SYS/TEMP"])))
+    elif kind == "close_before":
+        fault = faults.close_before("QUIT", reset=draw(st.booleans()))
+    elif kind == "close_after":
+        fault = faults.close_after("QUIT")
+    elif kind == "cut":
+        fault = faults.cut_payload("QUIT", after_bytes=draw(st.integers(0, 50)))
+    elif kind == "slice":
+        fault = faults.slice_replies(draw(st.integers(1, 5)), pause=0.001).on("QUIT")
+    else:
+        answers = draw(st.lists(st.sampled_from([None, "-ERR x"]), min_size=1, max_size=3))
+
+        def answer(context: FaultContext) -> str | None:
+            reply = answers[calls.refused % len(answers)]
+            if reply is not None:
+                calls.refused += 1
+            return reply
+
+        fault = faults.hook(answer, "QUIT")
+    return _scoped(draw, fault)
+
+
+async def quit_conversation(data: st.DataObject) -> None:
+    """Sessions that log in, mark mail and QUIT, with faults at QUIT."""
+    calls = HookCalls()
+    server = Pop3Server(
+        {user: {"password": PASSWORDS[user], "messages": dict(MESSAGES[user])} for user in USERS}
+    )
+    for _ in range(data.draw(st.integers(1, 3), label="faults")):
+        server.faults.add(data.draw(quit_fault_strategy(calls)))
+    run = Run(server, calls)
+    draw = data.draw
+    async with trio.open_nursery() as nursery:
+        for _ in range(draw(st.integers(1, 4), label="sessions")):
+            client = await connect(run, nursery)
+            user = draw(st.sampled_from(USERS))
+            login = [f"USER {user}\r\n".encode(), f"PASS {PASSWORDS[user]}\r\n".encode()]
+            numbers = draw(st.lists(st.integers(1, 5), max_size=4))
+            lines = [b"DELE %d\r\n" % n for n in numbers]
+            if draw(st.integers(0, 4)) == 0:
+                lines.insert(draw(st.integers(0, len(lines))), b"RSET\r\n")
+            if not client.closed:
+                await replies(run, client, login + lines, [])
+            if not client.closed:
+                quit_line = draw(st.sampled_from([b"QUIT\r\n", b"quit\n"]))
+                cuts = draw(st.lists(st.integers(1, 5), max_size=2))
+                await quit_session(run, client, quit_line, cuts)
+        await server.wait_idle()
+        nursery.cancel_scope.cancel()
+    after_every_session(run)
+
+
+@settings(
+    max_examples=max(EXAMPLES // 2, 1),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(st.data())
+def test_faults_at_quit_remove_mail_only_after_update(data: st.DataObject) -> None:
+    """RFC 1939 section 6: mail goes at UPDATE, which a COMMAND-stage fault at QUIT
+    (error, close_before, a hook's -ERR) prevents and a REPLY-stage one (close_after,
+    cut_payload) does not; the store and each session's ``removed`` must agree."""
+    run_trio(quit_conversation, data)
+
+
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -731,4 +870,4 @@ async def conversation(data: st.DataObject) -> None:  # noqa: PLR0912
 )
 @given(st.data())
 def test_fakepop_never_lies(data: st.DataObject) -> None:
-    trio.run(conversation, data, clock=trio.testing.MockClock(autojump_threshold=0))
+    run_trio(conversation, data)
