@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+import string
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
-__all__ = ["ServerConfig"]
+from .errors import ConfigError
+
+__all__ = ["ServerConfig", "Texts"]
 
 ExpirePolicy: TypeAlias = int | Literal["NEVER"] | None
 
@@ -45,16 +48,71 @@ DEFAULT_TEXTS: dict[str, str] = {
 RFC_MIN_LINE_LENGTH = 255
 
 
-def _check_texts(texts: Mapping[str, str]) -> None:
-    strange = sorted(set(texts) - set(DEFAULT_TEXTS))
-    if strange:
-        raise ValueError(
-            f"unknown texts {strange}; the replies that can be worded are "
-            f"{', '.join(sorted(DEFAULT_TEXTS))}"
-        )
-    for key, text in texts.items():
-        if "\r" in text or "\n" in text:
-            raise ValueError(f"text {key!r} must be one line")
+def _fields(template: str) -> set[str]:
+    # The names in braces of a str.format template; ValueError if it is malformed.
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+
+
+_FIELDS = {key: _fields(template) for key, template in DEFAULT_TEXTS.items()}
+
+
+class Texts(Mapping[str, str]):
+    """The reply wording a ServerConfig overrides: read-only, hashable, and checked
+    when made (known keys, one line each, only the fields each reply has)."""
+
+    __slots__ = ("_hash", "_items")
+
+    def __init__(self, texts: Mapping[str, str] | None = None) -> None:
+        items = dict(texts or {})
+        strange = sorted(set(items) - set(DEFAULT_TEXTS))
+        if strange:
+            raise ConfigError(
+                f"unknown texts {strange}; the replies that can be worded are "
+                f"{', '.join(sorted(DEFAULT_TEXTS))}"
+            )
+        for key, text in items.items():
+            if not isinstance(text, str):
+                raise ConfigError(f"text {key!r} must be a str, not {type(text).__name__}")
+            if "\r" in text or "\n" in text:
+                raise ConfigError(f"text {key!r} must be one line")
+            try:
+                unknown = sorted(_fields(text) - _FIELDS[key])
+            except ValueError as problem:
+                raise ConfigError(f"text {key!r} is not a valid template: {problem}") from None
+            if unknown:
+                allowed = ", ".join(f"{{{name}}}" for name in sorted(_FIELDS[key])) or "none"
+                raise ConfigError(
+                    f"text {key!r} uses {', '.join(f'{{{n}}}' for n in unknown)}; "
+                    f"its fields are: {allowed}"
+                )
+        self._items = items
+        self._hash = hash(frozenset(items.items()))
+
+    def __getitem__(self, key: str) -> str:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Mapping) and dict(self._items) == dict(other)
+
+    def __repr__(self) -> str:
+        return f"Texts({self._items!r})"
+
+
+def _seconds(value: object, *, allow_zero: bool) -> bool:
+    # Whether ``value`` is a finite number of seconds (int or float, not bool), > 0 or
+    # >= 0: every duration option takes the same kind of value.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,7 +150,7 @@ class ServerConfig:
     expire: ExpirePolicy = None
     #: LOGIN-DELAY capability: seconds between two logins of a user, enforced with
     #: ``-ERR [LOGIN-DELAY]``; None (the default) means no delay and no capability.
-    login_delay: int | None = None
+    login_delay: float | None = None
     #: Seconds of client silence after which a session is closed without UPDATE.
     #: RFC 1939 asks for at least 600; tests may set less (use trio's MockClock).
     autologout: float = RFC_MIN_AUTOLOGOUT
@@ -116,7 +174,8 @@ class ServerConfig:
     #: as they are and compares credentials octet for octet.
     utf8: bool = True
     #: Reply wording to use instead of fakepop's: keys and fields of DEFAULT_TEXTS.
-    texts: Mapping[str, str] = field(default_factory=dict)
+    #: Stored as a read-only, hashable Texts, checked when the config is made.
+    texts: Mapping[str, str] = field(default_factory=Texts)
     #: ``validator(user, token) -> bool`` for XOAUTH2 and OAUTHBEARER; it may raise
     #: fakepop.TemporaryFailure for ``-ERR [SYS/TEMP]``. None: the token is the
     #: user's password.
@@ -126,41 +185,39 @@ class ServerConfig:
         for name in ("hostname", "greeting"):
             value = getattr(self, name)
             if not isinstance(value, str) or any(c in value for c in "\r\n<>"):
-                raise ValueError(f"{name} must be a str without CR, LF, '<' or '>': {value!r}")
+                raise ConfigError(f"{name} must be a str without CR, LF, '<' or '>': {value!r}")
         if not self.hostname or " " in self.hostname:
-            raise ValueError(f"hostname must be a non-empty name without spaces: {self.hostname!r}")
+            raise ConfigError(
+                f"hostname must be a non-empty name without spaces: {self.hostname!r}"
+            )
         # +OK, the greeting, the timestamp (about 60 octets) and CRLF within 512 octets.
         if len(self.greeting.encode()) > 400:
-            raise ValueError("greeting must be at most 400 octets (the line limit is 512)")
+            raise ConfigError("greeting must be at most 400 octets (the line limit is 512)")
         if self.implementation is not None and (
             not self.implementation or any(c in self.implementation for c in "\r\n")
         ):
-            raise ValueError(f"implementation must be one line of text: {self.implementation!r}")
+            raise ConfigError(f"implementation must be one line of text: {self.implementation!r}")
         if self.expire is not None and self.expire != "NEVER" and (
             isinstance(self.expire, bool) or not isinstance(self.expire, int) or self.expire < 0
         ):
-            raise ValueError(f"expire must be days >= 0, 'NEVER' or None, not {self.expire!r}")
-        if self.login_delay is not None and (
-            isinstance(self.login_delay, bool)
-            or not isinstance(self.login_delay, int)
-            or self.login_delay < 0
-        ):
-            raise ValueError(f"login_delay must be seconds >= 0 or None, not {self.login_delay!r}")
-        if not (isinstance(self.autologout, (int, float)) and self.autologout > 0) or (
-            math.isnan(self.autologout)
-        ):
-            raise ValueError(
+            raise ConfigError(f"expire must be days >= 0, 'NEVER' or None, not {self.expire!r}")
+        if self.login_delay is not None and not _seconds(self.login_delay, allow_zero=True):
+            raise ConfigError(f"login_delay must be seconds >= 0 or None, not {self.login_delay!r}")
+        if not _seconds(self.autologout, allow_zero=False):
+            raise ConfigError(
                 f"autologout must be a positive number of seconds: {self.autologout!r}"
             )
-        _check_texts(self.texts)
+        if not isinstance(self.texts, Texts):
+            # A frozen dataclass: the one place a field is replaced by its checked form.
+            object.__setattr__(self, "texts", Texts(self.texts))
         unknown = [m for m in self.sasl if m not in SASL_MECHANISMS]
         if unknown or len(set(self.sasl)) != len(self.sasl):
-            raise ValueError(
+            raise ConfigError(
                 f"sasl must name each of {', '.join(SASL_MECHANISMS)} at most once, "
                 f"not {self.sasl!r}"
             )
         if self.max_line_length < RFC_MIN_LINE_LENGTH:
-            raise ValueError(
+            raise ConfigError(
                 f"max_line_length must be at least {RFC_MIN_LINE_LENGTH} (RFC 2449 section 4)"
             )
 
@@ -203,7 +260,9 @@ class ServerConfig:
         if self.expire is not None:
             lines.append(f"EXPIRE {self.expire}")
         if self.login_delay is not None:
-            lines.append(f"LOGIN-DELAY {self.login_delay}")
+            # RFC 2449 section 6.8: whole seconds; a fraction rounds up, never promising
+            # a login sooner than the server allows one.
+            lines.append(f"LOGIN-DELAY {math.ceil(self.login_delay)}")
         if self.utf8:
             # USER: UTF-8 names and passwords work before the UTF8 command too.
             lines += ["UTF8 USER", "LANG"]

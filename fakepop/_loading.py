@@ -28,6 +28,7 @@ import stat
 from typing import TypeAlias
 
 from ._message import check_uid
+from .errors import FakepopError
 
 __all__ = ["MailSourceError", "read_eml_dir", "read_maildir", "read_mbox", "read_messages"]
 
@@ -39,7 +40,7 @@ _DIGIT_RUNS = re.compile(r"([0-9]+)")
 _MAILDIR_INFO = re.compile(r":|!(?=[12],)")
 
 
-class MailSourceError(ValueError):
+class MailSourceError(FakepopError, ValueError):
     """A mail source that cannot be read; ``path`` names the file, ``reason`` says why."""
 
     def __init__(self, path: str, reason: str) -> None:

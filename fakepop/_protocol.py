@@ -45,6 +45,7 @@ from ._masking import secret_start
 from ._message import StoredMessage
 from ._saslprep import SaslprepError, saslprep
 from ._store import LoginTooSoon, MailboxGone, MailboxInUse, Maildrop, MailStore
+from .errors import ConfigError, UsageError
 
 __all__ = ["Command", "LoginGate", "Pop3Protocol", "Reply", "State"]
 
@@ -330,7 +331,7 @@ class Pop3Protocol:
                 config.hostname
             )
         elif apop_timestamp is not None:
-            raise ValueError("apop_timestamp given but APOP is disabled in the config")
+            raise ConfigError("apop_timestamp given but APOP is disabled in the config")
         else:
             self.apop_timestamp = None
 
@@ -344,7 +345,7 @@ class Pop3Protocol:
         """Add bytes received from the client; ``b""`` means the client closed."""
         if data:
             if self._eof:
-                raise RuntimeError("receive_data() called after end of input")
+                raise UsageError("receive_data() called after end of input")
             self._lines.feed(data)
         else:
             self._eof = True
@@ -380,7 +381,7 @@ class Pop3Protocol:
     def handle(self, command: Command) -> Reply:
         """Execute one command and return the reply to send."""
         if self.state is State.CLOSED:
-            raise RuntimeError("the session is closed; no command can be handled")
+            raise UsageError("the session is closed; no command can be handled")
         if self.state is State.AUTHENTICATING:
             return self._sasl_response(command)
         if command.problem is not None:
@@ -415,7 +416,7 @@ class Pop3Protocol:
         refused QUIT closes the connection without UPDATE, anything else changes
         nothing."""
         if self.state is State.CLOSED:
-            raise RuntimeError("the session is closed; no command can be refused")
+            raise UsageError("the session is closed; no command can be refused")
         reply = self._err(text, code)
         if self.state is State.AUTHENTICATING:
             # A refused SASL step ends the exchange (RFC 5034 section 4): the next

@@ -24,6 +24,7 @@ from ._protocol import Command, Reply, State
 from ._session import Recorder, Session, close_stream, send_reply
 from ._store import MailboxSpec, MailStore
 from ._transcript import EndReason, Transcript
+from .errors import ConfigError, ServerError, UsageError
 from .faults import FaultSet
 
 if sys.version_info < (3, 11):
@@ -36,18 +37,6 @@ logger = logging.getLogger("fakepop")
 _INTERNAL_ERROR = Reply(
     b"-ERR [SYS/TEMP] Internal server error; closing the connection\r\n", close=True
 )
-
-
-class ServerError(Exception):
-    """The server failed while handling a session; ``errors`` holds what was raised.
-
-    The test that drove the session should fail: the behaviour it saw was not POP3's.
-    """
-
-    def __init__(self, errors: list[BaseException]) -> None:
-        self.errors = list(errors)
-        listing = "; ".join(f"{type(e).__name__}: {e}" for e in self.errors)
-        super().__init__(f"fakepop server raised {len(self.errors)} error(s): {listing}")
 
 
 class Pop3Server:
@@ -106,14 +95,14 @@ class Pop3Server:
     def address(self) -> tuple[str, int]:
         """(host, port) to connect to."""
         if not self._listeners:
-            raise RuntimeError("the server is not listening (start it with nursery.start)")
+            raise UsageError("the server is not listening (start it with nursery.start)")
         return self.addresses[0]
 
     @property
     def pop3s_address(self) -> tuple[str, int]:
         """(host, port) of the implicit-TLS (POP3S) listener."""
         if not self._pop3s_listeners:
-            raise RuntimeError("the server has no POP3S port (serve it with pop3s_port=...)")
+            raise UsageError("the server has no POP3S port (serve it with pop3s_port=...)")
         host, port = self._pop3s_listeners[0].socket.getsockname()[:2]
         return host, port
 
@@ -178,7 +167,7 @@ class Pop3Server:
         is. Call it from the server's Trio thread: with no await in it, no connection
         can start half-way."""
         if self._resetting is not None:
-            raise RuntimeError("the server is already being reset")
+            raise UsageError("the server is already being reset")
         if self._sessions:
             return False
         self.store.replace(mailboxes or {})
@@ -247,9 +236,9 @@ class Pop3Server:
         the server, so ``server.port`` (and ``server.pop3s_port``) are usable at once.
         """
         if self._listeners:
-            raise RuntimeError("this server is already serving")
+            raise UsageError("this server is already serving")
         if pop3s_port is not None and self.ssl_context is None:
-            raise ValueError("a POP3S port needs the server's ssl_context")
+            raise ConfigError("a POP3S port needs the server's ssl_context")
         self._listeners = await trio.open_tcp_listeners(port, host=host)
         try:
             if pop3s_port is not None:
@@ -363,6 +352,9 @@ class _NoRecorder:
         pass
 
     def event(self, text: str) -> None:
+        pass
+
+    def unsent(self, reason: str) -> None:
         pass
 
     def end(self, reason: EndReason, removed: Sequence[str] = ()) -> None:

@@ -4,9 +4,11 @@ A :class:`Session` moves bytes between the stream and its :class:`Pop3Protocol`,
 carries out the faults that fire (fakepop.faults decides, the session waits, writes
 and closes), and records what happened. Two rules hold here, in one place:
 
-- A reply is recorded once it was written, with the time it was written, and as it
-  went over the wire (after the faults that rewrote or cut it). A fault is recorded
-  when it fires, so a delayed reply shows after its delay.
+- A reply is recorded as its write starts (after any delay a fault imposed), as it
+  goes over the wire (after the faults that rewrote or cut it), and taken back if the
+  write does not finish: the record never holds a reply the client could not get,
+  and a client that has read a reply finds it there. A fault is recorded when it
+  fires, so a delayed reply shows after its delay.
 - The last reply of a session (QUIT's, after UPDATE removed the marked mail) is
   written even when the server is stopped or reset at that instant: the client
   either hears ``+OK`` and its mail is gone, or (stopped before QUIT ran) nothing was
@@ -20,8 +22,8 @@ import math
 import socket
 import ssl
 import struct
-from collections.abc import Sequence
-from contextlib import suppress
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext, suppress
 from typing import Protocol
 
 import trio
@@ -55,6 +57,7 @@ class Recorder(Protocol):
         user: str | None = None,
     ) -> None: ...
     def event(self, text: str) -> None: ...
+    def unsent(self, reason: str) -> None: ...
     def end(self, reason: EndReason, removed: Sequence[str] = ()) -> None: ...
 
 
@@ -191,8 +194,11 @@ class Session:
             fired = list(self._faults.fire(Stage.REPLY, context))
         user = self.protocol.user
         if not fired:
-            await send_reply(self.stream, reply)
+            # Recorded as the write starts, so a client that has read the reply finds
+            # it in the transcript; taken back if the write does not finish.
             self.recorder.reply(reply, entered, user)
+            with self._unless_written():
+                await send_reply(self.stream, reply)
             return False
         assert context is not None
         for item in fired:
@@ -201,32 +207,43 @@ class Session:
         if plan.delay:
             await trio.sleep(plan.delay)
         octets = plan.octets
-        if plan.chunk is None:
-            if octets:
-                await self.stream.send_all(octets)
-        else:
-            for start in range(0, len(octets), plan.chunk):
-                piece = octets[start : start + plan.chunk]
-                await self.stream.send_all(piece)
-                pause = plan.pause_after(len(piece))
-                if pause:
-                    await trio.sleep(pause)
-        self._record_written(octets, reply, entered, user)
+        recorded = self._record_written(octets, reply, entered, user)
+        with self._unless_written() if recorded else nullcontext():
+            if plan.chunk is None:
+                if octets:
+                    await self.stream.send_all(octets)
+            else:
+                for start in range(0, len(octets), plan.chunk):
+                    piece = octets[start : start + plan.chunk]
+                    await self.stream.send_all(piece)
+                    pause = plan.pause_after(len(piece))
+                    if pause:
+                        await trio.sleep(pause)
         if plan.close is not None:
             prepare_close(self.stream, reset=plan.close.reset)
             return True
         return False
 
+    @contextmanager
+    def _unless_written(self) -> Iterator[None]:
+        # Takes the reply recorded last back if its write is cut short.
+        try:
+            yield
+        except BaseException as exc:
+            reason = "server stopped" if isinstance(exc, trio.Cancelled) else "client gone"
+            self.recorder.unsent(reason)
+            raise
+
     def _record_written(
         self, octets: bytes, reply: Reply, entered: State | None, user: str | None
-    ) -> None:
-        # What a fault let through, as the client got it: the status line if it went
-        # out whole, and what followed it.
+    ) -> bool:
+        # What a fault lets through, as the client gets it: the status line if it goes
+        # out whole, and what follows it. False if no reply line was recorded.
         end = octets.find(b"\n") + 1
         if not end:
             if octets:
                 self.recorder.event(f"sent {len(octets)} octets of a status line: {octets!r}")
-            return
+            return False
         payload = octets[end:]
         if reply.payload is not None and payload == reply.payload:
             lines = reply.lines
@@ -234,6 +251,7 @@ class Session:
             lines = payload.count(b"\n") - (1 if payload.endswith(b"\n.\r\n") else 0)
             lines -= 1 if payload == b".\r\n" else 0
         self.recorder.sent(octets[:end], max(lines, 0), len(payload), entered, user)
+        return True
 
     # -- faults at connection, command and login ----------------------------------------
     async def _connect_faults(self) -> EndReason | None:

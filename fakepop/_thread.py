@@ -16,9 +16,10 @@ from types import TracebackType
 import trio
 
 from ._config import ServerConfig
-from ._server import Pop3Server, ServerError
+from ._server import Pop3Server
 from ._store import MailboxSpec, MailStore
 from ._transcript import Transcript
+from .errors import ServerError, UsageError
 from .faults import FaultSet
 
 __all__ = ["Pop3ServerThread"]
@@ -74,7 +75,7 @@ class _Startup:
                     # If the server comes up after all, succeed() tells the thread to
                     # shut itself down instead of serving a port nobody knows.
                     self.abandoned = True
-                    raise RuntimeError(
+                    raise UsageError(
                         f"the fakepop server thread did not start listening within "
                         f"{timeout:g} s"
                     )
@@ -82,7 +83,7 @@ class _Startup:
         if error is not None:
             raise error
         if self.address is None:
-            raise RuntimeError("the fakepop server thread ended before it was listening")
+            raise UsageError("the fakepop server thread ended before it was listening")
         return self.address
 
 
@@ -179,7 +180,7 @@ class Pop3ServerThread:
         # nothing, or worse, at someone else's server.
         address = self._address
         if address is None or not self.is_running():
-            raise RuntimeError("the fakepop server is not running (call start() first)")
+            raise UsageError("the fakepop server is not running (call start() first)")
         return address
 
     @property
@@ -221,12 +222,12 @@ class Pop3ServerThread:
         """
         with self._lock:
             if self._stopped:
-                raise RuntimeError(
+                raise UsageError(
                     "a Pop3ServerThread runs only once and this one has already run; "
                     "create a new one (it may share the same MailStore)"
                 )
             if self._thread is not None:
-                raise RuntimeError("this Pop3ServerThread is already running")
+                raise UsageError("this Pop3ServerThread is already running")
             # daemon: a server the test forgot to stop must not hang interpreter exit.
             self._thread = threading.Thread(target=self._run, name=_THREAD_NAME, daemon=True)
             self._thread.start()
@@ -284,13 +285,13 @@ class Pop3ServerThread:
             if thread is None or self._reported:
                 return
             if thread is threading.current_thread():
-                raise RuntimeError("stop() cannot be called from the server's own thread")
+                raise UsageError("stop() cannot be called from the server's own thread")
             self._stopped = True
             self._address = None
             self._cancel()
             thread.join(_STOP_TIMEOUT)
             if thread.is_alive():
-                raise RuntimeError(
+                raise UsageError(
                     f"the fakepop server thread did not end within {_STOP_TIMEOUT:g} s"
                 )
             self._reported = True
@@ -335,7 +336,7 @@ class Pop3ServerThread:
         """
         token = self._token
         if token is None or not self.is_running():
-            raise RuntimeError("the fakepop server is not running (call start() first)")
+            raise UsageError("the fakepop server is not running (call start() first)")
         _refuse_in_trio("reset")
         # Without an open session, one cheap synchronous call in the server's thread.
         if not trio.from_thread.run_sync(self.server.reset_if_idle, mailboxes, trio_token=token):
@@ -350,7 +351,7 @@ class Pop3ServerThread:
     ) -> None:
         token = self._token
         if token is None or not self.is_running():
-            raise RuntimeError("the fakepop server is not running (call start() first)")
+            raise UsageError("the fakepop server is not running (call start() first)")
         _refuse_in_trio(name)
         trio.from_thread.run(function, *args, trio_token=token)
 
@@ -369,7 +370,7 @@ class Pop3ServerThread:
         """
         token = self._token
         if token is None or not self.is_running():
-            raise RuntimeError("the fakepop server is not running (call start() first)")
+            raise UsageError("the fakepop server is not running (call start() first)")
         _refuse_in_trio("wait_idle")
         try:
             idle = trio.from_thread.run(self._wait_idle, timeout, trio_token=token)
@@ -381,7 +382,7 @@ class Pop3ServerThread:
                 thread.join(_STOP_TIMEOUT)
             if not self._stopped:
                 self.check()
-                raise RuntimeError("the fakepop server ended while waiting") from None
+                raise UsageError("the fakepop server ended while waiting") from None
             return
         if self.server.fatal is not None:
             # Idle because the run is ending: report that, not success.
@@ -407,7 +408,7 @@ def _refuse_in_trio(name: str) -> None:
         trio.lowlevel.current_task()
     except RuntimeError:
         return
-    raise RuntimeError(
+    raise UsageError(
         f"Pop3ServerThread.{name}() blocks and cannot be called from a Trio task; use "
         f"await trio.to_thread.run_sync(server.{name}), or fakepop.open_pop3_server"
     )

@@ -274,6 +274,13 @@ class SessionRecorder:
     def event(self, text: str) -> None:
         self._append((self._clock() - self._start, _EVENT, text, 0, 0))
 
+    def unsent(self, reason: str) -> None:
+        """Take back the reply recorded last: it was being written when the connection
+        ended, so it did not go out whole. An event says so instead."""
+        raw = self.record._raw
+        del raw[-5:]
+        self.event(f"reply not sent whole: {reason}")
+
     def end(self, reason: EndReason, removed: Sequence[str] = ()) -> None:
         # Shown as a last "ended: ..." entry, made from these fields when read.
         record = self.record

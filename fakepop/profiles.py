@@ -33,6 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._config import ServerConfig
+from .errors import ConfigError
 
 __all__ = ["PROFILES", "dovecot", "gmail", "outlook", "profile", "rfc1939"]
 
@@ -139,7 +140,7 @@ def profile(name: str, **overrides: Any) -> ServerConfig:
     try:
         make = PROFILES[name]
     except KeyError:
-        raise ValueError(
+        raise ConfigError(
             f"unknown server profile {name!r}; choose from {', '.join(sorted(PROFILES))}"
         ) from None
     return make(**overrides)

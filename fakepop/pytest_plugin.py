@@ -25,11 +25,12 @@ from typing import Any
 import pytest
 
 from ._config import ServerConfig
-from ._server import Pop3Server, ServerError, open_pop3_server
+from ._server import Pop3Server, open_pop3_server
 from ._store import MailboxSpec
 from ._thread import Pop3ServerThread
 from ._tls import TlsCertificates
 from ._transcript import Transcript
+from .errors import ServerError
 from .profiles import profile
 
 __all__ = [

@@ -250,3 +250,27 @@ def test_reset_with_a_bad_mailbox_changes_nothing() -> None:
             client.line()
             assert client.line().startswith(b"+OK 2 ")  # the session went on, same mail
         assert server.store.users == ["alice"]
+
+
+async def test_a_reply_the_client_never_took_is_taken_back_from_the_transcript(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """The client sent QUIT and never reads: the stop's grace runs out mid-write. The
+    transcript does not claim the +OK went out; it says the reply was not sent whole,
+    next to the truth that UPDATE removed the mail."""
+    server = Pop3Server(ONE)
+    server_end, client_end = trio.testing.lockstep_stream_pair()
+    client = TrioPop3Client(client_end)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.handle_stream, server_end)
+        assert (await client.line()).startswith(b"+OK")
+        assert (await client.command("USER alice")).startswith(b"+OK")
+        assert (await client.command("PASS secret")).startswith(b"+OK")
+        assert (await client.command("DELE 1")).startswith(b"+OK")
+        await client_end.send_all(b"QUIT\r\n")
+        await server.close_sessions()  # returns once the grace has run out
+    (record,) = server.transcript.sessions
+    assert record.replies_to("QUIT") == []
+    assert any(e.text == "reply not sent whole: server stopped" for e in record.entries)
+    assert record.removed == ("uid000001",)
+    assert server.store["alice"].uids == ["uid000002"]
