@@ -33,8 +33,9 @@ from typing import Any
 import pytest
 import trio
 
-import fakepop.__main__ as cli
+import fakepop._cli as cli
 from fakepop import EndReason, Pop3Server, SessionRecord, Transcript, _demo, open_pop3_server
+from fakepop._cli import _arguments, _follower
 from fakepop._message import to_wire_bytes
 
 if sys.version_info >= (3, 11):
@@ -580,16 +581,16 @@ def test_server_options_reach_the_server() -> None:
     ],
 )
 def test_options_map_to_server_config(args: list[str], expected: dict[str, object]) -> None:
-    parser = cli._parser()
-    plan = cli._plan(parser, parser.parse_args(args))
+    parser = _arguments.make_parser()
+    plan = _arguments.make_plan(parser, parser.parse_args(args))
     assert {name: getattr(plan.config, name) for name in expected} == expected
     assert plan.demo
     assert plan.store.users == [_demo.DEMO_USER, _demo.SECOND_USER]
 
 
 def test_users_replace_the_demo_mailboxes() -> None:
-    parser = cli._parser()
-    plan = cli._plan(parser, parser.parse_args(["--user", "x:1:2", "--user", "y:: "]))
+    parser = _arguments.make_parser()
+    plan = _arguments.make_plan(parser, parser.parse_args(["--user", "x:1:2", "--user", "y:: "]))
     assert not plan.demo
     assert plan.store.users == ["x", "y"]
     assert [plan.store.password_of(user) for user in ("x", "y")] == ["1:2", ": "]
@@ -602,7 +603,7 @@ def test_sources_of_one_user_are_concatenated_in_order(tmp_path: Path) -> None:
     (tmp_path / "more" / "2.eml").write_bytes(b"Subject: again\n\nsame name\n")
     (tmp_path / "more" / "3.eml").write_bytes(b"Subject: 3\n\nnamed like a fresh UID\n")
     (tmp_path / "more" / "uid000003.eml").write_bytes(b"Subject: 4\n\nnamed like a fresh UID\n")
-    parser = cli._parser()
+    parser = _arguments.make_parser()
     args = parser.parse_args([
         "--user", "u:p",
         "--eml-dir", f"u={sources['eml']}",
@@ -610,7 +611,7 @@ def test_sources_of_one_user_are_concatenated_in_order(tmp_path: Path) -> None:
         "--eml-dir", f"u={tmp_path / 'more'}",
         "--mbox", f"u={sources['mbox']}",
     ])  # fmt: skip
-    mailbox = cli._plan(parser, args).store["u"]
+    mailbox = _arguments.make_plan(parser, args).store["u"]
     # .eml names are kept; mbox positions, and a name already taken, get fresh UIDs.
     again = b"Subject: again\n\nsame name\n"
     expected = [
@@ -652,14 +653,14 @@ def test_symlinks_in_mail_sources_are_followed(tmp_path: Path) -> None:
     (tmp_path / "link-to-eml").symlink_to(eml)
     (tmp_path / "link.mbox").symlink_to(elsewhere / "a.mbox")
     before = _snapshot(tmp_path)
-    parser = cli._parser()
+    parser = _arguments.make_parser()
     args = parser.parse_args([
         "--user", "u:p",
         "--maildir", f"u={maildir}",
         "--eml-dir", f"u={tmp_path / 'link-to-eml'}",
         "--mbox", f"u={tmp_path / 'link.mbox'}",
     ])  # fmt: skip
-    mailbox = cli._plan(parser, args).store["u"]
+    mailbox = _arguments.make_plan(parser, args).store["u"]
     expected = [
         (MAILDIR_NAMES[0], MAILDIR_NEW),
         (MAILDIR_NAMES[1], MAILDIR_CUR),
@@ -1000,7 +1001,7 @@ def test_transcript_file_keeps_every_finished_session_in_memory(
     more_written = threading.Condition()
     started: list[tuple[tuple[str, int], trio.lowlevel.TrioToken]] = []
     ready = threading.Event()
-    follower_class, announce = cli.TranscriptFollower, cli._announce
+    follower_class, announce = cli.TranscriptFollower, cli.announce
 
     def follow(transcript: Transcript, write: Callable[[str], None]) -> cli.TranscriptFollower:
         def write_and_tell(text: str) -> None:
@@ -1018,8 +1019,8 @@ def test_transcript_file_keeps_every_finished_session_in_memory(
         ready.set()
 
     monkeypatch.setattr(cli, "TranscriptFollower", follow)
-    monkeypatch.setattr(cli, "_announce", announce_and_tell)
-    monkeypatch.setattr(cli, "TRANSCRIPT_INTERVAL", 0.005)  # 50 sessions, not 50 * 0.2 s
+    monkeypatch.setattr(cli, "announce", announce_and_tell)
+    monkeypatch.setattr(_follower, "TRANSCRIPT_INTERVAL", 0.005)  # 50 sessions, not 50 * 0.2 s
     held: list[int] = []  # sessions in memory once each one's end is in the file
     failures: list[BaseException] = []
 
