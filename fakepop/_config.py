@@ -17,6 +17,9 @@ ExpirePolicy: TypeAlias = int | Literal["NEVER"] | None
 # RFC 1939 section 3: an autologout timer, if there is one, is at least 10 minutes.
 RFC_MIN_AUTOLOGOUT = 600.0
 SASL_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "OAUTHBEARER")
+#: The login methods that send the password itself: refused without TLS when
+#: ``cleartext_login`` is off (RFC 5034 section 4, RFC 2595 section 2.1).
+PLAINTEXT_METHODS = frozenset({"USER", "PLAIN", "LOGIN"})
 
 #: The wording of the replies that real servers word differently, after +OK or -ERR
 #: (response codes are added by the server). ServerConfig(texts={...}) overrides any
@@ -226,16 +229,29 @@ class ServerConfig:
         template = self.texts.get(key, DEFAULT_TEXTS[key])
         return template.format(**fields)
 
+    # -- the TLS policy: one rule, and everything advertised derives from it ---------
+    def tls_refusal(self, method: str, *, tls_active: bool) -> str | None:
+        """Why a login with ``method`` (``"USER"``, ``"APOP"`` or a SASL mechanism)
+        is refused on a connection with or without TLS; None if TLS is no obstacle.
+
+        The one place the TLS policy lives: CAPA's USER and SASL lines, AUTH's listing
+        and every refusal come from it, so fakepop never advertises what it refuses.
+        """
+        if tls_active:
+            return None
+        if self.require_tls:
+            return "TLS is required before login; use STLS first"
+        if method in PLAINTEXT_METHODS and not self.cleartext_login:
+            return "Plaintext authentication is not allowed without TLS; use STLS first"
+        return None
+
     def plaintext_login_allowed(self, *, tls_active: bool) -> bool:
         """Whether USER/PASS may be used on a connection with or without TLS."""
-        return tls_active or (self.cleartext_login and not self.require_tls)
+        return self.tls_refusal("USER", tls_active=tls_active) is None
 
     def sasl_mechanisms(self, *, tls_active: bool) -> list[str]:
         """The mechanisms AUTH accepts on a connection with or without TLS."""
-        plaintext_ok = self.plaintext_login_allowed(tls_active=tls_active)
-        if self.require_tls and not tls_active:
-            return []
-        return [m for m in self.sasl if plaintext_ok or m not in ("PLAIN", "LOGIN")]
+        return [m for m in self.sasl if self.tls_refusal(m, tls_active=tls_active) is None]
 
     def capabilities(self, *, stls: bool = False, tls_active: bool = False) -> list[str]:
         """The CAPA listing. ``stls``: STLS would be accepted now (RFC 2595 section 4

@@ -522,17 +522,10 @@ class Pop3Protocol:
         )
 
     # -- AUTHORIZATION -------------------------------------------------------------
-    def _login_without_tls(self, plaintext: bool) -> Reply | None:
-        # The TLS policy of the config: a refusal for a login attempted too early.
-        if self.tls_active:
-            return None
-        if self.config.require_tls:
-            return self._err("TLS is required before login; use STLS first", "AUTH")
-        if plaintext and not self.config.cleartext_login:
-            return self._err(
-                "Plaintext authentication is not allowed without TLS; use STLS first", "AUTH"
-            )
-        return None
+    def _login_without_tls(self, method: str) -> Reply | None:
+        # The config's TLS policy: a refusal for a login attempted too early.
+        refusal = self.config.tls_refusal(method, tls_active=self.tls_active)
+        return None if refusal is None else self._err(refusal, "AUTH")
 
     # -- SASL (RFC 5034) -----------------------------------------------------------
     def _auth(self, command: Command) -> Reply:
@@ -546,7 +539,7 @@ class Pop3Protocol:
             return self._err("AUTH takes a mechanism and an optional initial response")
         name = _ascii_upper(args[0])
         if name not in mechanisms:
-            refused = self._login_without_tls(plaintext=name in _sasl.PLAINTEXT)
+            refused = self._login_without_tls(name)
             if name in self.config.sasl and refused is not None:
                 return refused
             return self._err(f"Unsupported SASL mechanism: {args[0][:40]}")
@@ -604,7 +597,7 @@ class Pop3Protocol:
         return Reply(_status(b"+OK", self.config.text("stls")), starttls=True)
 
     def _user(self, command: Command) -> Reply:
-        refused = self._login_without_tls(plaintext=True)
+        refused = self._login_without_tls("USER")
         if refused is not None:
             return refused
         args = command.args
@@ -635,7 +628,7 @@ class Pop3Protocol:
         )
 
     def _apop(self, command: Command) -> Reply:
-        refused = self._login_without_tls(plaintext=False)
+        refused = self._login_without_tls("APOP")
         if refused is not None:
             return refused
         args = command.args

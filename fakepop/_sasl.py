@@ -18,7 +18,6 @@ from ._credentials import CredentialCheck, TokenValidator
 
 __all__ = [
     "MECHANISMS",
-    "PLAINTEXT",
     "Challenge",
     "Exchange",
     "Failure",
@@ -203,8 +202,6 @@ MECHANISMS: dict[str, type[Exchange]] = {
     "XOAUTH2": _XOAuth2,
     "OAUTHBEARER": _OAuthBearer,
 }
-#: Mechanisms that send the password itself, hidden without TLS like USER/PASS.
-PLAINTEXT = frozenset({"PLAIN", "LOGIN"})
 
 
 def start_exchange(name: str, *, credentials: CredentialCheck, hostname: str) -> Exchange:
