@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
+from ._sasl import MECHANISMS
 from .errors import ConfigError
 
 __all__ = ["ServerConfig", "Texts"]
@@ -16,10 +17,12 @@ ExpirePolicy: TypeAlias = int | Literal["NEVER"] | None
 
 # RFC 1939 section 3: an autologout timer, if there is one, is at least 10 minutes.
 RFC_MIN_AUTOLOGOUT = 600.0
-SASL_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "OAUTHBEARER")
+SASL_MECHANISMS = tuple(MECHANISMS)
 #: The login methods that send the password itself: refused without TLS when
 #: ``cleartext_login`` is off (RFC 5034 section 4, RFC 2595 section 2.1).
-PLAINTEXT_METHODS = frozenset({"USER", "PLAIN", "LOGIN"})
+PLAINTEXT_METHODS = frozenset(
+    {"USER"} | {name for name, mechanism in MECHANISMS.items() if mechanism.sends_password}
+)
 
 #: The wording of the replies that real servers word differently, after +OK or -ERR
 #: (response codes are added by the server). ServerConfig(texts={...}) overrides any
@@ -169,7 +172,7 @@ class ServerConfig:
     require_tls: bool = False
     #: SASL mechanisms AUTH accepts (RFC 5034), in the order CAPA lists them; empty
     #: turns AUTH off. PLAIN and LOGIN follow ``cleartext_login`` like USER/PASS.
-    sasl: tuple[str, ...] = ("PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "OAUTHBEARER")
+    sasl: tuple[str, ...] = SASL_MECHANISMS
     #: Offer UTF8 USER and LANG (RFC 6856). Then a message with raw UTF-8 in its headers
     #: is refused with ``-ERR [UTF8]`` until the client has sent UTF8, and user names
     #: and passwords must be valid UTF-8 that SASLprep allows (compared after

@@ -27,9 +27,9 @@ from __future__ import annotations
 import base64
 import dataclasses
 import enum
-import itertools
 import os
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -146,13 +146,14 @@ _BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{
 _SASL_LINE_LIMIT = 65536
 _HEX_DIGEST = re.compile(r"[0-9a-fA-F]{32}\Z")
 
-_timestamps = itertools.count(1)
 
 
 
-def make_apop_timestamp(hostname: str) -> str:
-    """A msg-id that differs on every call, as RFC 1939 section 7 requires of APOP."""
-    return f"<{os.getpid()}.{next(_timestamps)}.{time.time_ns()}@{hostname}>"
+def fresh_msg_id(hostname: str) -> str:
+    """A msg-id that differs on every call, as RFC 1939 section 7 requires of APOP's
+    timestamp and RFC 2195 of a CRAM-MD5 challenge: process, random and clock parts,
+    with no state kept between calls."""
+    return f"<{os.getpid()}.{secrets.token_hex(6)}.{time.time_ns()}@{hostname}>"
 
 
 def _enabled_commands(config: ServerConfig, *, tls_available: bool) -> frozenset[str]:
@@ -288,7 +289,13 @@ def _multiline(text: str, payload: bytes, lines: int) -> Reply:
 
 
 class Pop3Protocol:
-    """One POP3 server session: a state machine fed with the client's bytes."""
+    """One POP3 server session: a state machine fed with the client's bytes.
+
+    Everything that varies comes in from outside, so a test can make a session
+    deterministic: ``clock`` (seconds, for LOGIN-DELAY), ``nonce`` (a fresh msg-id
+    ``<...@host>`` per call: the APOP timestamp and each CRAM-MD5 challenge) and
+    ``login_gate`` (asked at every login whose credentials are right).
+    """
 
     def __init__(
         self,
@@ -300,6 +307,7 @@ class Pop3Protocol:
         tls_available: bool = False,
         tls_active: bool = False,
         login_gate: LoginGate | None = None,
+        nonce: Callable[[], str] | None = None,
     ) -> None:
         self.store = store
         self.config = config = config or ServerConfig()
@@ -326,10 +334,11 @@ class Pop3Protocol:
         self.utf8_mode = False
         self._sasl_name = ""
         self._eof = False
+        # Where APOP timestamps and CRAM-MD5 challenges come from: a test can make
+        # them predictable, the default makes each one fresh.
+        self._nonce = nonce or (lambda: fresh_msg_id(config.hostname))
         if config.apop:
-            self.apop_timestamp: str | None = apop_timestamp or make_apop_timestamp(
-                config.hostname
-            )
+            self.apop_timestamp: str | None = apop_timestamp or self._nonce()
         elif apop_timestamp is not None:
             raise ConfigError("apop_timestamp given but APOP is disabled in the config")
         else:
@@ -549,7 +558,7 @@ class Pop3Protocol:
             if initial is None:
                 return self._err("The initial response is not valid base64")
         self._sasl = _sasl.start_exchange(
-            name, credentials=self._credentials, hostname=self.config.hostname
+            name, credentials=self._credentials, nonce=self._nonce
         )
         self._sasl_name = name
         self._auth_command = command

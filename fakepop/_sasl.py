@@ -10,8 +10,7 @@ engine's business; here everything is already octets.
 from __future__ import annotations
 
 import json
-import os
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ._credentials import CredentialCheck, TokenValidator
@@ -21,6 +20,7 @@ __all__ = [
     "Challenge",
     "Exchange",
     "Failure",
+    "Mechanism",
     "Step",
     "Success",
     "TemporaryFailure",
@@ -55,9 +55,10 @@ _PLAIN_FIELD_LIMIT = 255  # RFC 4616 section 2: accept each field up to 255 octe
 
 
 class Exchange:
-    def __init__(self, credentials: CredentialCheck, hostname: str) -> None:
+    def __init__(self, credentials: CredentialCheck, nonce: Callable[[], str]) -> None:
         self.credentials = credentials
-        self.hostname = hostname
+        #: A fresh msg-id ``<...@host>`` for each challenge that must differ every time.
+        self.nonce = nonce
 
     def start(self, initial: bytes | None) -> Step:
         raise NotImplementedError
@@ -111,18 +112,12 @@ class _Login(Exchange):
         return self._check(self.user, _text(response))
 
 
-_challenges = 0
-
-
 class _CramMd5(Exchange):
     # RFC 2195: challenge <random.timestamp@host>; response "user hex(HMAC-MD5)".
     def start(self, initial: bytes | None) -> Step:
         if initial is not None:
             return Failure("CRAM-MD5 takes no initial response: the server speaks first", None)
-        global _challenges  # noqa: PLW0603 - a process-wide counter keeps them unique
-        _challenges += 1
-        nonce = f"<{os.getpid()}.{_challenges}.{time.time_ns()}@{self.hostname}>"
-        self.challenge = nonce.encode()
+        self.challenge = self.nonce().encode()
         return Challenge(self.challenge)
 
     def step(self, response: bytes) -> Step:
@@ -195,14 +190,37 @@ class _OAuthBearer(_Bearer):
         return user, auth.removeprefix("Bearer ")
 
 
-MECHANISMS: dict[str, type[Exchange]] = {
-    "PLAIN": _Plain,
-    "LOGIN": _Login,
-    "CRAM-MD5": _CramMd5,
-    "XOAUTH2": _XOAuth2,
-    "OAUTHBEARER": _OAuthBearer,
+@dataclass(frozen=True)
+class Mechanism:
+    """One SASL mechanism fakepop speaks: everything the rest of fakepop asks of it."""
+
+    name: str
+    exchange: type[Exchange]
+    #: Whether the client sends the password itself (so, like USER/PASS, it is
+    #: refused without TLS when ``cleartext_login`` is off).
+    sends_password: bool
+    #: What the credential check compares, for the reader.
+    checks: str
+
+
+#: The registry: the mechanisms in the order CAPA lists them by default.
+MECHANISMS: dict[str, Mechanism] = {
+    mechanism.name: mechanism
+    for mechanism in (
+        Mechanism("PLAIN", _Plain, sends_password=True, checks="the password (RFC 4616)"),
+        Mechanism("LOGIN", _Login, sends_password=True, checks="the password"),
+        Mechanism(
+            "CRAM-MD5", _CramMd5, sends_password=False, checks="HMAC-MD5 of a challenge"
+        ),
+        Mechanism("XOAUTH2", _XOAuth2, sends_password=False, checks="a bearer token"),
+        Mechanism(
+            "OAUTHBEARER", _OAuthBearer, sends_password=False, checks="a bearer token (RFC 7628)"
+        ),
+    )
 }
 
 
-def start_exchange(name: str, *, credentials: CredentialCheck, hostname: str) -> Exchange:
-    return MECHANISMS[name](credentials, hostname)
+def start_exchange(
+    name: str, *, credentials: CredentialCheck, nonce: Callable[[], str]
+) -> Exchange:
+    return MECHANISMS[name].exchange(credentials, nonce)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from ._message import MessageSource, StoredMessage, check_uid
+from ._sasl import MECHANISMS
 
 __all__ = [
     "LoginTooSoon",
@@ -40,7 +41,7 @@ MailboxSpec: TypeAlias = str | Mapping[str, object]
 _SPEC_KEYS = frozenset({"password", "messages", "methods"})
 #: How a user may log in, for the ``"methods"`` key of a mailbox: ``"USER"`` stands
 #: for USER/PASS, the others are APOP and the SASL mechanisms.
-LOGIN_METHODS = frozenset({"USER", "APOP", "PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "OAUTHBEARER"})
+LOGIN_METHODS = frozenset({"USER", "APOP", *MECHANISMS})
 
 
 class MaildropUnavailable(Exception):

@@ -16,7 +16,15 @@ import shutil
 import pytest
 import trio
 
-from fakepop import MailStore, ServerConfig, State, TemporaryFailure, open_pop3_server
+from fakepop import (
+    MailStore,
+    Pop3Protocol,
+    ServerConfig,
+    State,
+    TemporaryFailure,
+    open_pop3_server,
+)
+from fakepop._protocol import fresh_msg_id
 from tests.sansio import (
     LOGGED_IN,
     LOGIN,
@@ -277,3 +285,22 @@ def test_a_user_can_be_limited_to_some_login_methods() -> None:
         MailStore({"x": {"password": "p", "methods": ["SMOKE-SIGNALS"]}})
     with pytest.raises(TypeError, match="must be a list"):
         MailStore({"x": {"password": "p", "methods": "APOP"}})
+
+
+def test_apop_timestamps_and_cram_md5_challenges_come_from_one_injectable_source() -> None:
+    """RFC 1939 §7 and RFC 2195: both must differ every time; a sans-IO test can make
+    them predictable by handing the session its own source."""
+    ids = iter(["<1@test>", "<2@test>"])
+    session = Pop3Protocol(MailStore({"alice": "secret"}), nonce=lambda: next(ids))
+    assert session.greeting().status == b"+OK fakepop POP3 server ready. <1@test>\r\n"
+    session.receive_data(b"AUTH CRAM-MD5\r\n")
+    command = session.next_command()
+    assert command is not None
+    assert session.handle(command).status == b"+ " + base64.b64encode(b"<2@test>") + b"\r\n"
+    digest = hmac.new(b"secret", b"<2@test>", hashlib.md5).hexdigest()
+    session.receive_data(base64.b64encode(f"alice {digest}".encode()) + b"\r\n")
+    command = session.next_command()
+    assert command is not None
+    assert session.handle(command).ok
+    assert fresh_msg_id("h") != fresh_msg_id("h")
+    assert fresh_msg_id("h").endswith("@h>")
