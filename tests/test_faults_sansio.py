@@ -532,10 +532,10 @@ def test_constructors_take_commands_then_keyword_only_options() -> None:
                     f"{function.__name__}({param.name})"
                 )
     with pytest.raises(TypeError):
-        faults.wrong_list_size(3)  # type: ignore[misc]
+        faults.wrong_list_size(3)  # type: ignore[call-arg]
     with pytest.raises(TypeError):
-        faults.slice_replies(4)  # type: ignore[misc]
-    assert faults.hook(print, "RETR", "TOP").keywords == {"RETR", "TOP"}
+        faults.slice_replies(4)  # type: ignore[call-arg]
+    assert faults.hook(print, "RETR", "TOP").keywords == frozenset({"RETR", "TOP"})
 
 
 def test_login_too_soon_answers_login_delay() -> None:
