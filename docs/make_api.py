@@ -339,6 +339,16 @@ def _class_section(name: str, cls: type) -> list[str]:
     return out + ([*members, ""] if members else [])
 
 
+def row(name: str, value: Any, aliases: dict[str, Documented]) -> tuple[str, str]:
+    """The kind and summary of a name, for a table row."""
+    if name in aliases:
+        return "type alias", summary(aliases[name].doc)
+    kind = kind_of(value)
+    if name == "__version__":
+        return kind, "The version of the installed fakepop."
+    return kind, "" if kind == "constant" else summary(own_doc(value))
+
+
 def render() -> str:
     fakepop = importlib.import_module("fakepop")
     faults = importlib.import_module("fakepop.faults")
@@ -349,13 +359,7 @@ def render() -> str:
     out = [HEADER]
     out += ["| name | kind | summary |", "|---|---|---|"]
     for name in top:
-        value = getattr(fakepop, name)
-        kind = "type alias" if name in aliases else kind_of(value)
-        doc = "" if kind in ("constant", "type alias") else summary(own_doc(value))
-        if name in aliases:
-            doc = summary(aliases[name].doc)
-        if name == "__version__":
-            doc = "The version of the installed fakepop."
+        kind, doc = row(name, getattr(fakepop, name), aliases)
         out.append(f"| [`{name}`](#{anchor(name)}) | {kind} | {doc} |")
     out += ["", "## `fakepop`", ""]
     for name in top:
@@ -364,11 +368,9 @@ def render() -> str:
     out += ["## `fakepop.faults`", "", markdown(faults.__doc__), ""]
     out += ["| name | kind | summary |", "|---|---|---|"]
     for name in faults.__all__:
-        value = getattr(faults, name)
+        kind, doc = row(name, getattr(faults, name), aliases)
         target = anchor(name if name in top else f"faults.{name}")
-        out.append(
-            f"| [`faults.{name}`](#{target}) | {kind_of(value)} | {summary(own_doc(value))} |"
-        )
+        out.append(f"| [`faults.{name}`](#{target}) | {kind} | {doc} |")
     out.append("")
     for name in in_faults:
         out += section(f"faults.{name}", getattr(faults, name), aliases)

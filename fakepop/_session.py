@@ -29,10 +29,12 @@ from typing import Protocol
 import trio
 
 from ._config import ServerConfig
+from ._fault_engine import context_for, fire, plan_reply
+from ._fault_types import Close, Delay, FaultContext, Stage, Stall
 from ._protocol import Command, Pop3Protocol, Reply, State
 from ._store import MailStore
 from ._transcript import EndReason
-from .faults import Close, Delay, FaultContext, FaultSet, Stage, Stall, context_for, plan_reply
+from .faults import FaultSet
 
 __all__ = ["Recorder", "Session", "close_stream"]
 
@@ -191,7 +193,7 @@ class Session:
         context = None
         if self._faults:
             context = context_for(self.number, self.protocol, command)
-            fired = list(self._faults.fire(Stage.REPLY, context))
+            fired = list(fire(self._faults, Stage.REPLY, context))
         user = self.protocol.user
         if not fired:
             # Recorded as the write starts, so a client that has read the reply finds
@@ -256,7 +258,7 @@ class Session:
     # -- faults at connection, command and login ----------------------------------------
     async def _connect_faults(self) -> EndReason | None:
         context = context_for(self.number, self.protocol, None)
-        for fired in self._faults.fire(Stage.CONNECT, context):
+        for fired in fire(self._faults, Stage.CONNECT, context):
             self.recorder.event(f"fault: {fired.armed.fault}")
             ended = await self._carry_out(fired.action, fired.jitter)
             if ended is not None:
@@ -267,7 +269,7 @@ class Session:
         # A reply to send instead of executing the command, how the session ended, or
         # None to execute the command as usual.
         context = context_for(self.number, self.protocol, command)
-        for fired in self._faults.fire(Stage.COMMAND, context):
+        for fired in fire(self._faults, Stage.COMMAND, context):
             self.recorder.event(f"fault: {fired.armed.fault}")
             refusal = fired.refusal
             if refusal is not None:
@@ -284,7 +286,7 @@ class Session:
         if not self._faults:
             return None
         context = FaultContext(self.number, user, command, method)
-        for fired in self._faults.fire(Stage.LOGIN, context):
+        for fired in fire(self._faults, Stage.LOGIN, context):
             self.recorder.event(f"fault: {fired.armed.fault}")
             if fired.refusal is not None:
                 return fired.refusal

@@ -12,34 +12,56 @@ the transcript::
     server.faults.add(faults.cut_payload(after_bytes=1000).for_user("alice").nth(2).once())
     server.faults.add(faults.error("PASS", code="SYS/TEMP").once())
 
+The constructors share one argument order: a value the fault cannot do without comes
+first (``latency(seconds)``, ``bandwidth(bytes_per_second)``, ``hook(function)``),
+then the commands it applies to as ``*commands`` (each constructor says which it
+takes when given none), then options, always by keyword (``reset=``, ``code=``,
+``after_bytes=``, ``delta=``, ``length=``, ``line=``, ``pause=``, ...).
+
 Faults never corrupt the store: a session they end ends without UPDATE, deletes
-nothing and releases its lock. This module only decides; the server carries out the
-waiting, writing and closing, on trio's clock (so ``MockClock`` skips the waits).
+nothing and releases its lock. This module only describes; the server decides when a
+fault fires and carries out the waiting, writing and closing, on trio's clock (so
+``MockClock`` skips the waits).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import enum
-import hashlib
 import math
 import random
 import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TypeAlias
 
-from ._protocol import Command, Pop3Protocol, Reply
+from . import _fault_rewrites as _rewrites
+from ._fault_types import (
+    Action,
+    Close,
+    Delay,
+    FaultContext,
+    HookResult,
+    Stage,
+    Stall,
+    _Cut,
+    _Hook,
+    _Refuse,
+    _Rewrite,
+    _Slice,
+    _Throttle,
+)
+from ._protocol import Command
 
 __all__ = [
+    "Action",
     "ArmedFault",
     "Close",
+    "Command",
     "Delay",
     "Fault",
     "FaultContext",
     "FaultSet",
-    "ReplyPlan",
+    "HookResult",
     "Stage",
     "Stall",
     "auth_failure",
@@ -55,7 +77,7 @@ __all__ = [
     "hook",
     "latency",
     "lock_failure",
-    "login_delay",
+    "login_too_soon",
     "missing_terminator",
     "overlong_line",
     "refuse_connection",
@@ -64,99 +86,6 @@ __all__ = [
     "unstuffed_dots",
     "wrong_list_size",
 ]
-
-
-class Stage(enum.Enum):
-    """The moments of a session at which a fault can act."""
-
-    #: A connection was accepted; nothing was sent yet (before the greeting).
-    CONNECT = "connect"
-    #: A command has arrived and is not executed yet.
-    COMMAND = "command"
-    #: A login's credentials were found right, and the mailbox is not locked yet: for
-    #: every login method (USER/PASS, APOP, each SASL mechanism).
-    LOGIN = "login"
-    #: A reply is about to be sent (the greeting included).
-    REPLY = "reply"
-
-
-# -- what happens when a fault fires ------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Close:
-    """End the connection now (a TCP reset with ``reset=True``)."""
-
-    reset: bool = False
-
-
-@dataclass(frozen=True)
-class Delay:
-    """Wait ``seconds`` (plus up to ``jitter``, seeded), then go on as usual."""
-
-    seconds: float
-    jitter: float = 0.0
-
-
-@dataclass(frozen=True)
-class Stall:
-    """Answer nothing more: keep the connection open until the client gives up."""
-
-
-@dataclass(frozen=True)
-class _Refuse:
-    text: str
-    code: str | None
-
-
-@dataclass(frozen=True)
-class _Cut:
-    after_bytes: int
-    reset: bool
-
-
-@dataclass(frozen=True)
-class _Throttle:
-    bytes_per_second: float
-
-
-@dataclass(frozen=True)
-class _Slice:
-    size: int
-    pause: float
-
-
-@dataclass(frozen=True)
-class _Rewrite:
-    # Turns the reply's octets into broken ones: (reply octets, context) -> octets.
-    rewrite: Callable[[bytes, FaultContext], bytes]
-
-
-@dataclass(frozen=True)
-class _Hook:
-    function: Callable[[FaultContext], HookResult]
-
-
-Action: TypeAlias = Close | Delay | Stall | _Refuse | _Cut | _Throttle | _Slice | _Rewrite | _Hook
-#: What a hook may return: None to let the command through, a ``-ERR ...`` line to
-#: answer instead, or Close, Delay or Stall.
-HookResult: TypeAlias = str | Close | Delay | Stall | None
-
-
-@dataclass(frozen=True)
-class FaultContext:
-    """What a fault (or a hook) knows about the moment it may fire."""
-
-    #: 1 for the server's first connection, then 2, 3, ...
-    session: int
-    #: The logged-in user, or before login the name USER, PASS or APOP is about.
-    user: str | None
-    #: The command being handled, or None at connection time and for the greeting.
-    #: At the login moment, the command that started the login (PASS, APOP or AUTH).
-    command: Command | None
-    #: At the login moment (``Stage.LOGIN``), how the user logs in: ``"USER"`` (for
-    #: USER/PASS), ``"APOP"`` or the SASL mechanism; None at every other moment.
-    login_method: str | None = None
 
 
 @dataclass(frozen=True)
@@ -234,6 +163,11 @@ def _keywords(commands: tuple[str, ...]) -> frozenset[str] | None:
     return frozenset(c.upper() for c in commands) if commands else None
 
 
+def _at(commands: tuple[str, ...], description: str, stage: Stage, action: Action) -> Fault:
+    # A fault for these commands (any command if none).
+    return Fault(description, stage, action, keywords=_keywords(commands))
+
+
 def _named(commands: tuple[str, ...], default: str = "any command") -> str:
     return "/".join(c.upper() for c in commands) if commands else default
 
@@ -249,23 +183,13 @@ def refuse_connection(*, reset: bool = False) -> Fault:
 def close_before(*commands: str, reset: bool = False) -> Fault:
     """Close the connection when one of ``commands`` arrives, without answering it."""
     how = "reset" if reset else "close"
-    return Fault(
-        f"{how} before answering {_named(commands)}",
-        Stage.COMMAND,
-        Close(reset),
-        keywords=_keywords(commands),
-    )
+    return _at(commands, f"{how} before answering {_named(commands)}", Stage.COMMAND, Close(reset))
 
 
 def close_after(*commands: str, reset: bool = False) -> Fault:
     """Close the connection right after answering one of ``commands``."""
     how = "reset" if reset else "close"
-    return Fault(
-        f"{how} after answering {_named(commands)}",
-        Stage.REPLY,
-        Close(reset),
-        keywords=_keywords(commands),
-    )
+    return _at(commands, f"{how} after answering {_named(commands)}", Stage.REPLY, Close(reset))
 
 
 def cut_payload(*commands: str, after_bytes: int, reset: bool = False) -> Fault:
@@ -275,12 +199,8 @@ def cut_payload(*commands: str, after_bytes: int, reset: bool = False) -> Fault:
     if after_bytes < 0:
         raise ValueError(f"after_bytes must be 0 or more, not {after_bytes!r}")
     how = "reset" if reset else "close"
-    return Fault(
-        f"{how} after {after_bytes} octets of the {_named(commands)} reply",
-        Stage.REPLY,
-        _Cut(after_bytes, reset),
-        keywords=_keywords(commands),
-    )
+    description = f"{how} after {after_bytes} octets of the {_named(commands)} reply"
+    return _at(commands, description, Stage.REPLY, _Cut(after_bytes, reset))
 
 
 # -- timing faults ---------------------------------------------------------------------
@@ -313,12 +233,10 @@ def bandwidth(bytes_per_second: float) -> Fault:
     """Send replies no faster than this."""
     if bytes_per_second <= 0:
         raise ValueError("bytes_per_second must be positive")
-    return Fault(
-        f"bandwidth {bytes_per_second} octets/s", Stage.REPLY, _Throttle(bytes_per_second)
-    )
+    return Fault(f"bandwidth {bytes_per_second} octets/s", Stage.REPLY, _Throttle(bytes_per_second))
 
 
-def slice_replies(size: int = 1, *, pause: float = 0.0) -> Fault:
+def slice_replies(*, size: int = 1, pause: float = 0.0) -> Fault:
     """Send every reply in writes of ``size`` octets, ``pause`` seconds apart: catches
     clients that take one read for one reply."""
     _positive(size, "size")
@@ -331,9 +249,7 @@ def stall(*commands: str) -> Fault:
     keeping the connection open until the client's timeout gives up on it."""
     if not commands:
         return Fault("stall before the greeting", Stage.CONNECT, Stall())
-    return Fault(
-        f"stall at {_named(commands)}", Stage.COMMAND, Stall(), keywords=_keywords(commands)
-    )
+    return _at(commands, f"stall at {_named(commands)}", Stage.COMMAND, Stall())
 
 
 # -- protocol faults -------------------------------------------------------------------
@@ -345,12 +261,7 @@ def error(*commands: str, code: str | None = None, text: str | None = None) -> F
     new USER, a refused QUIT closes without deleting anything."""
     reason = text or ("Temporary system failure" if code == "SYS/TEMP" else "Failure")
     shown = f" [{code}]" if code else ""
-    return Fault(
-        f"-ERR{shown} to {_named(commands)}",
-        Stage.COMMAND,
-        _Refuse(reason, code),
-        keywords=_keywords(commands),
-    )
+    return _at(commands, f"-ERR{shown} to {_named(commands)}", Stage.COMMAND, _Refuse(reason, code))
 
 
 def _login_refusal(description: str, text: str, code: str) -> Fault:
@@ -361,9 +272,7 @@ def _login_refusal(description: str, text: str, code: str) -> Fault:
 
 def lock_failure() -> Fault:
     """A correct login gets ``-ERR [IN-USE]``, as if another session held the lock."""
-    return _login_refusal(
-        "lock failure [IN-USE]", "Mailbox is locked by another session", "IN-USE"
-    )
+    return _login_refusal("lock failure [IN-USE]", "Mailbox is locked by another session", "IN-USE")
 
 
 def auth_failure() -> Fault:
@@ -371,7 +280,7 @@ def auth_failure() -> Fault:
     return _login_refusal("authentication failure [AUTH]", "Authentication failed", "AUTH")
 
 
-def login_delay() -> Fault:
+def login_too_soon() -> Fault:
     """A correct login gets ``-ERR [LOGIN-DELAY]``: logged in too recently."""
     return _login_refusal(
         "login refused [LOGIN-DELAY]", "Logged in too recently; try later", "LOGIN-DELAY"
@@ -379,110 +288,70 @@ def login_delay() -> Fault:
 
 
 def hook(function: Callable[[FaultContext], HookResult], *commands: str) -> Fault:
-    """Call ``function(context)`` for each command (or only these); it returns None to
-    let the command through, a ``-ERR ...`` line to answer instead, or a Close, Delay or
-    Stall. ``once()``, ``times(n)`` and ``nth(k)`` count calls of the hook, whatever it
-    returned: ``hook(deliver, "RETR").nth(2).once()`` calls ``deliver`` at the second
-    RETR and never again. A hook that raises fails the session like any error inside
-    the server."""
-    return Fault(
-        f"hook {getattr(function, '__name__', 'function')}",
-        Stage.COMMAND,
-        _Hook(function),
-        keywords=_keywords(commands),
-    )
+    """Call ``function(context)`` for each command (or only for ``commands``); it
+    returns None to let the command through, a ``-ERR ...`` line to answer instead, or a
+    Close, Delay or Stall. The function comes first, before the commands, because a
+    hook cannot do without it. ``once()``, ``times(n)`` and ``nth(k)`` count calls of
+    the hook, whatever it returned: ``hook(deliver, "RETR").nth(2).once()`` calls
+    ``deliver`` at the second RETR and never again. A hook that raises fails the
+    session like any error inside the server."""
+    name = getattr(function, "__name__", "function")
+    return _at(commands, f"hook {name}", Stage.COMMAND, _Hook(function))
 
 
 # -- malformed replies, as broken servers send them ---------------------------------------
 
 
-def _rewrite(
-    description: str, rewrite: Callable[[bytes, FaultContext], bytes], *commands: str
-) -> Fault:
-    return Fault(description, Stage.REPLY, _Rewrite(rewrite), keywords=_keywords(commands))
+def _rewrite(description: str, rewrite: _rewrites.Rewrite, *commands: str) -> Fault:
+    return _at(commands, description, Stage.REPLY, _Rewrite(rewrite))
 
 
 def missing_terminator(*commands: str) -> Fault:
     """Leave out the ``.`` line that ends a multi-line reply (RETR by default)."""
     commands = commands or ("RETR",)
-
-    def rewrite(octets: bytes, context: FaultContext) -> bytes:
-        return octets[:-3] if octets.endswith(b"\r\n.\r\n") else octets
-
-    return _rewrite(f"no terminating dot after {_named(commands)}", rewrite, *commands)
+    return _rewrite(
+        f"no terminating dot after {_named(commands)}", _rewrites.missing_terminator, *commands
+    )
 
 
 def unstuffed_dots(*commands: str) -> Fault:
     """Send lines that start with a dot without the extra dot (RETR and TOP by default)."""
     commands = commands or ("RETR", "TOP")
-
-    def rewrite(octets: bytes, context: FaultContext) -> bytes:
-        status, crlf, payload = octets.partition(b"\r\n")
-        first = 1 if payload.startswith(b"..") else 0  # never the lone terminating dot
-        return status + crlf + payload.replace(b"\r\n..", b"\r\n.")[first:]
-
-    return _rewrite(f"unstuffed leading dots in {_named(commands)}", rewrite, *commands)
+    return _rewrite(
+        f"unstuffed leading dots in {_named(commands)}", _rewrites.unstuffed_dots, *commands
+    )
 
 
-def wrong_list_size(delta: int = 1) -> Fault:
+def wrong_list_size(*, delta: int = 1) -> Fault:
     """LIST reports every size ``delta`` octets off from what RETR sends."""
-    line = re.compile(rb"^(\+OK )?(\d+) (\d+)$", re.MULTILINE)
-
-    def rewrite(octets: bytes, context: FaultContext) -> bytes:
-        def shift(match: re.Match[bytes]) -> bytes:
-            size = max(0, int(match.group(3)) + delta)
-            return b"%s%s %d" % (match.group(1) or b"", match.group(2), size)
-
-        return line.sub(shift, octets.replace(b"\r\n", b"\n")).replace(b"\n", b"\r\n")
-
-    return _rewrite(f"LIST sizes off by {delta}", rewrite, "LIST")
+    return _rewrite(f"LIST sizes off by {delta}", _rewrites.shifted_list_sizes(delta), "LIST")
 
 
 def bare_lf(*commands: str) -> Fault:
     """End reply lines with a bare LF instead of CRLF (RETR by default)."""
     commands = commands or ("RETR",)
-    return _rewrite(
-        f"bare LF line endings in {_named(commands)}",
-        lambda octets, context: octets.replace(b"\r\n", b"\n"),
-        *commands,
-    )
+    return _rewrite(f"bare LF line endings in {_named(commands)}", _rewrites.bare_lf, *commands)
 
 
 def garbage_line(*commands: str, line: bytes = b"\x00\xff\xfe garbage \x1b[0m") -> Fault:
     """Replace the reply's status line with garbage octets."""
-
-    def rewrite(octets: bytes, context: FaultContext) -> bytes:
-        return line + b"\r\n" + octets.partition(b"\r\n")[2]
-
-    return _rewrite(f"garbage status line for {_named(commands)}", rewrite, *commands)
+    return _rewrite(
+        f"garbage status line for {_named(commands)}", _rewrites.garbage_status(line), *commands
+    )
 
 
 def overlong_line(*commands: str, length: int = 4096) -> Fault:
     """Pad the reply's status line to ``length`` octets, far over RFC 1939's 512."""
-
-    def rewrite(octets: bytes, context: FaultContext) -> bytes:
-        status, _, rest = octets.partition(b"\r\n")
-        return status.ljust(length - 2, b"x") + b"\r\n" + rest
-
-    return _rewrite(f"{length}-octet status line for {_named(commands)}", rewrite, *commands)
+    return _rewrite(
+        f"{length}-octet status line for {_named(commands)}",
+        _rewrites.overlong_status(length),
+        *commands,
+    )
 
 
 def changing_uids() -> Fault:
     """UIDL gives every message a different UID in every session."""
-    line = re.compile(rb"^(\+OK )?(\d+) (\S+)$", re.MULTILINE)
-
-    def rewrite(octets: bytes, context: FaultContext) -> bytes:
-        suffix = b".s%d" % context.session
-
-        def change(match: re.Match[bytes]) -> bytes:
-            uid = match.group(3) + suffix
-            if len(uid) > 70:  # still unique and valid: a digest of the real UID
-                uid = hashlib.sha1(match.group(3)).hexdigest().encode() + suffix
-            return b"%s%s %s" % (match.group(1) or b"", match.group(2), uid)
-
-        return line.sub(change, octets.replace(b"\r\n", b"\n")).replace(b"\n", b"\r\n")
-
-    return _rewrite("UIDs that change between sessions", rewrite, "UIDL")
+    return _rewrite("UIDs that change between sessions", _rewrites.changing_uids, "UIDL")
 
 
 # -- the faults of one server ----------------------------------------------------------
@@ -502,68 +371,6 @@ class ArmedFault:
     def remove(self) -> None:
         if self._owner is not None:
             self._owner.remove(self)
-
-    def _matches(self, stage: Stage, context: FaultContext) -> bool:
-        fault = self.fault
-        if fault.stage is not stage:
-            return False
-        if fault.session is not None and context.session != fault.session:
-            return False
-        if fault.user is not None and context.user != fault.user:
-            return False
-        command = context.command
-        keywords = fault.keywords
-        if keywords is not None and (
-            command is None
-            or (command.keyword not in keywords and context.login_method not in keywords)
-        ):
-            return False
-        return fault.pattern is None or (
-            command is not None
-            and re.fullmatch(fault.pattern, command.line.decode("utf-8", "replace")) is not None
-        )
-
-    def _due(self) -> bool:
-        # Called for a matching moment: counts it, then decides whether to fire.
-        fault = self.fault
-        self.seen += 1
-        if self.seen < fault.first:
-            return False
-        if fault.limit is not None and self.fired >= fault.limit:
-            return False
-        return fault.probability >= 1.0 or self._rng.random() < fault.probability
-
-    def _action(self, context: FaultContext) -> Action | None:
-        # What firing means now; a hook decides at each moment (None: let the
-        # command through). Calling the hook is what counts as firing.
-        action = self.fault.action
-        if not isinstance(action, _Hook):
-            return action
-        result = action.function(context)
-        if result is None or isinstance(result, (Close, Delay, Stall)):
-            return result
-        if isinstance(result, str) and result.startswith("-ERR"):
-            return _Refuse(result.removeprefix("-ERR").strip(), None)
-        raise TypeError(
-            f"fault hook {self.fault.description!r} returned {result!r}; it may return "
-            "None, a '-ERR ...' line, or faults.Close(), Delay() or Stall()"
-        )
-
-
-@dataclass(frozen=True)
-class Fired:
-    """A fault firing at a moment: what the server must do."""
-
-    armed: ArmedFault
-    action: Action
-    jitter: float = 0.0  # the seeded share of a Delay's jitter, drawn when it fired
-
-    @property
-    def refusal(self) -> tuple[str, str | None] | None:
-        """(text, response code) if this fault answers -ERR instead of the command."""
-        if isinstance(self.action, _Refuse):
-            return self.action.text, self.action.code
-        return None
 
 
 class FaultSet:
@@ -602,79 +409,3 @@ class FaultSet:
 
     def __bool__(self) -> bool:
         return bool(self._armed)
-
-    def fire(self, stage: Stage, context: FaultContext) -> Iterator[Fired]:
-        """The faults that fire at this moment, in the order they were added; lazily,
-        so a fault after one that ends the moment is neither counted nor fired."""
-        for armed in self:
-            if not (armed._matches(stage, context) and armed._due()):
-                continue
-            armed.fired += 1  # a hook's call counts, whatever it returns
-            action = armed._action(context)
-            if action is None:
-                continue
-            jitter = 0.0
-            if isinstance(action, Delay) and action.jitter:
-                jitter = armed._rng.uniform(0.0, action.jitter)
-            yield Fired(armed, action, jitter)
-
-
-def context_for(
-    session: int, protocol: Pop3Protocol, command: Command | None
-) -> FaultContext:
-    """The FaultContext of a session at a command (or at its start)."""
-    if command is None:
-        return FaultContext(session, protocol.user, None)
-    return FaultContext(session, protocol.login_name(command), command)
-
-
-@dataclass(frozen=True)
-class ReplyPlan:
-    """How the server sends a reply after the faults that fired at it: wait ``delay``,
-    write ``octets`` in pieces of ``chunk`` octets (all at once if None), pausing
-    ``pause`` after each and keeping under ``bytes_per_second``, then, if ``close``
-    says so, end the connection."""
-
-    octets: bytes
-    delay: float = 0.0
-    chunk: int | None = None
-    pause: float = 0.0
-    bytes_per_second: float | None = None
-    close: Close | None = None
-
-    def pause_after(self, written: int) -> float:
-        """Seconds to wait after writing ``written`` octets."""
-        if self.bytes_per_second is None:
-            return self.pause
-        return max(self.pause, written / self.bytes_per_second)
-
-
-def plan_reply(reply: Reply, fired: list[Fired], context: FaultContext) -> ReplyPlan:
-    """Turn the reply-stage faults that fired into one plan for sending the reply."""
-    octets = bytes(reply)
-    delay = 0.0
-    chunk: int | None = None
-    pause = 0.0
-    bytes_per_second: float | None = None
-    close: Close | None = None
-    for item in fired:
-        action = item.action
-        if isinstance(action, _Rewrite):
-            octets = action.rewrite(octets, context)
-        elif isinstance(action, Delay):
-            delay += action.seconds + item.jitter
-        elif isinstance(action, _Slice):
-            chunk, pause = action.size, action.pause
-        elif isinstance(action, _Throttle):
-            bytes_per_second = action.bytes_per_second
-        elif isinstance(action, Close) and close is None:
-            close = action
-    for item in fired:  # a cut applies to the octets as the rewrites left them
-        if isinstance(item.action, _Cut):
-            octets = octets[: item.action.after_bytes]
-            close = close or Close(item.action.reset)
-            break
-    if bytes_per_second is not None and chunk is None:
-        # A tenth of a second's worth per write under a bandwidth limit.
-        chunk = max(1, int(bytes_per_second / 10))
-    return ReplyPlan(octets, delay, chunk, pause, bytes_per_second, close)

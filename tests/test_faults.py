@@ -308,7 +308,7 @@ async def test_bandwidth_limits_the_octets_per_second(
 async def test_slice_replies_delivers_the_greeting_in_many_small_reads(
     trio_pop3_server: Pop3Server, autojump_clock: trio.testing.MockClock
 ) -> None:
-    trio_pop3_server.faults.add(faults.slice_replies(4, pause=0.5))
+    trio_pop3_server.faults.add(faults.slice_replies(size=4, pause=0.5))
     async with await trio.open_tcp_stream(trio_pop3_server.host, trio_pop3_server.port) as stream:
         start = trio.current_time()
         chunks = []
@@ -441,7 +441,7 @@ def test_error_on_quit_leaves_deleted_mail_in_place(pop3_server: Pop3ServerThrea
     [
         (faults.lock_failure(), b"IN-USE"),
         (faults.auth_failure(), b"AUTH"),
-        (faults.login_delay(), b"LOGIN-DELAY"),
+        (faults.login_too_soon(), b"LOGIN-DELAY"),
     ],
 )
 def test_login_refusals_answer_only_right_credentials(
@@ -612,7 +612,7 @@ def test_unstuffed_dots_cut_the_message_short_and_desynchronise_poplib(
 
 
 def test_wrong_list_size_disagrees_with_what_retr_sends(pop3_server: Pop3ServerThread) -> None:
-    pop3_server.faults.add(faults.wrong_list_size(3))
+    pop3_server.faults.add(faults.wrong_list_size(delta=3))
     with logged_in(pop3_server) as client:
         _, listing, _ = client.list()
         assert listing == [b"%d %d" % (n, size + 3) for n, size in enumerate(ALICE_SIZES, 1)]

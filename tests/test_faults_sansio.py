@@ -2,36 +2,41 @@
 scope and schedule a fault, seeded randomness, validation, FaultSet from many threads,
 and what the malformed-reply faults make of sample reply octets.
 
-``FaultSet.fire(stage, context)`` is driven by hand here through ``fired_at()``, the way
-the server calls it.
+The engine's ``fire(fault_set, stage, context)`` is driven by hand here through
+``fired_at()``, the way the server calls it.
 """
 
 from __future__ import annotations
 
+import ast
+import builtins
+import enum
+import inspect
 import math
 import random
 import re
 import threading
+from pathlib import Path
 
 import pytest
 
 from fakepop import Command, Reply, faults
+from fakepop._fault_engine import Fired, fire, plan_reply
+from fakepop._fault_types import _Refuse
 from fakepop.faults import (
     Close,
     Delay,
     Fault,
     FaultContext,
     FaultSet,
-    Fired,
     Stage,
     Stall,
-    plan_reply,
 )
 
 
 def fired_at(fault_set: FaultSet, stage: Stage, at: FaultContext) -> list[Fired]:
     """The faults that fire at this moment (all of them: the list takes every one)."""
-    return list(fault_set.fire(stage, at))
+    return list(fire(fault_set, stage, at))
 
 
 def command(line: str) -> Command:
@@ -117,7 +122,7 @@ def test_descriptions_name_the_fault_for_the_transcript() -> None:
     )
     assert str(faults.lock_failure()) == "lock failure [IN-USE]"
     assert str(faults.auth_failure()) == "authentication failure [AUTH]"
-    assert str(faults.login_delay()) == "login refused [LOGIN-DELAY]"
+    assert str(faults.login_too_soon()) == "login refused [LOGIN-DELAY]"
 
     def refuse_big(context: FaultContext) -> None:
         return None
@@ -263,7 +268,7 @@ def test_latency_jitter_is_drawn_from_its_seed() -> None:
         lambda: faults.cut_payload(after_bytes=-1),
         lambda: faults.bandwidth(0),
         lambda: faults.bandwidth(-10),
-        lambda: faults.slice_replies(0),
+        lambda: faults.slice_replies(size=0),
         lambda: faults.refuse_connection().on("RETR"),
         lambda: faults.delay_greeting(1).on("USER"),
     ],
@@ -285,7 +290,7 @@ def test_a_bad_regular_expression_is_refused_at_once() -> None:
         lambda: faults.latency(-0.5),
         lambda: faults.latency(1, jitter=-1),
         lambda: faults.latency(math.nan),
-        lambda: faults.slice_replies(1, pause=-0.1),
+        lambda: faults.slice_replies(size=1, pause=-0.1),
     ],
     ids=["delay_greeting", "latency", "jitter", "latency-nan", "slice-pause"],
 )
@@ -396,10 +401,11 @@ def test_wrong_list_size_shifts_every_size_and_nothing_else() -> None:
     assert rewritten(faults.wrong_list_size(), LIST_ALL, "LIST") == (
         b"+OK 2 messages (150 octets)\r\n1 101\r\n2 51\r\n.\r\n"
     )
-    assert rewritten(faults.wrong_list_size(-60), LIST_ALL, "LIST") == (
+    assert rewritten(faults.wrong_list_size(delta=-60), LIST_ALL, "LIST") == (
         b"+OK 2 messages (150 octets)\r\n1 40\r\n2 0\r\n.\r\n"
     )
-    assert rewritten(faults.wrong_list_size(5), Reply(b"+OK 2 50\r\n"), "LIST 2") == b"+OK 2 55\r\n"
+    shifted = rewritten(faults.wrong_list_size(delta=5), Reply(b"+OK 2 50\r\n"), "LIST 2")
+    assert shifted == b"+OK 2 55\r\n"
 
 
 def test_bare_lf_replaces_every_crlf() -> None:
@@ -466,3 +472,104 @@ def test_a_reply_plan_combines_the_faults_that_fired() -> None:
     assert plan.close == faults.Close(reset=True)
     quiet = plan_reply(RETR, [], at)
     assert (quiet.octets, quiet.delay, quiet.chunk, quiet.close) == (bytes(RETR), 0.0, None, None)
+
+
+# -- the shape of the public API ------------------------------------------------------
+
+PUBLIC = [getattr(faults, name) for name in faults.__all__]
+CONSTRUCTORS = [value for value in PUBLIC if inspect.isfunction(value)]
+#: Names an annotation may use without fakepop.faults exporting them.
+GENERIC = {"Callable", "Iterator"}
+
+
+def _public_signatures() -> list[tuple[str, inspect.Signature]]:
+    found = [(function.__name__, inspect.signature(function)) for function in CONSTRUCTORS]
+    for cls in (value for value in PUBLIC if inspect.isclass(value)):
+        if not issubclass(cls, enum.Enum):
+            found.append((cls.__name__, inspect.signature(cls)))
+        for name, member in vars(cls).items():
+            if inspect.isfunction(member) and not name.startswith("_"):
+                found.append((f"{cls.__name__}.{name}", inspect.signature(member)))
+            elif isinstance(member, property) and member.fget is not None:
+                found.append((f"{cls.__name__}.{name}", inspect.signature(member.fget)))
+    return found
+
+
+def test_every_type_in_a_public_signature_is_exported() -> None:
+    """A user can import from fakepop.faults every type its constructors, classes and
+    methods take or return (HookResult for hook(), Action for Fault.action, ...)."""
+    missing = set()
+    for where, signature in _public_signatures():
+        annotations = [signature.return_annotation]
+        annotations += [
+            param.annotation
+            for param in signature.parameters.values()
+            if not param.name.startswith("_")
+        ]
+        for annotation in annotations:
+            if annotation is inspect.Signature.empty or annotation is None:
+                continue
+            assert isinstance(annotation, str), (where, annotation)
+            for name in re.findall(r"[A-Za-z_][\w.]*", annotation):
+                known = name in faults.__all__ or name in GENERIC or hasattr(builtins, name)
+                if not known:
+                    missing.add(f"{name} (in {where})")
+    assert not missing, sorted(missing)
+    assert {"Action", "HookResult", "Command"} <= set(faults.__all__)
+
+
+def test_constructors_take_commands_then_keyword_only_options() -> None:
+    """The rule of the module docstring: a required value may come first, commands come
+    as *commands, and every option (a parameter with a default) is keyword-only."""
+    for function in CONSTRUCTORS:
+        for param in inspect.signature(function).parameters.values():
+            if param.kind is param.VAR_POSITIONAL:
+                assert param.name == "commands", function.__name__
+            elif param.default is not param.empty:
+                assert param.kind is param.KEYWORD_ONLY, f"{function.__name__}({param.name})"
+            else:
+                assert param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY), (
+                    f"{function.__name__}({param.name})"
+                )
+    with pytest.raises(TypeError):
+        faults.wrong_list_size(3)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        faults.slice_replies(4)  # type: ignore[call-arg]
+    assert faults.hook(print, "RETR", "TOP").keywords == frozenset({"RETR", "TOP"})
+
+
+def test_login_too_soon_answers_login_delay() -> None:
+    """Named apart from ServerConfig.login_delay, which enforces a real delay."""
+    fault = faults.login_too_soon()
+    assert fault.stage is Stage.LOGIN
+    assert fault.action == _Refuse("Logged in too recently; try later", "LOGIN-DELAY")
+    assert not hasattr(faults, "login_delay")
+
+
+def test_the_package_imports_without_a_cycle() -> None:
+    """fakepop.faults describes, fakepop._fault_engine decides: the engine imports the
+    public module and never the other way round, and no module of fakepop imports one
+    that imports it back."""
+    package = Path(faults.__file__).parent
+    graph: dict[str, set[str]] = {}
+    for path in package.glob("*.py"):
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                if node.module:
+                    imported.add(node.module.split(".")[0])
+                else:
+                    imported.update(alias.name for alias in node.names)
+        graph[path.stem] = imported
+    assert "_fault_engine" in graph["_session"]
+    assert "faults" in graph["_fault_engine"]
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for name in graph.get(start, set()) - seen:
+            seen.add(name)
+            if name == goal or reaches(name, goal, seen):
+                return True
+        return False
+
+    cycles = [name for name in graph if name != "__init__" and reaches(name, name, set())]
+    assert cycles == []

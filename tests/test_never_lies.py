@@ -194,7 +194,7 @@ def fault_strategy(draw: st.DrawFn, calls: HookCalls) -> Fault:
             fault = fault.on(*keywords)
     elif kind == "slice":
         fault = faults.slice_replies(
-            draw(st.integers(1, 9)), pause=draw(st.sampled_from([0.0, 0.0001]))
+            size=draw(st.integers(1, 9)), pause=draw(st.sampled_from([0.0, 0.0001]))
         )
         if keywords:
             fault = fault.on(*keywords)
@@ -806,7 +806,7 @@ def quit_fault_strategy(draw: st.DrawFn, calls: HookCalls) -> Fault:
     elif kind == "cut":
         fault = faults.cut_payload("QUIT", after_bytes=draw(st.integers(0, 50)))
     elif kind == "slice":
-        fault = faults.slice_replies(draw(st.integers(1, 5)), pause=0.001).on("QUIT")
+        fault = faults.slice_replies(size=draw(st.integers(1, 5)), pause=0.001).on("QUIT")
     else:
         answers = draw(st.lists(st.sampled_from([None, "-ERR x"]), min_size=1, max_size=3))
 
