@@ -30,17 +30,15 @@ import enum
 import os
 import re
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import chain
-from operator import attrgetter
 
 from . import _sasl
 from ._config import ServerConfig
 from ._credentials import CredentialCheck
 from ._lines import LineReader, TooLong
+from ._listing import without
 from ._masking import secret_start
 from ._message import StoredMessage
 from ._saslprep import SaslprepError, saslprep
@@ -201,54 +199,6 @@ def _decode_base64(text: str) -> bytes | None:
 
 def _messages(count: int) -> str:
     return "1 message" if count == 1 else f"{count} messages"
-
-
-# "1 ", "2 ", ...: the starts of listing lines, shared by every session and grown
-# (under a lock, as sessions may run in several threads) to the largest mailbox seen.
-_number_prefixes: list[bytes] = []
-_number_prefixes_lock = threading.Lock()
-
-
-def _numbered(count: int) -> list[bytes]:
-    if len(_number_prefixes) < count:
-        with _number_prefixes_lock:
-            start = len(_number_prefixes)
-            _number_prefixes.extend([b"%d " % n for n in range(start + 1, count + 1)])
-    return _number_prefixes
-
-
-def _full_listing(
-    suffix: Callable[[StoredMessage], bytes],
-) -> Callable[[tuple[StoredMessage, ...]], bytes]:
-    def build(messages: tuple[StoredMessage, ...]) -> bytes:
-        # "n suffix" for every message, then the terminator. All the per-message work
-        # is done in C (zip, map, join); the shared number list may be longer than the
-        # mailbox, and zip stops at the last message.
-        pairs = zip(_numbered(len(messages)), map(suffix, messages), strict=False)
-        return b"".join(chain.from_iterable(pairs)) + b".\r\n"
-
-    return build
-
-
-_FULL_LIST = _full_listing(attrgetter("list_suffix"))
-_FULL_UIDL = _full_listing(attrgetter("uidl_suffix"))
-
-
-def _without(listing: bytes, numbers: list[int]) -> bytes:
-    # Cuts the lines of the given message numbers (ascending) out of a full listing.
-    # Every line starts with its number and a space, and nothing else in a listing
-    # follows CRLF with digits and a space, so each line is found by one forward
-    # search from the previous cut (whose CRLF ends at ``position``): linear in the
-    # listing, however many lines are cut.
-    parts = []
-    position = 0
-    for number in numbers:
-        line_start = b"\r\n%d " % number
-        start = 0 if number == 1 else listing.index(line_start, max(position - 2, 0)) + 2
-        parts.append(listing[position:start])
-        position = listing.index(b"\r\n", start) + 2
-    parts.append(listing[position:])
-    return b"".join(parts)
 
 
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
@@ -480,7 +430,7 @@ class Pop3Protocol:
         assert self.maildrop is not None
         listing = self.maildrop.derived(kind, build)
         marked = self.maildrop.marked()
-        return _without(listing, marked) if marked else listing
+        return without(listing, marked) if marked else listing
 
     def _message(self, text: str) -> tuple[int, StoredMessage] | Reply:
         # Parses a message-number argument; returns the message or the -ERR reply.
@@ -706,7 +656,7 @@ class Pop3Protocol:
             number, message = found
             return _ok(f"{number} {message.size}")
         maildrop = self.maildrop
-        listing = self._listing("LIST", _FULL_LIST)
+        listing = self._listing("LIST", self.store.listings.full_list)
         text = self.config.text("list", messages=_messages(maildrop.count), octets=maildrop.octets)
         return _multiline(text, listing, maildrop.count)
 
@@ -721,7 +671,7 @@ class Pop3Protocol:
                 return found
             number, message = found
             return _ok(f"{number} {message.uid}")
-        listing = self._listing("UIDL", _FULL_UIDL)
+        listing = self._listing("UIDL", self.store.listings.full_uidl)
         return _multiline(self.config.text("uidl"), listing, self.maildrop.count)
 
     def _retr(self, command: Command) -> Reply:

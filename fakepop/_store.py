@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from ._listing import Listings
 from ._message import MessageSource, StoredMessage, check_uid
 from ._sasl import MECHANISMS
 
@@ -282,6 +283,8 @@ class MailStore:
     def __init__(self, mailboxes: Mapping[str, MailboxSpec] | None = None) -> None:
         self._lock = threading.Lock()
         self._boxes: dict[str, _MailboxState] = {}
+        #: Formats the LIST and UIDL listings of these mailboxes.
+        self.listings = Listings()
         if mailboxes is not None:
             self.load(mailboxes)
 
