@@ -2,21 +2,38 @@
 
 Start it in-process from a dict of mailboxes, drive it with any POP3 client, then read
 what is left in the mailboxes.
+
+Importing the package is cheap: every name below is imported from its module the first
+time it is used (PEP 562), so an environment with fakepop installed, whose pytest loads
+the plugin in every run, pays for Trio and the TLS libraries only in the tests that
+start a server.
 """
 
-from . import errors, faults, profiles
-from ._config import DEFAULT_TEXTS, ServerConfig
-from ._loading import MailSourceError, read_eml_dir, read_maildir, read_mbox, read_messages
-from ._message import MessageSource, StoredMessage
-from ._protocol import Command, Pop3Protocol, Reply, State
-from ._sasl import TemporaryFailure
-from ._server import Pop3Server, open_pop3_server, serve_pop3
-from ._store import Mailbox, MailboxSpec, Maildrop, MailStore
-from ._thread import Pop3ServerThread
-from ._tls import TlsCertificates
-from ._transcript import EndReason, Entry, EntryKind, SessionRecord, Transcript
-from .errors import ConfigError, FakepopError, ServerError, UsageError
-from .faults import Fault, FaultContext, FaultSet
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from . import errors, faults, profiles
+    from ._config import DEFAULT_TEXTS, ServerConfig
+    from ._loading import (
+        MailSourceError,
+        read_eml_dir,
+        read_maildir,
+        read_mbox,
+        read_messages,
+    )
+    from ._message import MessageSource, StoredMessage
+    from ._protocol import Command, Pop3Protocol, Reply, State
+    from ._sasl import TemporaryFailure
+    from ._server import Pop3Server, open_pop3_server, serve_pop3
+    from ._store import Mailbox, MailboxSpec, Maildrop, MailStore
+    from ._thread import Pop3ServerThread
+    from ._tls import TlsCertificates
+    from ._transcript import EndReason, Entry, EntryKind, SessionRecord, Transcript
+    from .errors import ConfigError, FakepopError, ServerError, UsageError
+    from .faults import Fault, FaultContext, FaultSet
 
 __version__ = "0.1.0"
 
@@ -61,3 +78,61 @@ __all__ = [
     "read_messages",
     "serve_pop3",
 ]
+
+# Where each public name lives; "" means the name is the submodule itself.
+_SOURCES = {
+    "errors": "",
+    "faults": "",
+    "profiles": "",
+    "DEFAULT_TEXTS": "_config",
+    "ServerConfig": "_config",
+    "MailSourceError": "_loading",
+    "read_eml_dir": "_loading",
+    "read_maildir": "_loading",
+    "read_mbox": "_loading",
+    "read_messages": "_loading",
+    "MessageSource": "_message",
+    "StoredMessage": "_message",
+    "Command": "_protocol",
+    "Pop3Protocol": "_protocol",
+    "Reply": "_protocol",
+    "State": "_protocol",
+    "TemporaryFailure": "_sasl",
+    "Pop3Server": "_server",
+    "open_pop3_server": "_server",
+    "serve_pop3": "_server",
+    "Mailbox": "_store",
+    "MailboxSpec": "_store",
+    "Maildrop": "_store",
+    "MailStore": "_store",
+    "Pop3ServerThread": "_thread",
+    "TlsCertificates": "_tls",
+    "EndReason": "_transcript",
+    "Entry": "_transcript",
+    "EntryKind": "_transcript",
+    "SessionRecord": "_transcript",
+    "Transcript": "_transcript",
+    "ConfigError": "errors",
+    "FakepopError": "errors",
+    "ServerError": "errors",
+    "UsageError": "errors",
+    "Fault": "faults",
+    "FaultContext": "faults",
+    "FaultSet": "faults",
+}
+
+
+def __getattr__(name: str) -> Any:
+    source = _SOURCES.get(name)
+    if source is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if source:
+        value = getattr(importlib.import_module(f".{source}", __name__), name)
+    else:
+        value = importlib.import_module(f".{name}", __name__)
+    globals()[name] = value  # the next lookup does not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,12 +1,18 @@
-"""Test certificates: a throwaway CA and a server certificate, made with trustme."""
+"""Test certificates: a throwaway CA and a server certificate, made with trustme.
+
+trustme (and the cryptography package under it) is imported when the first
+:class:`TlsCertificates` is made, not with fakepop: most test runs never use TLS.
+"""
 
 from __future__ import annotations
 
 import os
 import ssl
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import trustme
+if TYPE_CHECKING:
+    import trustme
 
 __all__ = ["TlsCertificates"]
 
@@ -24,9 +30,11 @@ class TlsCertificates:
     """
 
     def __init__(self, *identities: str) -> None:
+        import trustme  # noqa: PLC0415 - slow to import, and only TLS tests need it
+
         self.identities = identities or DEFAULT_IDENTITIES
-        self._ca = trustme.CA()
-        self._certificate = self._ca.issue_cert(*self.identities)
+        self._ca: trustme.CA = trustme.CA()
+        self._certificate: trustme.LeafCert = self._ca.issue_cert(*self.identities)
 
     def server_context(self) -> ssl.SSLContext:
         """A server-side context with the certificate; TLS 1.2 or newer (RFC 8997)."""

@@ -4,6 +4,11 @@ Fixtures that give a running server:
 
 - ``pop3_server``: a :class:`~fakepop.Pop3ServerThread` of the test's own, for sync
   and asyncio tests; fresh state for every test.
+- ``pop3_server_factory``: makes as many started server threads as the test needs,
+  for failover between servers: ``make(mailboxes=None, *, config=None, tls=None)``
+  defaults to what ``pop3_server`` would get; all are stopped when the test ends, and
+  an error inside any of them fails the test at teardown. ``pop3_server`` is the
+  first server this factory made, when a test uses both.
 - ``pop3_shared_server``: one server thread for the whole test session, reset before
   each test (mailboxes, transcript, errors, open sessions): for large suites.
 - ``trio_pop3_server``: a :class:`~fakepop.Pop3Server` in the test's own Trio run (with
@@ -12,32 +17,40 @@ Fixtures that give a running server:
 What the server starts with comes from ``@pytest.mark.pop3(mailboxes, **options)``
 through the ``pop3_mailboxes`` and ``pop3_config`` fixtures, which a conftest.py may
 override, as may ``pop3_listen_address``. When a test that used one of these servers
-fails, its report gets a "fakepop transcript" section; an error inside the server
-fails the test at teardown.
+fails, its report gets a "fakepop transcript" section per server, numbered in the
+order the servers started; an error inside a server fails the test at teardown.
+
+pytest loads this module in every run of an environment where fakepop is installed,
+so it imports neither Trio nor trustme nor the server itself: the fixtures do, when
+a test asks for a server.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Generator, Iterator, Mapping
-from typing import Any
+import functools
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ._config import ServerConfig
-from ._server import Pop3Server, open_pop3_server
-from ._store import MailboxSpec
-from ._thread import Pop3ServerThread
-from ._tls import TlsCertificates
-from ._transcript import Transcript
-from .errors import ServerError
-from .profiles import profile
+from .errors import ServerError  # cheap: no Trio, no TLS libraries
+
+if TYPE_CHECKING:
+    from ._config import ServerConfig
+    from ._server import Pop3Server
+    from ._store import MailboxSpec, MailStore
+    from ._thread import Pop3ServerThread
+    from ._tls import TlsCertificates
+    from ._transcript import Transcript
 
 __all__ = [
+    "Pop3ServerFactory",
     "pop3_config",
     "pop3_listen_address",
     "pop3_mailboxes",
     "pop3_server",
+    "pop3_server_factory",
     "pop3_shared_config",
     "pop3_shared_server",
     "pop3_tls",
@@ -45,9 +58,15 @@ __all__ = [
 ]
 
 _MARKER = "pop3"
-_CONFIG_FIELDS = frozenset(field.name for field in dataclasses.fields(ServerConfig))
 # The transcripts of the servers each test used, for its failure report.
-_TRANSCRIPTS = pytest.StashKey[list[Transcript]]()
+_TRANSCRIPTS: pytest.StashKey[list[Transcript]] = pytest.StashKey()
+
+
+@functools.cache
+def _config_fields() -> frozenset[str]:
+    from ._config import ServerConfig  # noqa: PLC0415 - see the module docstring
+
+    return frozenset(field.name for field in dataclasses.fields(ServerConfig))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -79,12 +98,13 @@ def _marker_arguments(request: pytest.FixtureRequest) -> tuple[Any, dict[str, An
             "and as mailboxes="
         )
     mailboxes = marker.args[0] if marker.args else options.pop("mailboxes", None)
-    unknown = sorted(set(options) - _CONFIG_FIELDS)
+    fields = _config_fields()
+    unknown = sorted(set(options) - fields)
     if unknown:
         raise pytest.UsageError(
             f"@pytest.mark.{_MARKER}: unknown option(s) {', '.join(unknown)}; the options "
             f"are mailboxes and the fields of fakepop.ServerConfig: "
-            f"{', '.join(sorted(_CONFIG_FIELDS))}"
+            f"{', '.join(sorted(fields))}"
         )
     return mailboxes, options
 
@@ -100,6 +120,8 @@ def pop3_tls() -> TlsCertificates:
     code under test, ``.write_ca_pem(path)`` for curl and openssl. A test marked
     ``@pytest.mark.pop3(..., tls=True)`` gets servers that offer STLS and listen for
     POP3S too (``server.pop3s_port``), with these certificates."""
+    from ._tls import TlsCertificates  # noqa: PLC0415 - see the module docstring
+
     return TlsCertificates()
 
 
@@ -115,6 +137,9 @@ def pop3_mailboxes(request: pytest.FixtureRequest) -> Mapping[str, MailboxSpec]:
 def pop3_config(request: pytest.FixtureRequest) -> ServerConfig:
     """The server's options: the keyword arguments of ``@pytest.mark.pop3`` other than
     ``mailboxes``, as a ServerConfig. Override this fixture to change the defaults."""
+    from ._config import ServerConfig  # noqa: PLC0415 - see the module docstring
+    from .profiles import profile  # noqa: PLC0415
+
     _, options = _marker_arguments(request)
     marker = request.node.get_closest_marker(_MARKER)
     name = marker.kwargs.get("profile") if marker is not None else None
@@ -130,6 +155,15 @@ def pop3_listen_address() -> tuple[str, int]:
     return ("127.0.0.1", 0)
 
 
+@pytest.fixture(scope="session")
+def pop3_shared_config() -> ServerConfig:
+    """The options of the session-wide server behind ``pop3_shared_server``. Override
+    it (at session scope) in a conftest.py to change them for the whole suite."""
+    from ._config import ServerConfig  # noqa: PLC0415 - see the module docstring
+
+    return ServerConfig()
+
+
 def _report_transcript(request: pytest.FixtureRequest, transcript: Transcript) -> None:
     request.node.stash.setdefault(_TRANSCRIPTS, []).append(transcript)
 
@@ -137,51 +171,151 @@ def _report_transcript(request: pytest.FixtureRequest, transcript: Transcript) -
 # -- the servers -----------------------------------------------------------------------
 
 
+class Pop3ServerFactory:
+    """Starts fakepop server threads and stops them all at :meth:`close`.
+
+    Calling it returns a started :class:`~fakepop.Pop3ServerThread`; what the call
+    leaves out comes from the defaults it was made with (for the
+    ``pop3_server_factory`` fixture: the test's ``@pytest.mark.pop3`` mailboxes,
+    options and TLS). Every server listens on its own free port, so a test can make
+    one for each host of a failover list.
+    """
+
+    def __init__(
+        self,
+        *,
+        listen_address: tuple[str, int],
+        mailboxes: MailStore | Mapping[str, MailboxSpec] | None,
+        config: ServerConfig,
+        tls: bool,
+        certificates: Callable[[], TlsCertificates],
+        on_start: Callable[[Pop3ServerThread], None] | None = None,
+    ) -> None:
+        self._listen_address = listen_address
+        self._mailboxes = mailboxes
+        self._config = config
+        self._tls = tls
+        self._certificates = certificates
+        self._on_start = on_start
+        self._servers: list[Pop3ServerThread] = []
+        self._closed = False
+
+    @property
+    def servers(self) -> list[Pop3ServerThread]:
+        """The servers made so far, in the order they started."""
+        return list(self._servers)
+
+    def __call__(
+        self,
+        mailboxes: MailStore | Mapping[str, MailboxSpec] | None = None,
+        *,
+        config: ServerConfig | None = None,
+        tls: bool | None = None,
+    ) -> Pop3ServerThread:
+        """A started server with these ``mailboxes`` (a mapping, as for
+        ``@pytest.mark.pop3``, or a ``MailStore`` to share one between servers),
+        ``config`` and ``tls`` (STLS and a POP3S port, with the ``pop3_tls``
+        certificates); None means the factory's default."""
+        from ._thread import Pop3ServerThread  # noqa: PLC0415 - see the module docstring
+
+        if self._closed:
+            raise RuntimeError("this fakepop server factory has stopped its servers")
+        host, port = self._listen_address
+        with_tls = self._tls if tls is None else tls
+        server = Pop3ServerThread(
+            self._mailboxes if mailboxes is None else mailboxes,
+            host=host,
+            port=port,
+            config=self._config if config is None else config,
+            ssl_context=self._certificates().server_context() if with_tls else None,
+            pop3s_port=0 if with_tls else None,
+        )
+        server.start()
+        self._servers.append(server)
+        if self._on_start is not None:
+            self._on_start(server)
+        return server
+
+    def close(self) -> None:
+        """Stop every server, the last made first; then, if any session failed inside
+        any of them, raise one :class:`~fakepop.ServerError` with all their errors."""
+
+        self._closed = True
+        errors: list[BaseException] = []
+        while self._servers:
+            server = self._servers.pop()
+            try:
+                server.stop()
+            except ServerError as error:
+                errors[:0] = error.errors  # keep the order the servers started in
+            except Exception as error:  # a server thread that would not end
+                errors.insert(0, error)
+        if errors:
+            raise ServerError(errors) from errors[0]
+
+
+def _certificates(request: pytest.FixtureRequest) -> Callable[[], TlsCertificates]:
+    def certificates() -> TlsCertificates:
+        tls: TlsCertificates = request.getfixturevalue("pop3_tls")
+        return tls
+
+    return certificates
+
+
 @pytest.fixture
-def pop3_server(
+def pop3_server_factory(
     request: pytest.FixtureRequest,
     pop3_mailboxes: Mapping[str, MailboxSpec],
     pop3_config: ServerConfig,
     pop3_listen_address: tuple[str, int],
-) -> Iterator[Pop3ServerThread]:
+) -> Iterator[Pop3ServerFactory]:
+    """Makes started fakepop server threads, as many as the test needs.
+
+    ``make(mailboxes=None, *, config=None, tls=None)`` returns a started
+    :class:`~fakepop.Pop3ServerThread`; left out, each argument is what
+    ``pop3_server`` gets (the test's ``@pytest.mark.pop3``). All of them are stopped
+    when the test ends, and an error inside any of them fails the test then; each
+    one's transcript goes into the failure report.
+    """
+    factory = Pop3ServerFactory(
+        listen_address=pop3_listen_address,
+        mailboxes=pop3_mailboxes,
+        config=pop3_config,
+        tls=_wants_tls(request),
+        certificates=_certificates(request),
+        on_start=lambda server: _report_transcript(request, server.transcript),
+    )
+    yield factory
+    factory.close()  # raises ServerError if a session failed inside a server
+
+
+@pytest.fixture
+def pop3_server(pop3_server_factory: Pop3ServerFactory) -> Pop3ServerThread:
     """A running fakepop server of this test's own, in a background thread.
 
     Use ``pop3_server.host``/``.port`` to connect, ``.store`` to read or change the
     mailboxes, ``.transcript`` to see what was said, ``.wait_idle()`` to wait for the
     client's sessions to end.
     """
-    host, port = pop3_listen_address
-    tls = _wants_tls(request)
-    server = Pop3ServerThread(
-        pop3_mailboxes,
-        host=host,
-        port=port,
-        config=pop3_config,
-        ssl_context=request.getfixturevalue("pop3_tls").server_context() if tls else None,
-        pop3s_port=0 if tls else None,
-    )
-    server.start()
-    _report_transcript(request, server.transcript)
-    yield server
-    server.stop()  # raises ServerError if a session failed inside the server
-
-
-@pytest.fixture(scope="session")
-def pop3_shared_config() -> ServerConfig:
-    """The options of the session-wide server behind ``pop3_shared_server``. Override
-    it (at session scope) in a conftest.py to change them for the whole suite."""
-    return ServerConfig()
+    return pop3_server_factory()
 
 
 @pytest.fixture(scope="session")
 def _pop3_session_server(
-    pop3_listen_address: tuple[str, int], pop3_shared_config: ServerConfig
+    request: pytest.FixtureRequest,
+    pop3_listen_address: tuple[str, int],
+    pop3_shared_config: ServerConfig,
 ) -> Iterator[Pop3ServerThread]:
-    host, port = pop3_listen_address
-    server = Pop3ServerThread(host=host, port=port, config=pop3_shared_config)
-    server.start()
-    yield server
-    server.stop()
+    # Reported per test by pop3_shared_server, after each reset; no on_start here.
+    factory = Pop3ServerFactory(
+        listen_address=pop3_listen_address,
+        mailboxes=None,
+        config=pop3_shared_config,
+        tls=False,
+        certificates=_certificates(request),
+    )
+    yield factory()
+    factory.close()
 
 
 @pytest.fixture
@@ -236,6 +370,8 @@ async def trio_pop3_server(
     makes ten idle minutes pass at once. ``await server.wait_idle()`` waits for the
     client's sessions to end.
     """
+    from ._server import open_pop3_server  # noqa: PLC0415 - see the module docstring
+
     host, port = pop3_listen_address
     tls = _wants_tls(request)
     async with open_pop3_server(

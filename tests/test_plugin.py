@@ -624,3 +624,237 @@ def test_transcript_queries_and_assert_commands(pytester: pytest.Pytester) -> No
             "E *  QUIT",
         ]
     )
+
+
+# -- pop3_server_factory: several servers in one test -----------------------------------
+
+
+def test_a_client_fails_over_to_the_second_server_of_the_factory(
+    pytester: pytest.Pytester,
+) -> None:
+    result = run(
+        pytester,
+        """
+        from fakepop import ServerConfig, faults
+
+        MAIL = {"alice": {"password": "pw", "messages": {"m1": "Subject: 1\\n\\n1\\n"}}}
+
+
+        class POP3(poplib.POP3):
+            \"\"\"poplib.POP3 that closes its socket when the greeting fails.\"\"\"
+
+            def __init__(self, *args, **kwargs):
+                try:
+                    super().__init__(*args, **kwargs)
+                except BaseException:
+                    if getattr(self, "sock", None) is not None:
+                        self.close()
+                    raise
+
+
+        def fetch_from_first_that_answers(servers):
+            \"\"\"The code under test: take alice's mail from the first server that
+            greets, trying them in order.\"\"\"
+            for host, port in servers:
+                try:
+                    client = POP3(host, port, timeout=TIMEOUT)
+                except (poplib.error_proto, OSError):
+                    continue
+                client.user("alice")
+                client.pass_("pw")
+                messages = [b"\\n".join(client.retr(1)[1])]
+                client.dele(1)
+                client.quit()
+                return port, client.welcome, messages
+            raise ConnectionError("no server answered")
+
+
+        @pytest.mark.pop3(MAIL)
+        def test_failover(pop3_server_factory):
+            make = pop3_server_factory
+            primary = make()
+            backup = make(MAIL, config=ServerConfig(greeting="Backup here."), tls=False)
+            assert primary.port != backup.port
+            assert primary.is_running() and backup.is_running()
+            primary.faults.add(faults.refuse_connection())
+
+            port, welcome, messages = fetch_from_first_that_answers(
+                [primary.address, backup.address]
+            )
+
+            assert port == backup.port
+            assert welcome.startswith(b"+OK Backup here. <")
+            assert messages == [b"Subject: 1\\n\\n1"]
+            primary.wait_idle()
+            backup.wait_idle()
+            (refused,) = primary.transcript.sessions
+            assert refused.user is None
+            assert primary.transcript.commands() == []
+            assert primary.store["alice"].uids == ["m1"]  # untouched
+            assert backup.store["alice"].messages == ()
+            assert backup.transcript.removed(user="alice") == ["m1"]
+            assert pop3_server_factory.servers == [primary, backup]
+
+
+        def test_pop3_server_is_the_factory_s_first_server(pop3_server, pop3_server_factory):
+            other = pop3_server_factory({"bob": "pw"})
+            assert pop3_server_factory.servers == [pop3_server, other]
+            assert pop3_server.store.users == []
+            assert other.store.users == ["bob"]
+        """,
+    )
+    result.assert_outcomes(passed=2)
+
+
+def test_each_factory_server_is_stopped_and_reported_when_the_test_fails(
+    pytester: pytest.Pytester,
+) -> None:
+    result = run(
+        pytester,
+        """
+        MADE = []
+
+
+        @pytest.mark.pop3({"alice": "pw"})
+        def test_fails(pop3_server_factory):
+            MADE.extend([pop3_server_factory(), pop3_server_factory({"bob": "pw"})])
+            pop3(MADE[0]).quit()
+            pop3(MADE[1], "bob").quit()
+            for server in MADE:
+                server.wait_idle()
+            assert False, "the code under test went wrong"
+
+
+        def test_servers_of_the_last_test_are_stopped():
+            assert len(MADE) == 2
+            assert not any(server.is_running() for server in MADE)
+        """,
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    output = result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_fails _*",
+            "*- fakepop transcript 1 (call) -*",
+            "C: USER alice",
+            "*- fakepop transcript 2 (call) -*",
+            "C: USER bob",
+        ]
+    )
+    assert output.count("fakepop transcript") == 2
+
+
+def test_an_error_inside_one_factory_server_fails_the_test_at_teardown(
+    pytester: pytest.Pytester,
+) -> None:
+    result = run(
+        pytester,
+        """
+        from fakepop._protocol import Pop3Protocol
+
+        MADE = []
+
+
+        @pytest.mark.pop3({"alice": "pw"})
+        def test_body_passes(pop3_server_factory, monkeypatch):
+            healthy, broken_one = pop3_server_factory(), pop3_server_factory()
+            MADE.extend([healthy, broken_one])
+            client = pop3(healthy)
+            client.stat()
+            client.quit()
+
+            handle = Pop3Protocol.handle
+
+            def broken(self, command):
+                if command.keyword == "STAT":
+                    raise RuntimeError("bug in STAT")
+                return handle(self, command)
+
+            monkeypatch.setattr(Pop3Protocol, "handle", broken)
+            client = pop3(broken_one)
+            with pytest.raises(poplib.error_proto, match="SYS/TEMP"):
+                client.stat()
+            client.close()
+
+
+        def test_both_were_stopped_and_the_next_test_is_not_blamed(pop3_server):
+            assert not any(server.is_running() for server in MADE)
+            assert pop3_server.is_running()
+        """,
+    )
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_body_passes*",
+            "E * fakepop.*ServerError: fakepop server raised 1 error(s): RuntimeError: bug in STAT",
+            "*- fakepop transcript 1 (teardown) -*",
+            "*ended by QUIT*",
+            "*- fakepop transcript 2 (teardown) -*",
+            "*ended by error inside the server*",
+            "   (error inside the server: RuntimeError: bug in STAT)",
+        ]
+    )
+
+
+def test_errors_inside_several_factory_servers_are_all_reported(
+    pytester: pytest.Pytester,
+) -> None:
+    result = run(
+        pytester,
+        """
+        from fakepop._protocol import Pop3Protocol
+
+
+        @pytest.mark.pop3({"alice": "pw"})
+        def test_body_passes(pop3_server_factory, monkeypatch):
+            handle = Pop3Protocol.handle
+
+            def broken(self, command):
+                if command.keyword in ("STAT", "NOOP"):
+                    raise RuntimeError(f"bug in {command.keyword}")
+                return handle(self, command)
+
+            monkeypatch.setattr(Pop3Protocol, "handle", broken)
+            for server, command in zip(
+                [pop3_server_factory(), pop3_server_factory()], ["stat", "noop"]
+            ):
+                client = pop3(server)
+                with pytest.raises(poplib.error_proto, match="SYS/TEMP"):
+                    getattr(client, command)()
+                client.close()
+        """,
+    )
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_body_passes*",
+            "E * fakepop.*ServerError: fakepop server raised 2 error(s): "
+            "RuntimeError: bug in STAT; RuntimeError: bug in NOOP",
+        ]
+    )
+
+
+def test_a_factory_server_can_offer_tls_in_a_test_not_marked_for_it(
+    pytester: pytest.Pytester,
+) -> None:
+    result = run(
+        pytester,
+        """
+        @pytest.mark.pop3({"alice": "pw"})
+        def test_tls_and_plain(pop3_server_factory, pop3_tls):
+            plain = pop3_server_factory()
+            secure = pop3_server_factory(tls=True)
+            with pytest.raises(RuntimeError):
+                plain.pop3s_port
+            client = poplib.POP3_SSL(
+                secure.host, secure.pop3s_port, context=pop3_tls.client_context(),
+                timeout=TIMEOUT,
+            )
+            client.user("alice")
+            client.pass_("pw")
+            assert client.stat() == (0, 0)
+            client.quit()
+        """,
+        *LEAN,
+    )
+    result.assert_outcomes(passed=1)
