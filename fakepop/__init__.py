@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ._message import MessageSource, StoredMessage
     from ._protocol import Command, Pop3Protocol, Reply, State
     from ._sasl import TemporaryFailure
-    from ._server import Pop3Server, open_pop3_server, serve_pop3
+    from ._server import Pop3Server, ServerOptions, open_pop3_server, serve_pop3
     from ._store import Mailbox, MailboxSpec, Maildrop, MailStore
     from ._thread import Pop3ServerThread
     from ._tls import TlsCertificates
@@ -60,6 +60,7 @@ __all__ = [
     "Reply",
     "ServerConfig",
     "ServerError",
+    "ServerOptions",
     "SessionRecord",
     "State",
     "StoredMessage",
@@ -99,6 +100,7 @@ _SOURCES = {
     "State": "_protocol",
     "TemporaryFailure": "_sasl",
     "Pop3Server": "_server",
+    "ServerOptions": "_server",
     "open_pop3_server": "_server",
     "serve_pop3": "_server",
     "Mailbox": "_store",

@@ -15,7 +15,7 @@ import ssl
 import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn, TypedDict
 
 import trio
 
@@ -27,10 +27,13 @@ from ._transcript import EndReason, Transcript
 from .errors import ConfigError, ServerError, UsageError
 from .faults import FaultSet
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
 
-__all__ = ["Pop3Server", "ServerError", "open_pop3_server", "serve_pop3"]
+__all__ = ["Pop3Server", "ServerError", "ServerOptions", "open_pop3_server", "serve_pop3"]
 
 logger = logging.getLogger("fakepop")
 
@@ -55,7 +58,17 @@ class Pop3Server:
         config: ServerConfig | None = None,
         record_transcript: bool = True,
         ssl_context: ssl.SSLContext | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        pop3s_port: int | None = None,
     ) -> None:
+        """``host``:``port`` is where it listens (port 0 picks a free one); with
+        ``pop3s_port`` (0 for a free one) it also serves POP3S, TLS from the first
+        octet, which needs ``ssl_context``. The wrappers (serve_pop3,
+        open_pop3_server, Pop3ServerThread) take exactly these options."""
+        if pop3s_port is not None and ssl_context is None:
+            raise ConfigError("a POP3S port needs the server's ssl_context")
+        self._bind = (host, port, pop3s_port)
         self.store = mailboxes if isinstance(mailboxes, MailStore) else MailStore(mailboxes)
         self.config = config or ServerConfig()
         #: The server side of TLS: with it, STLS is offered and a POP3S port can be
@@ -221,12 +234,7 @@ class Pop3Server:
 
     # -- running -------------------------------------------------------------------
     async def serve(
-        self,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        pop3s_port: int | None = None,
-        task_status: trio.TaskStatus[Pop3Server] = trio.TASK_STATUS_IGNORED,
+        self, *, task_status: trio.TaskStatus[Pop3Server] = trio.TASK_STATUS_IGNORED
     ) -> NoReturn:
         """Listen on ``host``:``port`` (0 picks a free port) and serve until cancelled;
         with ``pop3s_port`` (0 for a free one) also serve POP3S, TLS from the first
@@ -237,8 +245,7 @@ class Pop3Server:
         """
         if self._listeners:
             raise UsageError("this server is already serving")
-        if pop3s_port is not None and self.ssl_context is None:
-            raise ConfigError("a POP3S port needs the server's ssl_context")
+        host, port, pop3s_port = self._bind
         self._listeners = await trio.open_tcp_listeners(port, host=host)
         try:
             if pop3s_port is not None:
@@ -364,31 +371,33 @@ class _NoRecorder:
 _NO_RECORDER = _NoRecorder()
 
 
+class ServerOptions(TypedDict, total=False):
+    """The options of :class:`Pop3Server`, as its wrappers take them (``**options``):
+    declared once, so no wrapper can offer one the others lack."""
+
+    config: ServerConfig | None
+    record_transcript: bool
+    ssl_context: ssl.SSLContext | None
+    host: str
+    port: int
+    pop3s_port: int | None
+
+
 async def serve_pop3(
     mailboxes: MailStore | Mapping[str, MailboxSpec] | None = None,
     *,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    config: ServerConfig | None = None,
-    ssl_context: ssl.SSLContext | None = None,
-    pop3s_port: int | None = None,
     task_status: trio.TaskStatus[Pop3Server] = trio.TASK_STATUS_IGNORED,
+    **options: Unpack[ServerOptions],
 ) -> NoReturn:
     """Serve POP3 until cancelled; ``await nursery.start(serve_pop3, mailboxes)``
-    returns the running :class:`Pop3Server`."""
-    server = Pop3Server(mailboxes, config=config, ssl_context=ssl_context)
-    await server.serve(host=host, port=port, pop3s_port=pop3s_port, task_status=task_status)
+    returns the running :class:`Pop3Server`. ``options`` are Pop3Server's."""
+    await Pop3Server(mailboxes, **options).serve(task_status=task_status)
 
 
 @asynccontextmanager
 async def open_pop3_server(
     mailboxes: MailStore | Mapping[str, MailboxSpec] | None = None,
-    *,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    config: ServerConfig | None = None,
-    ssl_context: ssl.SSLContext | None = None,
-    pop3s_port: int | None = None,
+    **options: Unpack[ServerOptions],
 ) -> AsyncIterator[Pop3Server]:
     """Run a server for the duration of an ``async with`` block.
 
@@ -396,12 +405,10 @@ async def open_pop3_server(
     any session failed inside the server, :class:`ServerError` is raised, so a test
     cannot pass while the server silently broke.
     """
-    server = Pop3Server(mailboxes, config=config, ssl_context=ssl_context)
+    server = Pop3Server(mailboxes, **options)
     try:
         async with trio.open_nursery() as nursery:
-            await nursery.start(
-                functools.partial(server.serve, host=host, port=port, pop3s_port=pop3s_port)
-            )
+            await nursery.start(server.serve)
             try:
                 yield server
             finally:

@@ -12,11 +12,15 @@ import threading
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import trio
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 from ._config import ServerConfig
-from ._server import Pop3Server
+from ._server import Pop3Server, ServerOptions
 from ._store import MailboxSpec, MailStore
 from ._transcript import Transcript
 from .errors import ServerError, UsageError
@@ -127,18 +131,12 @@ class Pop3ServerThread:
     def __init__(
         self,
         mailboxes: MailStore | Mapping[str, MailboxSpec] | None = None,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        config: ServerConfig | None = None,
-        ssl_context: ssl.SSLContext | None = None,
-        pop3s_port: int | None = None,
+        **options: Unpack[ServerOptions],
     ) -> None:
+        """``options`` are :class:`~fakepop.Pop3Server`'s (host, port, config,
+        ssl_context, pop3s_port, record_transcript)."""
         #: The Trio server object that the thread runs.
-        self.server = Pop3Server(mailboxes, config=config, ssl_context=ssl_context)
-        self._bind_host = host
-        self._bind_port = port
-        self._bind_pop3s_port = pop3s_port
+        self.server = Pop3Server(mailboxes, **options)
         # Serializes start() and stop(), so that one called from another thread while
         # the other is half-way sees a consistent state.
         self._lock = threading.Lock()
@@ -184,10 +182,36 @@ class Pop3ServerThread:
         return address
 
     @property
+    def config(self) -> ServerConfig:
+        """The server's options (immutable)."""
+        return self.server.config
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The server side of TLS, if the server has one."""
+        return self.server.ssl_context
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        """(host, port) of every listening socket; only while running."""
+        self.address  # noqa: B018 - raises unless running
+        return self.server.addresses
+
+    @property
+    def pop3s_address(self) -> tuple[str, int]:
+        """(host, port) of the POP3S listener, when made with ``pop3s_port``."""
+        self.address  # noqa: B018 - raises unless running
+        return self.server.pop3s_address
+
+    @property
     def pop3s_port(self) -> int:
         """The implicit-TLS (POP3S) port, when the server was made with ``pop3s_port``."""
-        self.address  # noqa: B018 - raises unless running
-        return self.server.pop3s_port
+        return self.pop3s_address[1]
+
+    @property
+    def active_sessions(self) -> int:
+        """Connections currently open (a snapshot: sessions come and go meanwhile)."""
+        return self.server.active_sessions
 
     @property
     def host(self) -> str:
@@ -264,12 +288,7 @@ class Pop3ServerThread:
         self._token = trio.lowlevel.current_trio_token()
         with trio.CancelScope() as scope:
             self._scope = scope
-            await self.server.serve(
-                host=self._bind_host,
-                port=self._bind_port,
-                pop3s_port=self._bind_pop3s_port,
-                task_status=_ReadyStatus(self, scope),
-            )
+            await self.server.serve(task_status=_ReadyStatus(self, scope))
 
     # -- stopping ----------------------------------------------------------------------
     def stop(self) -> None:

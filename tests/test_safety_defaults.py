@@ -11,6 +11,7 @@ import pytest
 import trio
 
 from fakepop import Pop3Server, Pop3ServerThread, open_pop3_server, serve_pop3
+from fakepop._server import ServerOptions
 
 LOOPBACK = "127.0.0.1"
 
@@ -20,13 +21,26 @@ def only_loopback(addresses: list[tuple[str, int]]) -> None:
     assert {host for host, _ in addresses} == {LOOPBACK}, addresses
 
 
+def test_the_one_host_option_defaults_to_loopback() -> None:
+    assert inspect.signature(Pop3Server.__init__).parameters["host"].default == LOOPBACK
+
+
 @pytest.mark.parametrize(
     "function",
-    [Pop3ServerThread.__init__, Pop3Server.serve, serve_pop3, open_pop3_server],
-    ids=["Pop3ServerThread", "Pop3Server.serve", "serve_pop3", "open_pop3_server"],
+    [Pop3ServerThread.__init__, serve_pop3, open_pop3_server],
+    ids=["Pop3ServerThread", "serve_pop3", "open_pop3_server"],
 )
-def test_every_host_parameter_defaults_to_loopback(function: Callable[..., object]) -> None:
-    assert inspect.signature(function).parameters["host"].default == LOOPBACK
+def test_every_wrapper_takes_the_servers_options_without_a_copy(
+    function: Callable[..., object],
+) -> None:
+    """The options are declared once, on Pop3Server (and typed by ServerOptions): a
+    wrapper passes them on and declares no default of its own to drift."""
+    parameters = inspect.signature(function).parameters
+    assert "host" not in parameters
+    assert any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    option_names = set(ServerOptions.__annotations__)
+    own = set(inspect.signature(Pop3Server.__init__).parameters) - {"self", "mailboxes"}
+    assert option_names == own
 
 
 def test_the_fixtures_listen_address_defaults_to_loopback(

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 import pytest
 import trio
 
-from fakepop import Command, MailStore, Pop3Protocol, Reply, ServerError
+from fakepop import Command, MailStore, Pop3Protocol, Pop3Server, Reply, ServerError
 from fakepop._thread import Pop3ServerThread
 from tests.clients import ALICE_WIRE, CLIENT_TIMEOUT, mailboxes
 from tests.trio_client import TrioPop3Client
@@ -383,3 +383,18 @@ def test_reset_gives_a_fresh_server_on_the_same_address() -> None:
         again.pass_("pw2")
         assert again.stat() == (0, 0)
         again.quit()
+
+
+def test_the_thread_wrapper_exposes_every_property_of_the_server() -> None:
+    """One lifecycle, two flavours: whatever a Trio test reads from a Pop3Server, a
+    sync test reads from a Pop3ServerThread under the same name."""
+    properties = {
+        name
+        for name, value in vars(Pop3Server).items()
+        if isinstance(value, property) and not name.startswith("_")
+    }
+    missing = {name for name in properties if not hasattr(Pop3ServerThread, name)}
+    assert missing == set()
+    with Pop3ServerThread(mailboxes()) as server:
+        for name in properties - {"pop3s_address", "pop3s_port"}:
+            assert getattr(server, name) == getattr(server.server, name), name

@@ -247,9 +247,10 @@ def test_the_certificates_are_trusted_only_through_their_ca(tmp_path: Path) -> N
     assert TlsCertificates("mail.test").identities == ("mail.test",)
 
 
-async def test_a_pop3s_port_needs_a_tls_context() -> None:
+def test_a_pop3s_port_needs_a_tls_context() -> None:
+    """Refused when the server is made, before anything listens."""
     with pytest.raises(ValueError, match="POP3S port needs"):
-        await Pop3Server(MAILBOXES).serve(pop3s_port=0)
+        Pop3Server(MAILBOXES, pop3s_port=0)
 
 
 @pytest.mark.curl

@@ -8,7 +8,6 @@ reading the mail sources in ``_sources``, what is printed in ``_console`` and
 from __future__ import annotations
 
 import errno
-import functools
 import signal
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -35,6 +34,9 @@ async def _serve(host: str, port: int, plan: Plan, sink: TranscriptSink | None) 
         config=plan.config,
         record_transcript=sink is not None,
         ssl_context=None if plan.tls is None else plan.tls.server_context(),
+        host=host,
+        port=port,
+        pop3s_port=plan.pop3s_port,
     )
     follower = None if sink is None else TranscriptFollower(server.transcript, sink.write)
     stopped_by = None
@@ -42,11 +44,7 @@ async def _serve(host: str, port: int, plan: Plan, sink: TranscriptSink | None) 
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
                 try:
-                    await nursery.start(
-                        functools.partial(
-                            server.serve, host=host, port=port, pop3s_port=plan.pop3s_port
-                        )
-                    )
+                    await nursery.start(server.serve)
                 except OSError as exc:
                     reason = exc.strerror or str(exc)
                     if exc.errno == errno.EADDRINUSE:
