@@ -7,115 +7,35 @@ sends each reply. ``connection_lost()`` ends the session without UPDATE. Nothing
 touches sockets, threads or trio, so it can be fed byte by byte, in one big pipelined
 chunk, or from hypothesis.
 
-Every state transition lives in this file, in the handlers named by ``_HANDLERS``:
-
-    AUTHORIZATION --USER (accepted)-----------> AWAITING_PASS
-    AWAITING_PASS --PASS (good, lock taken)----> TRANSACTION
-    AWAITING_PASS --PASS (refused)-------------> AUTHORIZATION
-    AWAITING_PASS --USER-----------------------> AWAITING_PASS  (login restarts)
-    AUTHORIZATION --APOP (good, lock taken)----> TRANSACTION    (also from AWAITING_PASS)
-    AUTHORIZATION --QUIT-----------------------> CLOSED         (nothing deleted)
-    TRANSACTION   --QUIT-----------------------> UPDATE -> CLOSED  (marked mail removed)
-    any           --connection_lost()----------> CLOSED         (nothing deleted)
-
-``_ALLOWED`` says which commands each state accepts; any other gets ``-ERR`` and the
-state does not change. A refused login always leaves the mailbox unlocked.
+Every change of state is an event looked up in the one transition table of
+``_state.py`` (whose docstring draws the whole machine); the handlers named by
+``_HANDLERS`` report events and never assign a state. A refused login always leaves
+the mailbox unlocked.
 """
 
 from __future__ import annotations
 
 import base64
 import dataclasses
-import enum
 import os
 import re
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from . import _sasl
 from ._config import ServerConfig
 from ._credentials import CredentialCheck
 from ._lines import LineReader, TooLong
 from ._listing import without
-from ._masking import secret_start
 from ._message import StoredMessage
+from ._replies import Command, Reply, multiline, ok, status_line
 from ._saslprep import SaslprepError, saslprep
+from ._state import ALLOWED, KNOWN, NO_ARGUMENTS, State, next_state
 from ._store import LoginTooSoon, MailboxGone, MailboxInUse, Maildrop, MailStore
 from .errors import ConfigError, UsageError
 
 __all__ = ["Command", "LoginGate", "Pop3Protocol", "Reply", "State"]
-
-
-class State(enum.Enum):
-    """Where a POP3 session is (RFC 1939 section 3)."""
-
-    #: Greeted; waiting for USER or APOP.
-    AUTHORIZATION = "AUTHORIZATION"
-    #: USER was accepted; only PASS (or a new USER, APOP, QUIT, CAPA) may follow.
-    AWAITING_PASS = "AWAITING_PASS"
-    #: In a SASL exchange after AUTH: each line is a base64 response (or ``*``).
-    AUTHENTICATING = "AUTHENTICATING"
-    #: Logged in, mailbox locked; mail can be listed, fetched and marked.
-    TRANSACTION = "TRANSACTION"
-    #: QUIT from TRANSACTION: marked messages are being removed.
-    UPDATE = "UPDATE"
-    #: The session is over; nothing more is read.
-    CLOSED = "CLOSED"
-
-
-@dataclass(frozen=True)
-class Command:
-    """One command line from the client, as parsed (or not) by the server."""
-
-    #: The line as received, without its line ending (of a line too long, the octets
-    #: kept).
-    line: bytes
-    #: The command keyword, ASCII letters in upper case ("" for an empty or unreadable
-    #: line); a keyword with other characters is kept as sent and matches no command.
-    keyword: str
-    #: Everything after the first space, or None if there was no space.
-    argument: str | None
-    #: Why the line cannot be a command at all (too long), or None.
-    problem: str | None = None
-    #: True for a line of a SASL exchange: a response, not a command.
-    sasl_response: bool = False
-
-    @property
-    def secret(self) -> bool:
-        """Whether the line carries a secret (a password, a SASL response)."""
-        text = self.line.decode("utf-8", "surrogateescape")
-        return secret_start(text, sasl_response=self.sasl_response) is not None
-
-    @property
-    def args(self) -> list[str]:
-        """The arguments, split on single spaces (so doubled spaces give empty ones)."""
-        return [] if self.argument is None else self.argument.split(" ")
-
-
-@dataclass(frozen=True)
-class Reply:
-    """What the server answers to one command (or the greeting)."""
-
-    #: The status line, CRLF included: ``b"+OK ...\\r\\n"`` or ``b"-ERR ...\\r\\n"``.
-    status: bytes
-    #: For multi-line replies: the dot-stuffed lines and the terminating ``.\\r\\n``.
-    payload: bytes | None = None
-    #: Whether the server closes the connection after sending this reply.
-    close: bool = False
-    #: For multi-line replies: how many lines the payload holds, the terminating dot
-    #: not counted (known when the reply is made, so nobody has to count them).
-    lines: int = 0
-    #: The TLS handshake starts right after this reply (the +OK to STLS).
-    starttls: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.status.startswith(b"+OK")
-
-    def __bytes__(self) -> bytes:
-        return self.status if self.payload is None else self.status + self.payload
 
 
 #: Called when a login's credentials were right, before the mailbox is locked, with
@@ -126,16 +46,6 @@ LoginGate = Callable[[str, str, "Command"], "tuple[str, str | None] | None"]
 
 _A, _AP, _T = State.AUTHORIZATION, State.AWAITING_PASS, State.TRANSACTION
 
-# Which commands each state accepts (before the capability switches apply).
-_ALLOWED: dict[State, frozenset[str]] = {
-    _A: frozenset({"USER", "APOP", "AUTH", "QUIT", "CAPA", "STLS", "UTF8", "LANG"}),
-    _AP: frozenset({"PASS", "USER", "APOP", "AUTH", "QUIT", "CAPA", "STLS", "LANG"}),
-    _T: frozenset(
-        {"STAT", "LIST", "RETR", "DELE", "NOOP", "RSET", "TOP", "UIDL", "QUIT", "CAPA", "LANG"}
-    ),
-}
-_KNOWN = frozenset().union(*_ALLOWED.values())
-_NO_ARGUMENTS = frozenset({"QUIT", "CAPA", "STAT", "NOOP", "RSET", "STLS", "UTF8"})
 # RFC 6856 section 3.2: the languages LANG offers; fakepop speaks English only.
 _LANGUAGES = {"en": "English"}
 _DIGITS = re.compile(r"[0-9]+\Z")
@@ -173,7 +83,7 @@ def _enabled_commands(config: ServerConfig, *, tls_available: bool) -> frozenset
         disabled |= {"USER", "PASS"}
     if not config.apop:
         disabled.add("APOP")
-    return _KNOWN - disabled
+    return KNOWN - disabled
 
 
 def _bounded_int(digits: str, too_big: int) -> int:
@@ -199,43 +109,6 @@ def _decode_base64(text: str) -> bytes | None:
 
 def _messages(count: int) -> str:
     return "1 message" if count == 1 else f"{count} messages"
-
-
-_UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
-# RFC 1939 section 3, RFC 2449 section 4: a response line is at most 512 octets, CRLF
-# included.
-_STATUS_LIMIT = 512
-_CUT = "..."
-# RFC 2449 section 8: a response code opens the text; a shortened line keeps it whole.
-_RESPONSE_CODE = re.compile(r"\[[^\]]*\] ")
-
-
-def _status(indicator: bytes, text: str, ending: str = "") -> bytes:
-    # Reply text may echo what the client sent; anything but printable ASCII becomes
-    # "?", so an echo can never break the line or smuggle 8-bit octets into it. A text
-    # too long for the line is cut and ends in "..."; ``ending`` (the APOP timestamp)
-    # follows the text after a space and is never cut.
-    if ending:
-        ending = " " + _UNPRINTABLE.sub("?", ending)
-    elif not text:
-        return indicator + b"\r\n"
-    text = _UNPRINTABLE.sub("?", text)
-    room = _STATUS_LIMIT - len(indicator) - len(" \r\n") - len(ending)
-    if len(text) > room:
-        code = _RESPONSE_CODE.match(text)
-        if code is not None and code.end() > room - len(_CUT):
-            text = text[code.end() :]  # a code that cannot fit is left out, not cut
-        if len(text) > room:
-            text = text[: max(room - len(_CUT), 0)] + _CUT
-    return (indicator + b" " + text.encode() + ending.encode())[: _STATUS_LIMIT - 2] + b"\r\n"
-
-
-def _ok(text: str = "") -> Reply:
-    return Reply(_status(b"+OK", text))
-
-
-def _multiline(text: str, payload: bytes, lines: int) -> Reply:
-    return Reply(_status(b"+OK", text), payload, lines=lines)
 
 
 class Pop3Protocol:
@@ -298,7 +171,7 @@ class Pop3Protocol:
     def greeting(self) -> Reply:
         # RFC 1939 section 7: the timestamp ends the greeting, whole even when the
         # greeting's text has to be shortened to fit the line.
-        return Reply(_status(b"+OK", self.config.greeting, self.apop_timestamp or ""))
+        return Reply(status_line(b"+OK", self.config.greeting, self.apop_timestamp or ""))
 
     def receive_data(self, data: bytes | bytearray) -> None:
         """Add bytes received from the client; ``b""`` means the client closed."""
@@ -350,9 +223,9 @@ class Pop3Protocol:
             return self._err("Empty command")
         if keyword not in self._enabled:
             return self._err(self.config.text("unknown_command", keyword=keyword[:40]))
-        if keyword not in _ALLOWED[self.state]:
+        if keyword not in ALLOWED[self.state]:
             return self._err(self._wrong_state_text(keyword))
-        if keyword in _NO_ARGUMENTS and command.argument is not None:
+        if keyword in NO_ARGUMENTS and command.argument is not None:
             return self._err(f"{keyword} takes no arguments")
         handler = _HANDLERS[keyword]
         return handler(self, command)
@@ -383,7 +256,7 @@ class Pop3Protocol:
             self._leave_sasl()
         elif command.keyword in ("PASS", "APOP") and self.state in (_A, _AP):
             self._pending_user = None
-            self.state = State.AUTHORIZATION
+            self._enter("login refused")
         elif command.keyword == "QUIT":
             self.connection_lost()
             return dataclasses.replace(reply, close=True)
@@ -395,8 +268,7 @@ class Pop3Protocol:
         half-done login must start again (RFC 2595 section 4, RFC 5034 section 4)."""
         self._lines = LineReader(self.config.max_line_length)
         self._pending_user = None
-        if self.state is State.AWAITING_PASS:
-            self.state = State.AUTHORIZATION
+        self._enter("TLS started")
         self.tls_active = True
 
     def connection_lost(self) -> None:
@@ -407,7 +279,11 @@ class Pop3Protocol:
         """
         if self.maildrop is not None:
             self.maildrop.release()
-        self.state = State.CLOSED
+        self._enter("connection lost")
+
+    def _enter(self, event: str) -> None:
+        # Every change of state goes through the one table of _state.py.
+        self.state = next_state(self.state, event)
 
     # -- helpers -------------------------------------------------------------------
     def _wrong_state_text(self, keyword: str) -> str:
@@ -420,7 +296,7 @@ class Pop3Protocol:
     def _err(self, text: str, code: str | None = None) -> Reply:
         if code is not None and self.config.resp_codes:
             text = f"[{code}] {text}"
-        return Reply(_status(b"-ERR", text))
+        return Reply(status_line(b"-ERR", text))
 
     def _listing(
         self, kind: str, build: Callable[[tuple[StoredMessage, ...]], bytes]
@@ -449,7 +325,7 @@ class Pop3Protocol:
         # Common tail of PASS, APOP and AUTH: credentials, the user's allowed login
         # methods, the login gate, login delay, lock, TRANSACTION.
         self._pending_user = None
-        self.state = State.AUTHORIZATION
+        self._enter("login attempted")
         if not password_ok:
             return self._err(self.config.text("auth_failed"), "AUTH")
         if not self.store.login_allowed(user, method):
@@ -473,8 +349,8 @@ class Pop3Protocol:
             return self._err(self.config.text("auth_failed"), "AUTH")
         self.maildrop = maildrop
         self.user = user
-        self.state = State.TRANSACTION
-        return _ok(
+        self._enter("login accepted")
+        return ok(
             self.config.text(
                 "logged_in", user=user, messages=_messages(maildrop.count), octets=maildrop.octets
             )
@@ -492,7 +368,7 @@ class Pop3Protocol:
         if command.argument is None:
             # Not in RFC 5034's grammar, but Outlook and mutt probe with a bare AUTH.
             listing = "".join(f"{name}\r\n" for name in mechanisms).encode() + b".\r\n"
-            return _multiline("Supported SASL mechanisms follow", listing, len(mechanisms))
+            return multiline("Supported SASL mechanisms follow", listing, len(mechanisms))
         args = command.args
         if len(args) > 2 or not args[0]:
             return self._err("AUTH takes a mechanism and an optional initial response")
@@ -532,7 +408,7 @@ class Pop3Protocol:
     def _sasl_step(self, step: _sasl.Step) -> Reply:
         if isinstance(step, _sasl.Challenge):
             # RFC 5034 section 4: "+" SP base64, or exactly "+ " for an empty challenge.
-            self.state = State.AUTHENTICATING
+            self._enter("SASL challenge")
             self._lines.limit = _SASL_LINE_LIMIT  # OAuth tokens run to kilobytes
             return Reply(b"+ " + base64.b64encode(step.data) + b"\r\n")
         command = self._auth_command
@@ -547,13 +423,13 @@ class Pop3Protocol:
         self._sasl = None
         self._auth_command = None
         self._lines.limit = self.config.max_line_length
-        self.state = State.AUTHORIZATION
+        self._enter("SASL ended")
         self._pending_user = None
 
     def _stls(self, command: Command) -> Reply:
         if self.tls_active:
             return self._err("TLS is already active")
-        return Reply(_status(b"+OK", self.config.text("stls")), starttls=True)
+        return Reply(status_line(b"+OK", self.config.text("stls")), starttls=True)
 
     def _user(self, command: Command) -> Reply:
         refused = self._login_without_tls("USER")
@@ -568,8 +444,8 @@ class Pop3Protocol:
         # Any name is accepted here so that USER does not reveal which accounts exist
         # (RFC 1939 section 13); PASS then fails with [AUTH] for an unknown one.
         self._pending_user = args[0]
-        self.state = State.AWAITING_PASS
-        return _ok(self.config.text("user", user=args[0]))
+        self._enter("USER accepted")
+        return ok(self.config.text("user", user=args[0]))
 
     def _pass(self, command: Command) -> Reply:
         # RFC 1939 section 7: the rest of the line is the password, spaces included.
@@ -580,7 +456,7 @@ class Pop3Protocol:
         problem = self._credential_problem(command.argument, "password")
         if problem is not None:
             self._pending_user = None
-            self.state = State.AUTHORIZATION
+            self._enter("login refused")
             return problem
         return self._login(
             user, self._credentials.password(user, command.argument), "USER", command
@@ -615,10 +491,10 @@ class Pop3Protocol:
 
     def _quit(self, command: Command) -> Reply:
         if self.state is not State.TRANSACTION:
-            self.state = State.CLOSED
-            return Reply(_status(b"+OK", self.config.text("quit")), close=True)
+            self._enter("QUIT")
+            return Reply(status_line(b"+OK", self.config.text("quit")), close=True)
         assert self.maildrop is not None
-        self.state = State.UPDATE
+        self._enter("QUIT")
         try:
             self.removed = self.maildrop.commit(delete_retrieved=self.config.expire == 0)
         except MailboxGone:
@@ -628,21 +504,21 @@ class Pop3Protocol:
         finally:
             # Whatever happens in UPDATE, the lock is released and the session ends.
             self.maildrop.release()
-            self.state = State.CLOSED
+            self._enter("UPDATE done")
         key = "quit_update" if self.removed else "quit_nothing_deleted"
         text = self.config.text(key, deleted=_messages(len(self.removed)))
-        return Reply(_status(b"+OK", text), close=True)
+        return Reply(status_line(b"+OK", text), close=True)
 
     def _capa(self, command: Command) -> Reply:
         stls = "STLS" in self._enabled and not self.tls_active and self.state in (_A, _AP)
         capabilities = self.config.capabilities(stls=stls, tls_active=self.tls_active)
         payload = "".join(f"{line}\r\n" for line in capabilities).encode() + b".\r\n"
-        return _multiline(self.config.text("capa"), payload, len(capabilities))
+        return multiline(self.config.text("capa"), payload, len(capabilities))
 
     # -- TRANSACTION ---------------------------------------------------------------
     def _stat(self, command: Command) -> Reply:
         assert self.maildrop is not None
-        return _ok(f"{self.maildrop.count} {self.maildrop.octets}")
+        return ok(f"{self.maildrop.count} {self.maildrop.octets}")
 
     def _list(self, command: Command) -> Reply:
         assert self.maildrop is not None
@@ -654,11 +530,11 @@ class Pop3Protocol:
             if isinstance(found, Reply):
                 return found
             number, message = found
-            return _ok(f"{number} {message.size}")
+            return ok(f"{number} {message.size}")
         maildrop = self.maildrop
         listing = self._listing("LIST", self.store.listings.full_list)
         text = self.config.text("list", messages=_messages(maildrop.count), octets=maildrop.octets)
-        return _multiline(text, listing, maildrop.count)
+        return multiline(text, listing, maildrop.count)
 
     def _uidl(self, command: Command) -> Reply:
         assert self.maildrop is not None
@@ -670,9 +546,9 @@ class Pop3Protocol:
             if isinstance(found, Reply):
                 return found
             number, message = found
-            return _ok(f"{number} {message.uid}")
+            return ok(f"{number} {message.uid}")
         listing = self._listing("UIDL", self.store.listings.full_uidl)
-        return _multiline(self.config.text("uidl"), listing, self.maildrop.count)
+        return multiline(self.config.text("uidl"), listing, self.maildrop.count)
 
     def _retr(self, command: Command) -> Reply:
         assert self.maildrop is not None
@@ -688,7 +564,7 @@ class Pop3Protocol:
             return refused
         self.maildrop.note_retrieved(number)
         text = self.config.text("retr", size=message.size)
-        return _multiline(text, message.retr_payload, message.lines)
+        return multiline(text, message.retr_payload, message.lines)
 
     def _needs_utf8(self, message: StoredMessage) -> Reply | None:
         # RFC 6856 section 2.1: no raw UTF-8 headers to a client that did not ask.
@@ -698,18 +574,18 @@ class Pop3Protocol:
 
     def _utf8(self, command: Command) -> Reply:
         self.utf8_mode = True
-        return _ok("UTF8 mode enabled")
+        return ok("UTF8 mode enabled")
 
     def _lang(self, command: Command) -> Reply:
         if command.argument is None:
             listing = "".join(f"{tag} {name}\r\n" for tag, name in _LANGUAGES.items())
-            return _multiline("Language listing follows", listing.encode() + b".\r\n", 1)
+            return multiline("Language listing follows", listing.encode() + b".\r\n", 1)
         tag = command.argument.lower()
         if tag == "*":
             tag = "en"
         if tag not in _LANGUAGES:
             return self._err(f"Unsupported language {command.argument[:40]}; still en")
-        return _ok(f"{tag} Language is {_LANGUAGES[tag]}")
+        return ok(f"{tag} Language is {_LANGUAGES[tag]}")
 
     def _top(self, command: Command) -> Reply:
         assert self.maildrop is not None
@@ -728,7 +604,7 @@ class Pop3Protocol:
         payload = message.top_payload(_bounded_int(args[1], 10**12))
         whole = payload is message.retr_payload  # then its lines are already counted
         lines = message.lines if whole else payload.count(b"\r\n") - 1
-        return _multiline(self.config.text("top"), payload, lines)
+        return multiline(self.config.text("top"), payload, lines)
 
     def _dele(self, command: Command) -> Reply:
         assert self.maildrop is not None
@@ -740,17 +616,17 @@ class Pop3Protocol:
             return found
         number, _ = found
         self.maildrop.mark_deleted(number)
-        return _ok(self.config.text("dele", number=number))
+        return ok(self.config.text("dele", number=number))
 
     def _noop(self, command: Command) -> Reply:
-        return _ok(self.config.text("noop"))
+        return ok(self.config.text("noop"))
 
     def _rset(self, command: Command) -> Reply:
         assert self.maildrop is not None
         self.maildrop.unmark_all()
         maildrop = self.maildrop
         text = self.config.text("rset", messages=_messages(maildrop.count), octets=maildrop.octets)
-        return _ok(text)
+        return ok(text)
 
 
 _HANDLERS: dict[str, Callable[[Pop3Protocol, Command], Reply]] = {
@@ -772,4 +648,4 @@ _HANDLERS: dict[str, Callable[[Pop3Protocol, Command], Reply]] = {
     "NOOP": Pop3Protocol._noop,
     "RSET": Pop3Protocol._rset,
 }
-assert set(_HANDLERS) == _KNOWN
+assert set(_HANDLERS) == KNOWN
