@@ -25,9 +25,11 @@ if TYPE_CHECKING:
         read_messages,
     )
     from ._message import MessageSource, StoredMessage
-    from ._protocol import Command, Pop3Protocol, Reply, State
+    from ._protocol import Pop3Protocol
+    from ._replies import Command, Reply
     from ._sasl import TemporaryFailure
     from ._server import Pop3Server, ServerOptions, open_pop3_server, serve_pop3
+    from ._state import State
     from ._store import Mailbox, MailboxSpec, Maildrop, MailStore
     from ._thread import Pop3ServerThread
     from ._tls import TlsCertificates
@@ -94,10 +96,10 @@ _SOURCES = {
     "read_messages": "_loading",
     "MessageSource": "_message",
     "StoredMessage": "_message",
-    "Command": "_protocol",
+    "Command": "_replies",
     "Pop3Protocol": "_protocol",
-    "Reply": "_protocol",
-    "State": "_protocol",
+    "Reply": "_replies",
+    "State": "_state",
     "TemporaryFailure": "_sasl",
     "Pop3Server": "_server",
     "ServerOptions": "_server",

@@ -25,7 +25,8 @@ from ._fault_types import (
     _Slice,
     _Throttle,
 )
-from ._protocol import Command, Pop3Protocol, Reply
+from ._protocol import Pop3Protocol
+from ._replies import Command, Reply
 from .faults import ArmedFault, FaultSet
 
 __all__ = ["Fired", "ReplyPlan", "context_for", "fire", "plan_reply"]

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from ._protocol import Command
+from ._replies import Command
 
 __all__ = [
     "Action",

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, NoReturn, TypedDict
 import trio
 
 from ._config import ServerConfig
-from ._protocol import Command, Reply, State
+from ._replies import Command, Reply
 from ._session import Recorder, Session, close_stream, send_reply
+from ._state import State
 from ._store import MailboxSpec, MailStore
 from ._transcript import EndReason, Transcript
 from .errors import ConfigError, ServerError, UsageError

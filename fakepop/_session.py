@@ -31,7 +31,9 @@ import trio
 from ._config import ServerConfig
 from ._fault_engine import context_for, fire, plan_reply
 from ._fault_types import Close, Delay, FaultContext, Stage, Stall
-from ._protocol import Command, Pop3Protocol, Reply, State
+from ._protocol import Pop3Protocol
+from ._replies import Command, Reply
+from ._state import State
 from ._store import MailStore
 from ._transcript import EndReason
 from .faults import FaultSet

@@ -26,7 +26,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from ._masking import mask_command_line
-from ._protocol import Command, Reply, State
+from ._replies import Command, Reply
+from ._state import State
 
 __all__ = ["EndReason", "Entry", "EntryKind", "SessionRecord", "Transcript"]
 

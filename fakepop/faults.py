@@ -50,7 +50,7 @@ from ._fault_types import (
     _Slice,
     _Throttle,
 )
-from ._protocol import Command
+from ._replies import Command
 
 __all__ = [
     "Action",
