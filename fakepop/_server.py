@@ -13,16 +13,15 @@ import itertools
 import logging
 import ssl
 import sys
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, NoReturn, TypedDict
 
 import trio
 
 from ._config import ServerConfig
-from ._replies import Command, Reply
+from ._replies import Reply
 from ._session import Recorder, Session, close_stream, send_reply
-from ._state import State
 from ._store import MailboxSpec, MailStore
 from ._transcript import EndReason, Transcript
 from .errors import ConfigError, ServerError, UsageError
@@ -341,32 +340,13 @@ class Pop3Server:
         return self.transcript.start_session(number, peer, clock)
 
 
+def _ignore(*args: object, **kwargs: object) -> None:
+    """Records nothing."""
+
+
 class _NoRecorder:
     # Stands in for a SessionRecorder when the server keeps no transcript.
-    def command(self, command: Command) -> None:
-        pass
-
-    def reply(self, reply: Reply, state: State | None = None, user: str | None = None) -> None:
-        pass
-
-    def sent(
-        self,
-        status: bytes,
-        lines: int,
-        octets: int,
-        state: State | None = None,
-        user: str | None = None,
-    ) -> None:
-        pass
-
-    def event(self, text: str) -> None:
-        pass
-
-    def unsent(self, reason: str) -> None:
-        pass
-
-    def end(self, reason: EndReason, removed: Sequence[str] = ()) -> None:
-        pass
+    command = reply = sent = event = unsent = end = staticmethod(_ignore)
 
 
 _NO_RECORDER = _NoRecorder()
