@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import itertools
 import os
 import re
-import secrets
 import time
 from collections.abc import Callable
 
@@ -57,11 +57,11 @@ _HEX_DIGEST = re.compile(r"[0-9a-fA-F]{32}\Z")
 
 
 
-def fresh_msg_id(hostname: str) -> str:
-    """A msg-id that differs on every call, as RFC 1939 section 7 requires of APOP's
-    timestamp and RFC 2195 of a CRAM-MD5 challenge: process, random and clock parts,
-    with no state kept between calls."""
-    return f"<{os.getpid()}.{secrets.token_hex(6)}.{time.time_ns()}@{hostname}>"
+def fresh_msg_id(hostname: str, serial: str) -> str:
+    """A msg-id for an APOP timestamp (RFC 1939 section 7) or a CRAM-MD5 challenge
+    (RFC 2195), which must differ every time: process, ``serial`` (unique among the
+    caller's live uses) and clock parts. No random source and no shared state."""
+    return f"<{os.getpid()}.{serial}.{time.time_ns()}@{hostname}>"
 
 
 def _enabled_commands(config: ServerConfig, *, tls_available: bool) -> frozenset[str]:
@@ -159,7 +159,10 @@ class Pop3Protocol:
         self._eof = False
         # Where APOP timestamps and CRAM-MD5 challenges come from: a test can make
         # them predictable, the default makes each one fresh.
-        self._nonce = nonce or (lambda: fresh_msg_id(config.hostname))
+        # The default's serial, this session's identity and a count, is unique among
+        # live sessions, and the clock part sets it apart from every earlier one.
+        serials = (f"{id(self):x}.{n}" for n in itertools.count())
+        self._nonce = nonce or (lambda: fresh_msg_id(config.hostname, next(serials)))
         if config.apop:
             self.apop_timestamp: str | None = apop_timestamp or self._nonce()
         elif apop_timestamp is not None:

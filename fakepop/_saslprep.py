@@ -31,6 +31,10 @@ _PROHIBITED: list[tuple[Callable[[str], bool], str]] = [
 
 def saslprep(text: str) -> str:
     """The SASLprep form of ``text``; SaslprepError if SASLprep prohibits it."""
+    if text.isascii() and text.isprintable():
+        # Printable ASCII maps to itself: no RFC 4013 mapping table holds one of its
+        # characters, NFKC leaves it alone, and only ASCII controls are prohibited.
+        return text
     # 2.1 mapping: non-ASCII spaces become a space, "commonly mapped to nothing" go.
     mapped = "".join(
         " " if stringprep.in_table_c12(c) else c for c in text if not stringprep.in_table_b1(c)

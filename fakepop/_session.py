@@ -22,14 +22,14 @@ import math
 import socket
 import ssl
 import struct
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext, suppress
+from collections.abc import Sequence
+from contextlib import suppress
 from typing import Protocol
 
 import trio
 
 from ._config import ServerConfig
-from ._fault_engine import context_for, fire, plan_reply
+from ._fault_engine import ReplyPlan, context_for, fire, plan_reply
 from ._fault_types import Close, Delay, FaultContext, Stage, Stall
 from ._protocol import Pop3Protocol
 from ._replies import Command, Reply
@@ -201,8 +201,11 @@ class Session:
             # Recorded as the write starts, so a client that has read the reply finds
             # it in the transcript; taken back if the write does not finish.
             self.recorder.reply(reply, entered, user)
-            with self._unless_written():
+            try:
                 await send_reply(self.stream, reply)
+            except BaseException as exc:
+                self._unsent(exc)
+                raise
             return False
         assert context is not None
         for item in fired:
@@ -210,33 +213,36 @@ class Session:
         plan = plan_reply(reply, fired, context)
         if plan.delay:
             await trio.sleep(plan.delay)
-        octets = plan.octets
-        recorded = self._record_written(octets, reply, entered, user)
-        with self._unless_written() if recorded else nullcontext():
-            if plan.chunk is None:
-                if octets:
-                    await self.stream.send_all(octets)
-            else:
-                for start in range(0, len(octets), plan.chunk):
-                    piece = octets[start : start + plan.chunk]
-                    await self.stream.send_all(piece)
-                    pause = plan.pause_after(len(piece))
-                    if pause:
-                        await trio.sleep(pause)
+        recorded = self._record_written(plan.octets, reply, entered, user)
+        try:
+            await self._send_planned(plan)
+        except BaseException as exc:
+            if recorded:
+                self._unsent(exc)
+            raise
         if plan.close is not None:
             prepare_close(self.stream, reset=plan.close.reset)
             return True
         return False
 
-    @contextmanager
-    def _unless_written(self) -> Iterator[None]:
-        # Takes the reply recorded last back if its write is cut short.
-        try:
-            yield
-        except BaseException as exc:
-            reason = "server stopped" if isinstance(exc, trio.Cancelled) else "client gone"
-            self.recorder.unsent(reason)
-            raise
+    async def _send_planned(self, plan: ReplyPlan) -> None:
+        # The octets in one write, or in pieces with pauses (slicing, bandwidth).
+        octets = plan.octets
+        if plan.chunk is None:
+            if octets:
+                await self.stream.send_all(octets)
+            return
+        for start in range(0, len(octets), plan.chunk):
+            piece = octets[start : start + plan.chunk]
+            await self.stream.send_all(piece)
+            pause = plan.pause_after(len(piece))
+            if pause:
+                await trio.sleep(pause)
+
+    def _unsent(self, exc: BaseException) -> None:
+        # Takes the reply recorded last back: its write was cut short by ``exc``.
+        reason = "server stopped" if isinstance(exc, trio.Cancelled) else "client gone"
+        self.recorder.unsent(reason)
 
     def _record_written(
         self, octets: bytes, reply: Reply, entered: State | None, user: str | None

@@ -302,5 +302,8 @@ def test_apop_timestamps_and_cram_md5_challenges_come_from_one_injectable_source
     command = session.next_command()
     assert command is not None
     assert session.handle(command).ok
-    assert fresh_msg_id("h") != fresh_msg_id("h")
-    assert fresh_msg_id("h").endswith("@h>")
+    assert fresh_msg_id("h", "a.0") != fresh_msg_id("h", "a.1")
+    assert fresh_msg_id("h", "a.0").endswith("@h>")
+    default = Pop3Protocol(MailStore({"alice": "secret"}))
+    other = Pop3Protocol(MailStore({"alice": "secret"}))
+    assert default.apop_timestamp != other.apop_timestamp
