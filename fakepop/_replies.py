@@ -13,6 +13,9 @@ from ._masking import secret_start
 
 __all__ = ["Command", "Reply", "multiline", "ok", "status_line"]
 
+# The only commands whose lines secret_start can find a secret in.
+_MAY_HOLD_SECRETS = frozenset({"PASS", "AUTH"})
+
 
 @dataclass(frozen=True)
 class Command:
@@ -34,6 +37,8 @@ class Command:
     @property
     def secret(self) -> bool:
         """Whether the line carries a secret (a password, a SASL response)."""
+        if not self.sasl_response and self.keyword not in _MAY_HOLD_SECRETS:
+            return False  # the common case, without decoding the line
         text = self.line.decode("utf-8", "surrogateescape")
         return secret_start(text, sasl_response=self.sasl_response) is not None
 

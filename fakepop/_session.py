@@ -66,7 +66,8 @@ class Recorder(Protocol):
 
 
 class Session:
-    """A POP3 session over one connection; ``run()`` it, then ``close()`` it."""
+    """A POP3 session over one connection; ``run()`` it, then close its ``stream``
+    with :func:`close_stream`."""
 
     def __init__(
         self,
