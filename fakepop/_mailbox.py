@@ -12,6 +12,7 @@ from typing import TypeAlias
 
 from ._message import MessageSource, StoredMessage
 from ._sasl import MECHANISMS
+from .errors import ConfigError
 
 __all__ = [
     "LOGIN_METHODS",
@@ -81,7 +82,7 @@ class MailboxState:
         if uid is None:
             uid = self._fresh_uid()
         elif uid in self.used_uids:
-            raise ValueError(
+            raise ConfigError(
                 f"UID {uid!r} is already used in {self.user!r}'s mailbox "
                 "(POP3 UIDs must be unique and are never reused)"
             )
@@ -90,7 +91,7 @@ class MailboxState:
         except TypeError as exc:
             raise TypeError(f"message for {self.user!r}: {exc}") from exc
         except ValueError as exc:
-            raise ValueError(f"message for {self.user!r}: {exc}") from exc
+            raise ConfigError(f"message for {self.user!r}: {exc}") from exc
         self.used_uids.add(uid)
         self.messages.append(message)
         self.changed()
@@ -109,7 +110,7 @@ def check_user(user: object) -> str:
     if not isinstance(user, str):
         raise TypeError(f"a user name must be a str, not {type(user).__name__}")
     if not user or any(c in user for c in " \r\n\0"):
-        raise ValueError(
+        raise ConfigError(
             f"invalid user name {user!r}: POP3 sends it as one argument, so it "
             "cannot be empty or contain spaces or line breaks"
         )
@@ -126,7 +127,7 @@ def build_mailboxes(mailboxes: Mapping[str, MailboxSpec]) -> dict[str, MailboxSt
     for name, spec in mailboxes.items():
         user = check_user(name)
         if user in built:
-            raise ValueError(f"user {user!r} appears more than once in the mailboxes")
+            raise ConfigError(f"user {user!r} appears more than once in the mailboxes")
         built[user] = build_mailbox(user, *_parse_spec(user, spec))
     return built
 
@@ -171,7 +172,7 @@ def _check_methods(user: str, methods: object) -> frozenset[str]:
             )
         chosen.add(method.upper())
     if chosen - LOGIN_METHODS:
-        raise ValueError(
+        raise ConfigError(
             f"unknown login methods {sorted(chosen - LOGIN_METHODS)} for {user!r}; "
             f"choose from {sorted(LOGIN_METHODS)}"
         )
@@ -189,10 +190,10 @@ def _parse_spec(user: str, spec: object) -> tuple[object, object, object]:
         )
     unknown = set(spec) - _SPEC_KEYS
     if unknown:
-        raise ValueError(
+        raise ConfigError(
             f"mailbox of {user!r} has unknown keys {sorted(unknown)}; "
             f"allowed: {sorted(_SPEC_KEYS)}"
         )
     if "password" not in spec:
-        raise ValueError(f"mailbox of {user!r} needs a 'password'")
+        raise ConfigError(f"mailbox of {user!r} needs a 'password'")
     return spec["password"], spec.get("messages", ()), spec.get("methods")

@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
+from .errors import ConfigError
+
 __all__ = ["MessageSource", "StoredMessage", "check_uid", "to_wire_bytes"]
 
 #: What a test may hand fakepop as a message.
@@ -23,7 +25,7 @@ def check_uid(uid: str) -> str:
     if not isinstance(uid, str):
         raise TypeError(f"a UID must be a str, not {type(uid).__name__}")
     if not _UID_RE.match(uid):
-        raise ValueError(
+        raise ConfigError(
             f"invalid UID {uid!r}: POP3 unique-ids are 1 to 70 printable ASCII "
             "characters (0x21-0x7E), without spaces"
         )

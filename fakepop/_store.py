@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from ._listing import Listings
 from ._mailbox import MailboxSpec, MailboxState, build_mailbox, build_mailboxes
 from ._message import MessageSource, StoredMessage, check_uid
+from .errors import ConfigError
 
 __all__ = [
     "LoginTooSoon",
@@ -244,9 +245,9 @@ class MailStore:
     def _insert_locked(self, built: Mapping[str, MailboxState]) -> None:
         taken = [user for user in built if user in self._boxes]
         if len(taken) == 1:
-            raise ValueError(f"user {taken[0]!r} already exists")
+            raise ConfigError(f"user {taken[0]!r} already exists")
         if taken:
-            raise ValueError(f"users {', '.join(map(repr, taken))} already exist")
+            raise ConfigError(f"users {', '.join(map(repr, taken))} already exist")
         self._boxes.update(built)
 
     def remove_user(self, user: str) -> None:

@@ -51,6 +51,7 @@ from ._fault_types import (
     _Throttle,
 )
 from ._replies import Command
+from .errors import ConfigError
 
 __all__ = [
     "Action",
@@ -119,7 +120,7 @@ class Fault:
         command that started the login (PASS, APOP, AUTH) or the login method (USER,
         APOP, PLAIN, CRAM-MD5, ...)."""
         if self.stage is Stage.CONNECT:
-            raise ValueError(f"{self.description!r} happens before any command")
+            raise ConfigError(f"{self.description!r} happens before any command")
         return dataclasses.replace(self, keywords=frozenset(k.upper() for k in keywords))
 
     def matching(self, pattern: str) -> Fault:
@@ -147,7 +148,7 @@ class Fault:
         """Fire at each matching moment with this probability, from a generator
         seeded with ``seed``: the same run of a test fails the same way every time."""
         if not 0.0 <= probability <= 1.0:
-            raise ValueError(f"probability must be between 0 and 1, not {probability!r}")
+            raise ConfigError(f"probability must be between 0 and 1, not {probability!r}")
         return dataclasses.replace(self, probability=probability, seed=seed)
 
     def __str__(self) -> str:
@@ -156,7 +157,7 @@ class Fault:
 
 def _positive(value: int, what: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{what} must be a whole number from 1, not {value!r}")
+        raise ConfigError(f"{what} must be a whole number from 1, not {value!r}")
 
 
 def _keywords(commands: tuple[str, ...]) -> frozenset[str] | None:
@@ -197,7 +198,7 @@ def cut_payload(*commands: str, after_bytes: int, reset: bool = False) -> Fault:
     the middle of a message. By default for RETR and TOP."""
     commands = commands or ("RETR", "TOP")
     if after_bytes < 0:
-        raise ValueError(f"after_bytes must be 0 or more, not {after_bytes!r}")
+        raise ConfigError(f"after_bytes must be 0 or more, not {after_bytes!r}")
     how = "reset" if reset else "close"
     description = f"{how} after {after_bytes} octets of the {_named(commands)} reply"
     return _at(commands, description, Stage.REPLY, _Cut(after_bytes, reset))
@@ -208,7 +209,7 @@ def cut_payload(*commands: str, after_bytes: int, reset: bool = False) -> Fault:
 
 def _seconds(value: float, what: str) -> None:
     if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-        raise ValueError(f"{what} must be a finite number of seconds >= 0, not {value!r}")
+        raise ConfigError(f"{what} must be a finite number of seconds >= 0, not {value!r}")
 
 
 def delay_greeting(seconds: float) -> Fault:
@@ -232,7 +233,7 @@ def latency(seconds: float, *, jitter: float = 0.0, seed: int = 0) -> Fault:
 def bandwidth(bytes_per_second: float) -> Fault:
     """Send replies no faster than this."""
     if bytes_per_second <= 0:
-        raise ValueError("bytes_per_second must be positive")
+        raise ConfigError("bytes_per_second must be positive")
     return Fault(f"bandwidth {bytes_per_second} octets/s", Stage.REPLY, _Throttle(bytes_per_second))
 
 

@@ -105,3 +105,16 @@ async def test_serving_twice_is_a_usage_error() -> None:
         with pytest.raises(UsageError, match="already serving"):
             await server.serve()
         nursery.cancel_scope.cancel()
+
+
+def test_bad_fault_and_mailbox_options_are_config_errors() -> None:
+    """Options a test gets wrong (a fault's count, a mailbox dict, a UID) are
+    ConfigErrors: still ValueErrors, and caught by ``except FakepopError``."""
+    with pytest.raises(ConfigError, match="after_bytes"):
+        fakepop.faults.cut_payload(after_bytes=-1)
+    with pytest.raises(ConfigError, match="occurrence"):
+        fakepop.faults.error("RETR").nth(0)
+    with pytest.raises(ConfigError, match="'alice'"):
+        fakepop.MailStore({"alice": {"password": "pw", "colour": "blue"}})
+    with pytest.raises(ConfigError, match="invalid UID"):
+        fakepop.MailStore({"alice": {"password": "pw", "messages": {"a b": "x"}}})
