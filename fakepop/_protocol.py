@@ -27,12 +27,12 @@ from . import _sasl
 from ._config import ServerConfig
 from ._credentials import CredentialCheck
 from ._lines import LineReader, TooLong
-from ._listing import without
 from ._message import StoredMessage
 from ._replies import Command, Reply, multiline, ok, status_line
 from ._saslprep import SaslprepError, saslprep
 from ._state import ALLOWED, KNOWN, NO_ARGUMENTS, State, next_state
 from ._store import LoginTooSoon, MailboxGone, MailboxInUse, Maildrop, MailStore
+from ._transaction import MaildropCommands, messages_text
 from .errors import ConfigError, UsageError
 
 __all__ = ["Command", "LoginGate", "Pop3Protocol", "Reply", "State"]
@@ -48,7 +48,6 @@ _A, _AP, _T = State.AUTHORIZATION, State.AWAITING_PASS, State.TRANSACTION
 
 # RFC 6856 section 3.2: the languages LANG offers; fakepop speaks English only.
 _LANGUAGES = {"en": "English"}
-_DIGITS = re.compile(r"[0-9]+\Z")
 _BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?\Z")
 # A SASL response line may be far longer than a command: an OAuth token is kilobytes.
 _SASL_LINE_LIMIT = 65536
@@ -86,13 +85,6 @@ def _enabled_commands(config: ServerConfig, *, tls_available: bool) -> frozenset
     return KNOWN - disabled
 
 
-def _bounded_int(digits: str, too_big: int) -> int:
-    # The value of a string of digits, leading zeros and all; ``too_big`` for more
-    # significant digits than any mailbox or message could need, without a big int.
-    significant = digits.lstrip("0") or "0"
-    return int(significant) if len(significant) <= 12 else too_big
-
-
 def _ascii_upper(word: str) -> str:
     # RFC 1939 section 3: keywords are ASCII. str.upper() would also fold "\u017ftat"
     # onto STAT and "qu\u0131t" onto QUIT; a word with any other character is kept as
@@ -107,11 +99,7 @@ def _decode_base64(text: str) -> bytes | None:
     return base64.b64decode(text)
 
 
-def _messages(count: int) -> str:
-    return "1 message" if count == 1 else f"{count} messages"
-
-
-class Pop3Protocol:
+class Pop3Protocol(MaildropCommands):
     """One POP3 server session: a state machine fed with the client's bytes.
 
     Everything that varies comes in from outside, so a test can make a session
@@ -296,34 +284,6 @@ class Pop3Protocol:
             return "PASS must come right after a successful USER"
         return self.config.text("before_login", keyword=keyword)
 
-    def _err(self, text: str, code: str | None = None) -> Reply:
-        if code is not None and self.config.resp_codes:
-            text = f"[{code}] {text}"
-        return Reply(status_line(b"-ERR", text))
-
-    def _listing(
-        self, kind: str, build: Callable[[tuple[StoredMessage, ...]], bytes]
-    ) -> bytes:
-        # The listing of every message, shared by the sessions that see the same mail,
-        # with the lines of messages marked deleted cut out.
-        assert self.maildrop is not None
-        listing = self.maildrop.derived(kind, build)
-        marked = self.maildrop.marked()
-        return without(listing, marked) if marked else listing
-
-    def _message(self, text: str) -> tuple[int, StoredMessage] | Reply:
-        # Parses a message-number argument; returns the message or the -ERR reply.
-        assert self.maildrop is not None
-        if not _DIGITS.match(text):
-            return self._err(f"Invalid message number: {text[:40]}")
-        number = _bounded_int(text, 0)
-        message = self.maildrop.get(number)
-        if message is not None:
-            return number, message
-        if self.maildrop.is_deleted(number):
-            return self._err(self.config.text("message_deleted", number=number))
-        return self._err(self.config.text("no_such_message", number=text[:40]))
-
     def _login(self, user: str, password_ok: bool, method: str, command: Command) -> Reply:
         # Common tail of PASS, APOP and AUTH: credentials, the user's allowed login
         # methods, the login gate, login delay, lock, TRANSACTION.
@@ -355,7 +315,10 @@ class Pop3Protocol:
         self._enter("login accepted")
         return ok(
             self.config.text(
-                "logged_in", user=user, messages=_messages(maildrop.count), octets=maildrop.octets
+                "logged_in",
+                user=user,
+                messages=messages_text(maildrop.count),
+                octets=maildrop.octets,
             )
         )
 
@@ -509,7 +472,7 @@ class Pop3Protocol:
             self.maildrop.release()
             self._enter("UPDATE done")
         key = "quit_update" if self.removed else "quit_nothing_deleted"
-        text = self.config.text(key, deleted=_messages(len(self.removed)))
+        text = self.config.text(key, deleted=messages_text(len(self.removed)))
         return Reply(status_line(b"+OK", text), close=True)
 
     def _capa(self, command: Command) -> Reply:
@@ -517,63 +480,6 @@ class Pop3Protocol:
         capabilities = self.config.capabilities(stls=stls, tls_active=self.tls_active)
         payload = "".join(f"{line}\r\n" for line in capabilities).encode() + b".\r\n"
         return multiline(self.config.text("capa"), payload, len(capabilities))
-
-    # -- TRANSACTION ---------------------------------------------------------------
-    def _stat(self, command: Command) -> Reply:
-        assert self.maildrop is not None
-        return ok(f"{self.maildrop.count} {self.maildrop.octets}")
-
-    def _list(self, command: Command) -> Reply:
-        assert self.maildrop is not None
-        args = command.args
-        if len(args) > 1:
-            return self._err("LIST takes at most one argument: a message number")
-        if args:
-            found = self._message(args[0])
-            if isinstance(found, Reply):
-                return found
-            number, message = found
-            return ok(f"{number} {message.size}")
-        maildrop = self.maildrop
-        listing = self._listing("LIST", self.store.listings.full_list)
-        text = self.config.text("list", messages=_messages(maildrop.count), octets=maildrop.octets)
-        return multiline(text, listing, maildrop.count)
-
-    def _uidl(self, command: Command) -> Reply:
-        assert self.maildrop is not None
-        args = command.args
-        if len(args) > 1:
-            return self._err("UIDL takes at most one argument: a message number")
-        if args:
-            found = self._message(args[0])
-            if isinstance(found, Reply):
-                return found
-            number, message = found
-            return ok(f"{number} {message.uid}")
-        listing = self._listing("UIDL", self.store.listings.full_uidl)
-        return multiline(self.config.text("uidl"), listing, self.maildrop.count)
-
-    def _retr(self, command: Command) -> Reply:
-        assert self.maildrop is not None
-        args = command.args
-        if len(args) != 1:
-            return self._err("RETR needs exactly one argument: a message number")
-        found = self._message(args[0])
-        if isinstance(found, Reply):
-            return found
-        number, message = found
-        refused = self._needs_utf8(message)
-        if refused is not None:
-            return refused
-        self.maildrop.note_retrieved(number)
-        text = self.config.text("retr", size=message.size)
-        return multiline(text, message.retr_payload, message.lines)
-
-    def _needs_utf8(self, message: StoredMessage) -> Reply | None:
-        # RFC 6856 section 2.1: no raw UTF-8 headers to a client that did not ask.
-        if message.needs_utf8 and self.config.utf8 and not self.utf8_mode:
-            return self._err("This message needs UTF8 mode; send UTF8 first", "UTF8")
-        return None
 
     def _utf8(self, command: Command) -> Reply:
         self.utf8_mode = True
@@ -589,48 +495,6 @@ class Pop3Protocol:
         if tag not in _LANGUAGES:
             return self._err(f"Unsupported language {command.argument[:40]}; still en")
         return ok(f"{tag} Language is {_LANGUAGES[tag]}")
-
-    def _top(self, command: Command) -> Reply:
-        assert self.maildrop is not None
-        args = command.args
-        if len(args) != 2:
-            return self._err("TOP needs two arguments: a message number and a line count")
-        found = self._message(args[0])
-        if isinstance(found, Reply):
-            return found
-        if not _DIGITS.match(args[1]):
-            return self._err(f"Invalid line count: {args[1][:40]}")
-        _, message = found
-        refused = self._needs_utf8(message)
-        if refused is not None:
-            return refused
-        payload = message.top_payload(_bounded_int(args[1], 10**12))
-        whole = payload is message.retr_payload  # then its lines are already counted
-        lines = message.lines if whole else payload.count(b"\r\n") - 1
-        return multiline(self.config.text("top"), payload, lines)
-
-    def _dele(self, command: Command) -> Reply:
-        assert self.maildrop is not None
-        args = command.args
-        if len(args) != 1:
-            return self._err("DELE needs exactly one argument: a message number")
-        found = self._message(args[0])
-        if isinstance(found, Reply):
-            return found
-        number, _ = found
-        self.maildrop.mark_deleted(number)
-        return ok(self.config.text("dele", number=number))
-
-    def _noop(self, command: Command) -> Reply:
-        return ok(self.config.text("noop"))
-
-    def _rset(self, command: Command) -> Reply:
-        assert self.maildrop is not None
-        self.maildrop.unmark_all()
-        maildrop = self.maildrop
-        text = self.config.text("rset", messages=_messages(maildrop.count), octets=maildrop.octets)
-        return ok(text)
-
 
 _HANDLERS: dict[str, Callable[[Pop3Protocol, Command], Reply]] = {
     "USER": Pop3Protocol._user,
