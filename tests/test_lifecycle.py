@@ -30,6 +30,15 @@ def quit_replies(server: Pop3Server | Pop3ServerThread) -> list[str]:
 
 
 # -- stop() racing QUIT ------------------------------------------------------------------
+async def quit_with_one_marked(client: TrioPop3Client) -> None:
+    """Log in as alice, mark message 1, and send QUIT without reading its reply."""
+    assert (await client.line()).startswith(b"+OK")
+    assert (await client.command("USER alice")).startswith(b"+OK")
+    assert (await client.command("PASS secret")).startswith(b"+OK")
+    assert (await client.command("DELE 1")).startswith(b"+OK")
+    await client.stream.send_all(b"QUIT\r\n")
+
+
 async def test_stopping_while_quits_ok_is_unread_still_sends_it() -> None:
     """The client sent QUIT and UPDATE removed its mail; the server is stopped while
     its +OK waits for the client to read (a lockstep stream: nothing is buffered). The
@@ -39,11 +48,7 @@ async def test_stopping_while_quits_ok_is_unread_still_sends_it() -> None:
     client = TrioPop3Client(client_end)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(server.handle_stream, server_end)
-        assert (await client.line()).startswith(b"+OK")
-        assert (await client.command("USER alice")).startswith(b"+OK")
-        assert (await client.command("PASS secret")).startswith(b"+OK")
-        assert (await client.command("DELE 1")).startswith(b"+OK")
-        await client_end.send_all(b"QUIT\r\n")
+        await quit_with_one_marked(client)
         await trio.testing.wait_all_tasks_blocked()  # UPDATE done, +OK being written
         nursery.start_soon(server.close_sessions)
         await trio.testing.wait_all_tasks_blocked()
@@ -263,11 +268,7 @@ async def test_a_reply_the_client_never_took_is_taken_back_from_the_transcript(
     client = TrioPop3Client(client_end)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(server.handle_stream, server_end)
-        assert (await client.line()).startswith(b"+OK")
-        assert (await client.command("USER alice")).startswith(b"+OK")
-        assert (await client.command("PASS secret")).startswith(b"+OK")
-        assert (await client.command("DELE 1")).startswith(b"+OK")
-        await client_end.send_all(b"QUIT\r\n")
+        await quit_with_one_marked(client)
         await server.close_sessions()  # returns once the grace has run out
     (record,) = server.transcript.sessions
     assert record.replies_to("QUIT") == []
