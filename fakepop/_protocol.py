@@ -15,43 +15,32 @@ the mailbox unlocked.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import itertools
 import os
-import re
 import time
 from collections.abc import Callable
 
 from . import _sasl
+from ._authorization import LoginCommands, LoginGate, ascii_upper
 from ._config import ServerConfig
 from ._credentials import CredentialCheck
 from ._lines import LineReader, TooLong
 from ._message import StoredMessage
 from ._replies import Command, Reply, multiline, ok, status_line
-from ._saslprep import SaslprepError, saslprep
 from ._state import ALLOWED, KNOWN, NO_ARGUMENTS, State, next_state
-from ._store import LoginTooSoon, MailboxGone, MailboxInUse, Maildrop, MailStore
+from ._store import MailboxGone, Maildrop, MailStore
 from ._transaction import MaildropCommands, messages_text
 from .errors import ConfigError, UsageError
 
 __all__ = ["Command", "LoginGate", "Pop3Protocol", "Reply", "State"]
 
 
-#: Called when a login's credentials were right, before the mailbox is locked, with
-#: the user, the login method (``"USER"``, ``"APOP"`` or a SASL mechanism) and the
-#: command that started the login; returns None to go on, or ``(text, response code)``
-#: to refuse the login with ``-ERR`` as a real server would. Fault injection uses it.
-LoginGate = Callable[[str, str, "Command"], "tuple[str, str | None] | None"]
-
 _A, _AP, _T = State.AUTHORIZATION, State.AWAITING_PASS, State.TRANSACTION
 
 # RFC 6856 section 3.2: the languages LANG offers; fakepop speaks English only.
 _LANGUAGES = {"en": "English"}
-_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?\Z")
-# A SASL response line may be far longer than a command: an OAuth token is kilobytes.
-_SASL_LINE_LIMIT = 65536
-_HEX_DIGEST = re.compile(r"[0-9a-fA-F]{32}\Z")
+
 
 
 
@@ -85,21 +74,7 @@ def _enabled_commands(config: ServerConfig, *, tls_available: bool) -> frozenset
     return KNOWN - disabled
 
 
-def _ascii_upper(word: str) -> str:
-    # RFC 1939 section 3: keywords are ASCII. str.upper() would also fold "\u017ftat"
-    # onto STAT and "qu\u0131t" onto QUIT; a word with any other character is kept as
-    # it is, so it matches no keyword or mechanism name.
-    return word.upper() if word.isascii() else word
-
-
-def _decode_base64(text: str) -> bytes | None:
-    # Strict: only the alphabet, padding only at the end (RFC 5034 section 4).
-    if not _BASE64.match(text):
-        return None
-    return base64.b64decode(text)
-
-
-class Pop3Protocol(MaildropCommands):
+class Pop3Protocol(LoginCommands, MaildropCommands):
     """One POP3 server session: a state machine fed with the client's bytes.
 
     Everything that varies comes in from outside, so a test can make a session
@@ -199,7 +174,7 @@ class Pop3Protocol(MaildropCommands):
             return Command(line, "", None, problem, sasl_response=True)
         text = line.decode("utf-8", "surrogateescape")
         keyword, space, argument = text.partition(" ")
-        return Command(line, _ascii_upper(keyword), argument if space else None, problem)
+        return Command(line, ascii_upper(keyword), argument if space else None, problem)
 
     def handle(self, command: Command) -> Reply:
         """Execute one command and return the reply to send."""
@@ -283,177 +258,6 @@ class Pop3Protocol(MaildropCommands):
         if keyword == "PASS":
             return "PASS must come right after a successful USER"
         return self.config.text("before_login", keyword=keyword)
-
-    def _login(self, user: str, password_ok: bool, method: str, command: Command) -> Reply:
-        # Common tail of PASS, APOP and AUTH: credentials, the user's allowed login
-        # methods, the login gate, login delay, lock, TRANSACTION.
-        self._pending_user = None
-        self._enter("login attempted")
-        if not password_ok:
-            return self._err(self.config.text("auth_failed"), "AUTH")
-        if not self.store.login_allowed(user, method):
-            return self._err(f"{user} may not log in with {method}", "AUTH")
-        if self._login_gate is not None:
-            refusal = self._login_gate(user, method, command)
-            if refusal is not None:
-                return self._err(*refusal)
-        try:
-            maildrop = self.store.open_maildrop(
-                user, now=self._clock(), login_delay=self.config.login_delay
-            )
-        except LoginTooSoon:
-            return self._err(
-                f"Logged in less than {self.config.login_delay} seconds ago; try later",
-                "LOGIN-DELAY",
-            )
-        except MailboxInUse:
-            return self._err(self.config.text("in_use"), "IN-USE")
-        except KeyError:  # removed by the test between the password check and now
-            return self._err(self.config.text("auth_failed"), "AUTH")
-        self.maildrop = maildrop
-        self.user = user
-        self._enter("login accepted")
-        return ok(
-            self.config.text(
-                "logged_in",
-                user=user,
-                messages=messages_text(maildrop.count),
-                octets=maildrop.octets,
-            )
-        )
-
-    # -- AUTHORIZATION -------------------------------------------------------------
-    def _login_without_tls(self, method: str) -> Reply | None:
-        # The config's TLS policy: a refusal for a login attempted too early.
-        refusal = self.config.tls_refusal(method, tls_active=self.tls_active)
-        return None if refusal is None else self._err(refusal, "AUTH")
-
-    # -- SASL (RFC 5034) -----------------------------------------------------------
-    def _auth(self, command: Command) -> Reply:
-        mechanisms = self.config.sasl_mechanisms(tls_active=self.tls_active)
-        if command.argument is None:
-            # Not in RFC 5034's grammar, but Outlook and mutt probe with a bare AUTH.
-            listing = "".join(f"{name}\r\n" for name in mechanisms).encode() + b".\r\n"
-            return multiline("Supported SASL mechanisms follow", listing, len(mechanisms))
-        args = command.args
-        if len(args) > 2 or not args[0]:
-            return self._err("AUTH takes a mechanism and an optional initial response")
-        name = _ascii_upper(args[0])
-        if name not in mechanisms:
-            refused = self._login_without_tls(name)
-            if name in self.config.sasl and refused is not None:
-                return refused
-            return self._err(f"Unsupported SASL mechanism: {args[0][:40]}")
-        initial = None
-        if len(args) == 2:
-            initial = b"" if args[1] == "=" else _decode_base64(args[1])
-            if initial is None:
-                return self._err("The initial response is not valid base64")
-        self._sasl = _sasl.start_exchange(
-            name, credentials=self._credentials, nonce=self._nonce
-        )
-        self._sasl_name = name
-        self._auth_command = command
-        return self._sasl_step(self._sasl.start(initial))
-
-    def _sasl_response(self, command: Command) -> Reply:
-        assert self._sasl is not None
-        if command.problem is not None:
-            self._leave_sasl()
-            return self._err(command.problem)
-        text = command.line.decode("ascii", "replace").strip()
-        if text == "*":
-            self._leave_sasl()
-            return self._err("Authentication cancelled")
-        response = _decode_base64(text)
-        if response is None:
-            self._leave_sasl()
-            return self._err("The response is not valid base64")
-        return self._sasl_step(self._sasl.step(response))
-
-    def _sasl_step(self, step: _sasl.Step) -> Reply:
-        if isinstance(step, _sasl.Challenge):
-            # RFC 5034 section 4: "+" SP base64, or exactly "+ " for an empty challenge.
-            self._enter("SASL challenge")
-            self._lines.limit = _SASL_LINE_LIMIT  # OAuth tokens run to kilobytes
-            return Reply(b"+ " + base64.b64encode(step.data) + b"\r\n")
-        command = self._auth_command
-        self._leave_sasl()
-        if isinstance(step, _sasl.Failure):
-            return self._err(step.text, step.code)
-        assert command is not None
-        return self._login(step.user, True, self._sasl_name, command)
-
-    def _leave_sasl(self) -> None:
-        # After a failure, as if the AUTH had never been sent (RFC 5034 section 4).
-        self._sasl = None
-        self._auth_command = None
-        self._lines.limit = self.config.max_line_length
-        self._enter("SASL ended")
-        self._pending_user = None
-
-    def _stls(self, command: Command) -> Reply:
-        if self.tls_active:
-            return self._err("TLS is already active")
-        return Reply(status_line(b"+OK", self.config.text("stls")), starttls=True)
-
-    def _user(self, command: Command) -> Reply:
-        refused = self._login_without_tls("USER")
-        if refused is not None:
-            return refused
-        args = command.args
-        if len(args) != 1 or not args[0]:
-            return self._err("USER needs exactly one argument: the user name")
-        problem = self._credential_problem(args[0], "user name")
-        if problem is not None:
-            return problem
-        # Any name is accepted here so that USER does not reveal which accounts exist
-        # (RFC 1939 section 13); PASS then fails with [AUTH] for an unknown one.
-        self._pending_user = args[0]
-        self._enter("USER accepted")
-        return ok(self.config.text("user", user=args[0]))
-
-    def _pass(self, command: Command) -> Reply:
-        # RFC 1939 section 7: the rest of the line is the password, spaces included.
-        if not command.argument:
-            return self._err("PASS needs the password as its argument")
-        user = self._pending_user
-        assert user is not None
-        problem = self._credential_problem(command.argument, "password")
-        if problem is not None:
-            self._pending_user = None
-            self._enter("login refused")
-            return problem
-        return self._login(
-            user, self._credentials.password(user, command.argument), "USER", command
-        )
-
-    def _apop(self, command: Command) -> Reply:
-        refused = self._login_without_tls("APOP")
-        if refused is not None:
-            return refused
-        args = command.args
-        if len(args) != 2 or not all(args):
-            return self._err("APOP needs two arguments: the user name and the digest")
-        user, digest = args
-        if not _HEX_DIGEST.match(digest):
-            return self._err("APOP digest must be 32 hexadecimal digits")
-        timestamp = self.apop_timestamp
-        good = timestamp is not None and self._credentials.apop(user, timestamp, digest)
-        return self._login(user, good, "APOP", command)
-
-    def _credential_problem(self, text: str, what: str) -> Reply | None:
-        # RFC 6856 section 2.2: with UTF8 USER advertised, invalid UTF-8 and characters
-        # SASLprep prohibits MUST be rejected.
-        if not self.config.utf8:
-            return None
-        try:
-            saslprep(text.encode("utf-8", "surrogateescape").decode("utf-8"))
-        except UnicodeError:
-            return self._err(f"The {what} is not valid UTF-8")
-        except SaslprepError as problem:
-            return self._err(f"The {what} {problem}")
-        return None
 
     def _quit(self, command: Command) -> Reply:
         if self.state is not State.TRANSACTION:

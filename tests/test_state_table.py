@@ -8,11 +8,17 @@ from pathlib import Path
 
 import pytest
 
+import fakepop._authorization
 import fakepop._protocol
+import fakepop._transaction
 from fakepop import State
 from fakepop._state import next_state
 
-SOURCE = Path(fakepop._protocol.__file__).read_text(encoding="utf-8")
+# The engine and the command handlers it inherits.
+SOURCE = "\n".join(
+    Path(module.__file__ or "").read_text(encoding="utf-8")
+    for module in (fakepop._protocol, fakepop._authorization, fakepop._transaction)
+)
 EVENTS = set(re.findall(r'self\._enter\("([^"]+)"\)', SOURCE))
 
 
