@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from contextlib import suppress
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -353,26 +353,24 @@ class Pop3ServerThread:
         sessions that ended since they were last reported are raised afterwards as
         :class:`~fakepop.ServerError`.
         """
-        token = self._token
-        if token is None or not self.is_running():
-            raise UsageError("the fakepop server is not running (call start() first)")
-        _refuse_in_trio("reset")
+        token = self._blocking_call("reset")
         # Without an open session, one cheap synchronous call in the server's thread.
         if not trio.from_thread.run_sync(self.server.reset_if_idle, mailboxes, trio_token=token):
             trio.from_thread.run(self.server.reset, mailboxes, trio_token=token)
 
     def close_sessions(self) -> None:
         """End every session open now, without UPDATE, and wait until they have ended."""
-        self._run_in_server("close_sessions", self.server.close_sessions)
+        token = self._blocking_call("close_sessions")
+        trio.from_thread.run(self.server.close_sessions, trio_token=token)
 
-    def _run_in_server(
-        self, name: str, function: Callable[..., Awaitable[None]], *args: object
-    ) -> None:
+    def _blocking_call(self, name: str) -> trio.lowlevel.TrioToken:
+        # The guard of every call that blocks on the server's thread: it must be
+        # running, and the caller must not be a Trio task (which would block its run).
         token = self._token
         if token is None or not self.is_running():
             raise UsageError("the fakepop server is not running (call start() first)")
         _refuse_in_trio(name)
-        trio.from_thread.run(function, *args, trio_token=token)
+        return token
 
     # -- checking and waiting ----------------------------------------------------------
     def check(self) -> None:
@@ -387,10 +385,7 @@ class Pop3ServerThread:
         It blocks, so from Trio code call it with ``trio.to_thread.run_sync``; in an
         asyncio test make sure the client's connection is closed first.
         """
-        token = self._token
-        if token is None or not self.is_running():
-            raise UsageError("the fakepop server is not running (call start() first)")
-        _refuse_in_trio("wait_idle")
+        token = self._blocking_call("wait_idle")
         try:
             idle = trio.from_thread.run(self._wait_idle, timeout, trio_token=token)
         except (trio.RunFinishedError, trio.Cancelled):

@@ -63,7 +63,6 @@ def test_stop_racing_quit_either_deletes_and_says_ok_or_deletes_nothing() -> Non
     """A real socket, and stop() called the instant QUIT is sent, many times over: each
     time, the client read +OK and the mail is gone, or it read no +OK and nothing went;
     the transcript records a +OK exactly when the client got it."""
-    outcomes = set()
     for _ in range(40):
         server = Pop3ServerThread(ONE)
         server.start()
@@ -83,8 +82,6 @@ def test_stop_racing_quit_either_deletes_and_says_ok_or_deletes_nothing() -> Non
         assert deleted is said_ok, (heard, server.store["alice"].uids)
         assert bool(quit_replies(server)) is said_ok
         assert not server.store["alice"].locked
-        outcomes.add(said_ok)
-    assert outcomes  # at least one round ran
 
 
 async def test_a_stopped_session_runs_no_pipelined_command() -> None:
