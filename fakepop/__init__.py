@@ -34,7 +34,14 @@ if TYPE_CHECKING:
     from ._thread import Pop3ServerThread
     from ._tls import TlsCertificates
     from ._transcript import EndReason, Entry, EntryKind, SessionRecord, Transcript
-    from .errors import ConfigError, FakepopError, ServerError, UsageError
+    from .errors import (
+        ConfigError,
+        ExpectationError,
+        FakepopError,
+        ServerError,
+        UsageError,
+        WaitTimeout,
+    )
     from .faults import Fault, FaultContext, FaultSet
 
 __version__ = "0.1.0"
@@ -46,6 +53,7 @@ __all__ = [
     "EndReason",
     "Entry",
     "EntryKind",
+    "ExpectationError",
     "FakepopError",
     "Fault",
     "FaultContext",
@@ -70,6 +78,7 @@ __all__ = [
     "TlsCertificates",
     "Transcript",
     "UsageError",
+    "WaitTimeout",
     "__version__",
     "errors",
     "faults",
@@ -120,6 +129,8 @@ _SOURCES = {
     "FakepopError": "errors",
     "ServerError": "errors",
     "UsageError": "errors",
+    "ExpectationError": "errors",
+    "WaitTimeout": "errors",
     "Fault": "faults",
     "FaultContext": "faults",
     "FaultSet": "faults",

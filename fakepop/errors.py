@@ -7,7 +7,19 @@ time), so code written against the built-ins keeps working.
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "FakepopError", "ServerError", "UsageError"]
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._transcript import Transcript
+
+__all__ = [
+    "ConfigError",
+    "ExpectationError",
+    "FakepopError",
+    "ServerError",
+    "UsageError",
+    "WaitTimeout",
+]
 
 
 class FakepopError(Exception):
@@ -33,3 +45,29 @@ class ConfigError(FakepopError, ValueError):
 class UsageError(FakepopError, RuntimeError):
     """An API call at a time it cannot work: a server that is not running, started
     twice, reset while resetting, a closed session asked for more."""
+
+
+class ExpectationError(FakepopError, AssertionError):
+    """An assertion helper (``assert_commands``, ``assert_retrieved``, ...) found that
+    what the server saw differs from what the test expected.
+
+    The message shows the difference and then the transcript it was checked against,
+    which ``transcript`` holds (the pytest plugin then leaves that transcript out of
+    the report's own section, so it is shown once).
+    """
+
+    def __init__(self, message: str, transcript: Transcript | None = None) -> None:
+        super().__init__(message)
+        self.transcript = transcript
+
+
+class WaitTimeout(FakepopError, TimeoutError):
+    """A ``wait_for`` call ran out of time before its condition held.
+
+    The message names what was awaited and shows the transcript so far, which
+    ``transcript`` holds.
+    """
+
+    def __init__(self, message: str, transcript: Transcript | None = None) -> None:
+        super().__init__(message)
+        self.transcript = transcript
