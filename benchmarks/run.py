@@ -14,7 +14,10 @@ import io
 import os
 import pstats
 import statistics
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,8 +30,6 @@ if not __package__:
 from benchmarks import clients, fresh_listing, store_memory
 from benchmarks.server_process import ServerProcess, Usage
 from benchmarks.workloads import FULL, QUICK, WORKLOADS, Scale, plans_for
-
-IMPLEMENTATIONS = ("fakepop", "floor")
 
 
 @dataclass(frozen=True)
@@ -107,17 +108,37 @@ def _batches(
     return measurement
 
 
-def _run_workload(impl: str, workload: str, options: Options) -> Measurement:
+@dataclass(frozen=True)
+class Implementation:
+    """A server to measure: fakepop (this tree, or another revision's) or the floor."""
+
+    name: str  # as the table shows it
+    kind: str  # server_process's implementation: fakepop, floor, fakepop-unrecorded
+    fakepop_path: Path | None = None  # another revision's source tree
+
+
+FAKEPOP = Implementation("fakepop", "fakepop")
+FLOOR = Implementation("floor", "floor")
+UNRECORDED = Implementation("fakepop-unrecorded", "fakepop-unrecorded")
+
+
+def _run_workload(impl: Implementation, workload: str, options: Options) -> Measurement:
     profile = None
-    if options.profile_dir is not None and impl == "fakepop":
+    if options.profile_dir is not None and impl == FAKEPOP:
         profile = options.profile_dir / workload
-    with ServerProcess(impl, workload, quick=options.quick, cpu=options.server_cpu) as server:
+    with ServerProcess(
+        impl.kind,
+        workload,
+        quick=options.quick,
+        cpu=options.server_cpu,
+        fakepop_path=impl.fakepop_path,
+    ) as server:
         if workload == "churn":
             measurement = _churn(server, options.scale, profile)
         else:
             measurement = _batches(server, workload, options.scale, profile)
         if errors := server.errors():
-            raise RuntimeError(f"{impl}: {errors} session(s) failed inside the server")
+            raise RuntimeError(f"{impl.name}: {errors} session(s) failed inside the server")
     return measurement
 
 
@@ -134,31 +155,23 @@ def _save_profile(server: ServerProcess, stem: Path) -> None:
 
 # -- the table --------------------------------------------------------------------------
 
+Results = dict[tuple[str, str], list[Measurement]]  # (implementation, workload): runs
+
 
 @dataclass(frozen=True)
 class Row:
+    """One figure: each implementation's median, and the target for fakepop's ratio to
+    the floor (or, with ``of_value``, for fakepop's own figure, itself a ratio)."""
+
     label: str
     unit: str
-    fakepop: float
-    floor: float
-    target: float
-    higher_is_better: bool
-    dovecot: str
+    figures: dict[str, float]  # implementation name -> median
+    target: float | None
+    of_value: bool = False
 
-    def cells(self, quick: bool) -> list[str]:
-        sign = "≥" if self.higher_is_better else "≤"
-        met = self.fakepop >= self.target if self.higher_is_better else self.fakepop <= self.target
-        verdict = "(quick)" if quick else ("yes" if met else "**NO**")
-        ratio = self.fakepop / self.floor if self.floor else float("inf")
-        return [
-            self.label,
-            _fmt(self.fakepop, self.unit),
-            _fmt(self.floor, self.unit),
-            f"{ratio:.2f}x",
-            f"{sign} {_fmt(self.target, self.unit)}",
-            verdict,
-            self.dovecot,
-        ]
+    def ratio(self, name: str) -> float:
+        floor = self.figures.get(FLOOR.name, 0.0)
+        return self.figures[name] / floor if floor else float("inf")
 
 
 def _fmt(value: float, unit: str) -> str:
@@ -174,55 +187,156 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _median_per_unit(
+    results: Results, workload: str, factor: float, *, of: str = "server"
+) -> dict[str, float]:
+    figures = {}
+    for (name, measured), runs in results.items():
+        if measured == workload:
+            if of == "server":
+                values = [m.server_cpu / m.units * factor for m in runs]
+            elif of == "rate":
+                values = [m.units / m.wall for m in runs]
+            else:  # server CPU against client CPU: who set the pace
+                values = [m.server_cpu / m.client_cpu for m in runs]
+            figures[name] = statistics.median(values)
+    return figures
+
+
+# Targets: fakepop's median against the floor's, in the same run (see the README).
+CHURN_TARGET = 1.3
+RETR_TARGET = 1.2
+LIST_TARGET = 1.2
+LIST_COLD_TARGET = 2.0
+LIST_FRESH_TARGET = 1.0
+STORE_TARGET = 1.5  # resident memory per raw octet, fakepop's own figure
+RECORDING_TARGET = 5.0  # per cent of server CPU per churn session
+
+
 def _rows(
-    results: dict[tuple[str, str], Measurement],
+    results: Results,
     store: dict[str, float],
     fresh: dict[str, float],
     scale: Scale,
 ) -> list[Row]:
-    def cpu_per(workload: str, factor: float) -> tuple[float, float]:
-        fakepop, floor = (results[impl, workload] for impl in IMPLEMENTATIONS)
-        return fakepop.server_cpu / fakepop.units * factor, floor.server_cpu / floor.units * factor
-
     rows = []
-    if ("fakepop", "churn") in results:
-        fakepop, floor = (results[impl, "churn"] for impl in IMPLEMENTATIONS)
+    if (FAKEPOP.name, "churn") in results:
         label = f"Churn, {scale.churn_clients} clients:"
-        rate = (fakepop.units / fakepop.wall, floor.units / floor.wall)
-        rows.append(Row(f"{label} sessions/s", "/s", *rate, 2500, True, "195 /s"))
-        per_session = cpu_per("churn", 1e6)
-        rows.append(Row(f"{label} server CPU/session", "µs", *per_session, 400, False, "8,200 µs"))
-    if ("fakepop", "retr") in results:
-        label = f"RETR {scale.retr_messages} x {scale.retr_size // 1024} KB pipelined: CPU/GB"
-        rows.append(Row(label, "s", *cpu_per("retr", 1e9), 1.0, False, "1.86 s"))
-    for workload, how in (("list", "unchanged mailbox"), ("list-cold", "one marked deleted")):
-        if ("fakepop", workload) in results:
-            label = f"LIST+UIDL of {scale.list_messages:,}, {how}: CPU per"
-            pair = cpu_per(workload, 1e3)
-            rows.append(Row(f"{label} pair", "ms", *pair, 5.0, False, "22 ms (2 x 11)"))
+        rate = _median_per_unit(results, "churn", 1, of="rate")
+        rate.pop(UNRECORDED.name, None)
+        rows.append(Row(f"{label} sessions/s", "/s", rate, None))
+        per_session = _median_per_unit(results, "churn", 1e6)
+        per_session.pop(UNRECORDED.name, None)
+        rows.append(Row(f"{label} server CPU/session", "µs", per_session, CHURN_TARGET))
+    if (FAKEPOP.name, "retr") in results:
+        label = f"RETR {scale.retr_messages} x {scale.retr_size // 1024} KB pipelined:"
+        per_gb = _median_per_unit(results, "retr", 1e9)
+        rows.append(Row(f"{label} CPU/GB", "s", per_gb, RETR_TARGET))
+        pace = _median_per_unit(results, "retr", 1, of="pace")
+        rows.append(Row(f"{label} server CPU / client CPU", "x", pace, 1.0, of_value=True))
+    for workload, how, target in (
+        ("list", "unchanged mailbox", LIST_TARGET),
+        ("list-cold", "one marked deleted", LIST_COLD_TARGET),
+    ):
+        if (FAKEPOP.name, workload) in results:
+            label = f"LIST+UIDL of {scale.list_messages:,}, {how}: CPU per pair"
+            rows.append(Row(label, "ms", _median_per_unit(results, workload, 1e3), target))
     if fresh:
         label = f"LIST+UIDL of {scale.list_messages:,}, first after new mail: CPU per pair"
-        figures = (fresh["fakepop"] * 1e3, fresh["floor"] * 1e3)
-        rows.append(Row(f"{label} (in-process)", "ms", *figures, 5.0, False, "22 ms (2 x 11)"))
+        figures = {name: value * 1e3 for name, value in fresh.items()}
+        rows.append(Row(f"{label} (in-process)", "ms", figures, LIST_FRESH_TARGET))
     if store:
         label = f"Store of {scale.store_messages:,} x {scale.store_size // 1024} KB: RSS / raw"
-        rows.append(Row(label, "x", store["fakepop"], store["floor"], 1.5, False, "—"))
+        rows.append(Row(label, "x", dict(store), STORE_TARGET, of_value=True))
     return rows
 
 
-def _context(results: dict[tuple[str, str], Measurement]) -> list[list[str]]:
+def _context(results: Results) -> list[list[str]]:
     rows = []
-    for (impl, workload), m in results.items():
-        rows.append(
-            [
-                f"{workload} / {impl}",
-                f"{m.wall:.2f} s",
-                f"{m.server.user:.2f} + {m.server.system:.2f} s",
-                f"{m.server_cpu / m.wall:.0%}",
-                f"{m.client_cpu:.2f} s",
-            ]
-        )
+    for (name, workload), runs in results.items():
+        for m in runs:
+            rows.append(
+                [
+                    f"{workload} / {name}",
+                    f"{m.wall:.2f} s",
+                    f"{m.server.user:.2f} + {m.server.system:.2f} s",
+                    f"{m.server_cpu / m.wall:.0%}",
+                    f"{m.client_cpu:.2f} s",
+                ]
+            )
     return rows
+
+
+def _recording_cost(results: Results) -> str | None:
+    recorded = results.get((FAKEPOP.name, "churn"), [])
+    unrecorded = results.get((UNRECORDED.name, "churn"), [])
+    if not (recorded and unrecorded):
+        return None
+    with_it, without = (
+        statistics.median(m.server_cpu / m.units * 1e6 for m in runs)
+        for runs in (recorded, unrecorded)
+    )
+    cost = (with_it / without - 1) * 100
+    verdict = "yes" if cost <= RECORDING_TARGET else "**NO**"
+    return (
+        f"Transcript recording, median of {len(recorded)} churn runs with it and "
+        f"{len(unrecorded)} without, taken in turns: {with_it:.0f} µs against "
+        f"{without:.0f} µs per session, {cost:+.1f}% server CPU "
+        f"(target ≤ +{RECORDING_TARGET:.0f}%: {verdict})."
+    )
+
+
+def _export_revision(revision: str, into: Path) -> Path:
+    """Write ``revision``'s fakepop package into ``into`` (git archive: no checkout,
+    no worktree); return the directory to put first on the child's sys.path."""
+    root = Path(__file__).resolve().parent.parent
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", revision, "fakepop"],
+        cwd=root,
+        check=True,
+        capture_output=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into
+
+
+def _measure(
+    selected: list[str], implementations: list[Implementation], options: Options, repeat: int
+) -> tuple[Results, dict[str, float], dict[str, float]]:
+    scale = options.scale
+    results: Results = {}
+    store: dict[str, float] = {}
+    fresh: dict[str, float] = {}
+    for workload in selected:
+        if workload == "store":
+            for impl in (FAKEPOP, FLOOR):
+                store[impl.name] = store_memory.measure(
+                    impl.kind, scale.store_messages, scale.store_size
+                )
+            continue
+        if workload == "list-fresh":
+            rounds = 5 if options.quick else 25
+            for impl in (FAKEPOP, FLOOR):
+                fresh[impl.name] = fresh_listing.measure(
+                    impl.kind, scale.list_messages, scale.list_size, rounds
+                )
+            continue
+        taken = list(implementations)
+        runs = repeat
+        if workload == "churn":
+            # What recording costs is a few per cent, less than one run's noise:
+            # runs with and without it, in turns, and their medians compared.
+            taken.append(UNRECORDED)
+            runs = max(2, repeat)
+        for round_number in range(runs):
+            # In turns, each round starting with another server, so no server
+            # always runs on a machine warmed (or disturbed) by the same other one.
+            shift = round_number % len(taken)
+            for impl in taken[shift:] + taken[:shift]:
+                measurement = _run_workload(impl, workload, options)
+                results.setdefault((impl.name, workload), []).append(measurement)
+    return results, store, fresh
 
 
 def main() -> None:
@@ -234,6 +348,20 @@ def main() -> None:
         "--only", choices=WORKLOADS, action="append", help="run only this workload (repeatable)"
     )
     parser.add_argument(
+        "--repeat",
+        type=int,
+        metavar="N",
+        help="runs of each server per workload, taken in turns; medians are reported "
+        "(default 3, or 1 with --quick; churn always runs at least 2 for the "
+        "transcript figure)",
+    )
+    parser.add_argument(
+        "--compare",
+        metavar="REV",
+        help="also measure fakepop as of git revision REV, in the same run, and print "
+        "this tree's figures against it (socket workloads only)",
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         metavar="DIR",
@@ -243,6 +371,7 @@ def main() -> None:
     args = parser.parse_args()
 
     scale = QUICK if args.quick else FULL
+    repeat = args.repeat or (1 if args.quick else 3)
     cpus = sorted(os.sched_getaffinity(0))
     server_cpu = None
     if len(cpus) >= 2 and not args.no_pin:
@@ -251,53 +380,63 @@ def main() -> None:
     options = Options(scale, args.quick, server_cpu, args.profile)
     selected = args.only or list(WORKLOADS)
 
-    started = time.perf_counter()
-    results: dict[tuple[str, str], Measurement] = {}
-    store: dict[str, float] = {}
-    fresh: dict[str, float] = {}
-    recording: dict[bool, list[Measurement]] = {True: [], False: []}
-    for workload in selected:
-        for impl in IMPLEMENTATIONS:
-            if workload == "store":
-                store[impl] = store_memory.measure(impl, scale.store_messages, scale.store_size)
-            elif workload == "list-fresh":
-                rounds = 5 if args.quick else 25
-                fresh[impl] = fresh_listing.measure(
-                    impl, scale.list_messages, scale.list_size, rounds
-                )
-            else:
-                results[impl, workload] = _run_workload(impl, workload, options)
-        if workload == "churn":
-            # What recording costs is a few per cent, less than one run's noise: run
-            # with and without it in turns, and compare the medians.
-            recording[True].append(results["fakepop", workload])
-            for _ in range(2 if args.quick else 3):
-                for recorded, impl in ((False, "fakepop-unrecorded"), (True, "fakepop")):
-                    recording[recorded].append(_run_workload(impl, workload, options))
-    elapsed = time.perf_counter() - started
+    with tempfile.TemporaryDirectory(prefix="fakepop-bench-") as scratch:
+        implementations = [FAKEPOP, FLOOR]
+        if args.compare:
+            path = _export_revision(args.compare, Path(scratch))
+            implementations.append(Implementation(f"fakepop@{args.compare}", "fakepop", path))
+        names = [impl.name for impl in implementations]
 
-    header = ["Figure (server process)", "fakepop", "bare Trio floor", "fakepop / floor"]
-    header += ["Target", "Met", "Dovecot 2.3"]
-    rows = [row.cells(args.quick) for row in _rows(results, store, fresh, scale)]
-    print(_table(header, rows))
+        started = time.perf_counter()
+        results, store, fresh = _measure(selected, implementations, options, repeat)
+        elapsed = time.perf_counter() - started
+
+    # fakepop, the floor, another revision; then each fakepop's ratio to the floor.
+    order = [FAKEPOP.name, FLOOR.name, *names[2:]]
+    header = ["Figure (server process, median)", *order]
+    header += [f"{name} / floor" for name in order if name != FLOOR.name]
+    header += ["Target", "Met"]
+    rows = _rows(results, store, fresh, scale)
+    print(_table(header, [_cells(row, order, args.quick) for row in rows]))
+    if args.compare:
+        print()
+        print(_comparison(rows, f"fakepop@{args.compare}"))
+    if recording := _recording_cost(results):
+        print(f"\n{recording}")
     if results:
         print()
         context_header = ["Run", "Wall", "Server CPU (user + sys)", "Server busy", "Client CPU"]
         print(_table(context_header, _context(results)))
-    if recording[False]:
-        with_it, without = (
-            statistics.median(m.server_cpu / m.units * 1e6 for m in recording[recorded])
-            for recorded in (True, False)
-        )
-        print(
-            f"\nTranscript recording, median of {len(recording[True])} churn runs with it and "
-            f"{len(recording[False])} without: {with_it:.0f} µs against {without:.0f} µs "
-            f"per session, {(with_it / without - 1) * 100:+.1f}% server CPU (target ≤ +10%)."
-        )
     pinned = "unpinned" if server_cpu is None else f"server on CPU {server_cpu}, client on the rest"
-    print(f"\n{'Quick' if args.quick else 'Full'} run, {elapsed:.0f} s, {pinned}.")
+    print(
+        f"\n{'Quick' if args.quick else 'Full'} run, {elapsed:.0f} s, {repeat} run(s) of each "
+        f"server per workload, {pinned}."
+    )
     if args.profile is not None:
         print(f"cProfile of fakepop's server (figures above are slowed by it): {args.profile}/")
+
+
+def _cells(row: Row, order: list[str], quick: bool) -> list[str]:
+    cells = [row.label]
+    cells += [_fmt(row.figures[n], row.unit) if n in row.figures else "—" for n in order]
+    for name in order:
+        if name != FLOOR.name:
+            cells.append(f"{row.ratio(name):.2f}x" if name in row.figures else "—")
+    if row.target is None:
+        return [*cells, "—", ""]
+    judged = row.figures[FAKEPOP.name] if row.of_value else row.ratio(FAKEPOP.name)
+    met = "(quick)" if quick else ("yes" if judged <= row.target else "**NO**")
+    what = _fmt(row.target, row.unit) if row.of_value else f"{row.target:.2f}x floor"
+    return [*cells, f"≤ {what}", met]
+
+
+def _comparison(rows: list[Row], other: str) -> str:
+    lines = []
+    for row in rows:
+        if other in row.figures and FAKEPOP.name in row.figures:
+            change = (row.figures[FAKEPOP.name] / row.figures[other] - 1) * 100
+            lines.append([row.label, f"{change:+.1f}%"])
+    return _table(["Figure", f"this tree against {other}"], lines)
 
 
 if __name__ == "__main__":

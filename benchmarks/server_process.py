@@ -9,6 +9,9 @@ The child builds its mailboxes from :mod:`benchmarks.workloads`, listens on
 ``profile-start``       turns cProfile on for the server's thread
 ``profile-stop PATH``   turns it off and writes the stats to PATH; answers ``profiled``
 
+With ``--fakepop-path DIR`` the child imports fakepop from DIR, another revision's
+source tree, so two revisions can be measured side by side in one run.
+
 End of stdin stops the server. :class:`ServerProcess` is the parent's side.
 """
 
@@ -23,12 +26,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import trio
 
 from benchmarks import bare_trio_server
 from benchmarks.workloads import FULL, QUICK, plans_for
-from fakepop import MailStore, Pop3Server
+
+if TYPE_CHECKING:
+    from fakepop import Pop3Server
 
 __all__ = ["ServerProcess", "Usage"]
 
@@ -54,10 +60,20 @@ class Usage:
 class ServerProcess:
     """Starts ``python -m benchmarks.server_process`` and talks to it over its pipes."""
 
-    def __init__(self, impl: str, workload: str, *, quick: bool, cpu: int | None) -> None:
+    def __init__(
+        self,
+        impl: str,
+        workload: str,
+        *,
+        quick: bool,
+        cpu: int | None,
+        fakepop_path: Path | None = None,
+    ) -> None:
         command = [sys.executable, "-m", "benchmarks.server_process", impl, workload]
         if quick:
             command.append("--quick")
+        if fakepop_path is not None:
+            command += ["--fakepop-path", str(fakepop_path)]
         if cpu is not None:
             command += ["--cpu", str(cpu)]
         self._process = subprocess.Popen(
@@ -165,6 +181,9 @@ async def _serve(impl: str, workload: str, quick: bool) -> None:
     async with trio.open_nursery() as nursery:
         server: Pop3Server | None = None
         if impl.startswith("fakepop"):
+            # Imported here, after main() put --fakepop-path first on sys.path.
+            from fakepop import MailStore, Pop3Server  # noqa: PLC0415
+
             store = MailStore()
             for plan in plans:
                 store.add_user(plan.user, plan.password, plan.messages())
@@ -189,7 +208,14 @@ def main() -> None:
     parser.add_argument("workload")
     parser.add_argument("--quick", action="store_true", help="the smoke-test sizes")
     parser.add_argument("--cpu", type=int, help="pin the server to this CPU")
+    parser.add_argument(
+        "--fakepop-path",
+        type=Path,
+        help="import fakepop from this directory (another revision's source tree)",
+    )
     args = parser.parse_args()
+    if args.fakepop_path is not None:
+        sys.path.insert(0, str(args.fakepop_path))
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
     trio.run(_serve, args.impl, args.workload, args.quick)
