@@ -97,7 +97,8 @@ class StoredMessage:
     #: How many lines the message has (what RETR sends before the terminating dot).
     lines: int = field(repr=False)
     #: Whether the header section has non-ASCII octets (RFC 6532 internationalised
-    #: headers): such a message needs the client's UTF8 command (RFC 6856 section 2).
+    #: headers): a strict RFC 6856 server sends such a message only after the client's
+    #: UTF8 command (``ServerConfig.utf8_refuse_unless_enabled``).
     needs_utf8: bool = field(default=False, repr=False)
 
     @classmethod
