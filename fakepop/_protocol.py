@@ -22,10 +22,10 @@ import time
 from collections.abc import Callable
 
 from . import _sasl
-from ._authorization import LoginCommands, LoginGate, ascii_upper
+from ._authorization import LoginCommands, LoginGate
 from ._config import ServerConfig
 from ._credentials import CredentialCheck
-from ._lines import LineReader, TooLong
+from ._lines import LineReader, TooLong, ascii_upper
 from ._message import StoredMessage
 from ._replies import Command, Reply, multiline, ok, status_line
 from ._state import ALLOWED, KNOWN, NO_ARGUMENTS, State, next_state
