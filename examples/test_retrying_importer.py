@@ -35,6 +35,8 @@ MAILBOXES = {
 async def test_a_timeout_then_in_use_until_the_server_lets_the_session_go(
     trio_pop3_server: Pop3Server, tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
+    """RFC 1939 section 4 (a session holds its maildrop's lock until it ends) and
+    RFC 2449 section 8.1.2 ([IN-USE]): the retries wait for the abandoned session."""
     server = trio_pop3_server
     # The second RETR is answered after 20 s, once; the importer waits 10 s for a line.
     server.faults.add(faults.latency(20).on("RETR").nth(2).once())
