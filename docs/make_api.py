@@ -257,9 +257,20 @@ def member_lines(cls: type) -> Iterator[str]:
             annotation = f": {annotation_text(returns)}" if shown else ""
             doc = summary(own_doc(value))
             yield f"- `{name}{annotation}` (property)" + (f": {doc}" if doc else "")
-    for name, value in vars(cls).items():
-        if not name.startswith("_") and _callable(cls, name):
-            yield from _method_lines(cls.__name__, name, value)
+    for owner in (cls, *_undocumented_bases(cls)):
+        for name, value in vars(owner).items():
+            if not name.startswith("_") and _callable(owner, name):
+                yield from _method_lines(cls.__name__, name, value)
+
+
+def _undocumented_bases(cls: type) -> list[type]:
+    # Bases that have no section of their own (a mixin such as the servers' assertion
+    # helpers): their public methods are documented with the class that inherits them.
+    package = importlib.import_module("fakepop")
+    faults = importlib.import_module("fakepop.faults")
+    public = {id(getattr(package, name, None)) for name in package.__all__}
+    public |= {id(getattr(faults, name, None)) for name in faults.__all__}
+    return [base for base in cls.__mro__[1:] if base is not object and id(base) not in public]
 
 
 def _item(text: str, documented: Documented | None) -> str:

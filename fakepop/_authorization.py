@@ -14,14 +14,14 @@ from collections.abc import Callable
 from . import _sasl as sasl
 from ._config import ServerConfig
 from ._credentials import CredentialCheck
-from ._lines import LineReader
+from ._lines import LineReader, ascii_upper
 from ._replies import Command, Reply, multiline, ok, status_line
 from ._saslprep import SaslprepError, saslprep
 from ._state import State
 from ._store import LoginTooSoon, MailboxInUse, Maildrop, MailStore
 from ._transaction import messages_text
 
-__all__ = ["LoginCommands", "LoginGate", "ascii_upper"]
+__all__ = ["LoginCommands", "LoginGate"]
 
 #: Called when a login's credentials were right, before the mailbox is locked, with
 #: the user, the login method (``"USER"``, ``"APOP"`` or a SASL mechanism) and the
@@ -33,13 +33,6 @@ _BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{
 # A SASL response line may be far longer than a command: an OAuth token is kilobytes.
 _SASL_LINE_LIMIT = 65536
 _HEX_DIGEST = re.compile(r"[0-9a-fA-F]{32}\Z")
-
-
-def ascii_upper(word: str) -> str:
-    # RFC 1939 section 3: keywords are ASCII. str.upper() would also fold "\u017ftat"
-    # onto STAT and "qu\u0131t" onto QUIT; a word with any other character is kept as
-    # it is, so it matches no keyword or mechanism name.
-    return word.upper() if word.isascii() else word
 
 
 def _decode_base64(text: str) -> bytes | None:

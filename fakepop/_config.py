@@ -173,12 +173,16 @@ class ServerConfig:
     #: SASL mechanisms AUTH accepts (RFC 5034), in the order CAPA lists them; empty
     #: turns AUTH off. PLAIN and LOGIN follow ``cleartext_login`` like USER/PASS.
     sasl: tuple[str, ...] = SASL_MECHANISMS
-    #: Offer UTF8 USER and LANG (RFC 6856). Then a message with raw UTF-8 in its headers
-    #: is refused with ``-ERR [UTF8]`` until the client has sent UTF8, and user names
-    #: and passwords must be valid UTF-8 that SASLprep allows (compared after
-    #: SASLprep). False: a server that knows nothing of RFC 6856, sends such messages
-    #: as they are and compares credentials octet for octet.
+    #: Offer UTF8 USER and LANG (RFC 6856): user names and passwords must then be valid
+    #: UTF-8 that SASLprep allows (compared after SASLprep). False: a server that knows
+    #: nothing of RFC 6856 and compares credentials octet for octet.
     utf8: bool = True
+    #: Refuse RETR and TOP of a message with raw UTF-8 in its headers with
+    #: ``-ERR [UTF8]`` until the client has sent UTF8, the strict reading of RFC 6856
+    #: (section 2.1). False (the default): send such a message as it is, as Dovecot,
+    #: Gmail and Exchange do. Needs ``utf8``, without which the client could never
+    #: send UTF8.
+    utf8_refuse_unless_enabled: bool = False
     #: Reply wording to use instead of fakepop's: keys and fields of DEFAULT_TEXTS.
     #: Stored as a read-only, hashable Texts, checked when the config is made.
     texts: Mapping[str, str] = field(default_factory=Texts)
@@ -221,6 +225,11 @@ class ServerConfig:
             raise ConfigError(
                 f"sasl must name each of {', '.join(SASL_MECHANISMS)} at most once, "
                 f"not {self.sasl!r}"
+            )
+        if self.utf8_refuse_unless_enabled and not self.utf8:
+            raise ConfigError(
+                "utf8_refuse_unless_enabled needs utf8=True: without the UTF8 command a "
+                "client could never get a message with raw UTF-8 headers"
             )
         if self.max_line_length < RFC_MIN_LINE_LENGTH:
             raise ConfigError(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from ._fault_types import (
     Action,
+    Answer,
     Close,
     Delay,
     FaultContext,
@@ -25,11 +26,12 @@ from ._fault_types import (
     _Slice,
     _Throttle,
 )
+from ._message import dot_stuff
 from ._protocol import Pop3Protocol
-from ._replies import Command, Reply
+from ._replies import Command, Reply, multiline, ok
 from .faults import ArmedFault, FaultSet
 
-__all__ = ["Fired", "ReplyPlan", "context_for", "fire", "plan_reply"]
+__all__ = ["Fired", "ReplyPlan", "answer_reply", "context_for", "fire", "plan_reply"]
 
 
 # -- which faults fire ------------------------------------------------------------------
@@ -49,6 +51,25 @@ class Fired:
         if isinstance(self.action, _Refuse):
             return self.action.text, self.action.code
         return None
+
+    @property
+    def answer(self) -> Reply | None:
+        """The ``+OK`` reply this fault sends instead of the command, if it answers one."""
+        if isinstance(self.action, Answer):
+            return answer_reply(self.action)
+        return None
+
+
+def answer_reply(answer: Answer) -> Reply:
+    """The reply an Answer stands for: its status line, and for a multi-line answer
+    its lines dot-stuffed and ended by the ``.`` line (RFC 1939 section 3), so that no
+    hook can send a payload the client would misread."""
+    if answer.lines is None:
+        return ok(answer.text)
+    wire = b"".join(
+        (line.encode() if isinstance(line, str) else line) + b"\r\n" for line in answer.lines
+    )
+    return multiline(answer.text, dot_stuff(wire), len(answer.lines))
 
 
 def fire(faults: FaultSet, stage: Stage, context: FaultContext) -> Iterator[Fired]:
@@ -106,13 +127,16 @@ def _action(armed: ArmedFault, context: FaultContext) -> Action | None:
     if not isinstance(action, _Hook):
         return action
     result = action.function(context)
-    if result is None or isinstance(result, (Close, Delay, Stall)):
+    if result is None or isinstance(result, (Close, Delay, Stall, Answer)):
         return result
     if isinstance(result, str) and result.startswith("-ERR"):
         return _Refuse(result.removeprefix("-ERR").strip(), None)
+    if isinstance(result, str) and (result == "+OK" or result.startswith("+OK ")):
+        return Answer(result.removeprefix("+OK").removeprefix(" "))  # checked as any Answer
     raise TypeError(
         f"fault hook {armed.fault.description!r} returned {result!r}; it may return "
-        "None, a '-ERR ...' line, or faults.Close(), Delay() or Stall()"
+        "None, a '-ERR ...' or '+OK ...' line, or faults.Answer(), Close(), Delay() "
+        "or Stall()"
     )
 
 

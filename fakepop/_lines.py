@@ -1,10 +1,19 @@
-"""Splitting the client's byte stream into command lines, with a hard length cap."""
+"""Splitting the client's byte stream into command lines, with a hard length cap, and
+the one rule for reading a line's keyword."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["LineReader", "TooLong"]
+__all__ = ["LineReader", "TooLong", "ascii_upper"]
+
+
+def ascii_upper(word: str) -> str:
+    """A command keyword (or mechanism name) as fakepop compares it: ASCII letters in
+    upper case. RFC 1939 section 3: keywords are ASCII; ``str.upper()`` would also fold
+    "\u017ftat" onto STAT and "qu\u0131t" onto QUIT, so a word with any other character
+    is kept as it is and matches no keyword."""
+    return word.upper() if word.isascii() else word
 
 
 @dataclass(frozen=True)

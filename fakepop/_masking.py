@@ -8,6 +8,8 @@ was kept.
 
 from __future__ import annotations
 
+from ._lines import ascii_upper
+
 __all__ = ["MASK", "mask_command_line", "secret_start"]
 
 #: What a transcript shows instead of a secret.
@@ -27,9 +29,9 @@ def secret_start(line: str, *, sasl_response: bool) -> int | None:
     if sasl_response:
         return 0
     keyword, space, rest = line.partition(" ")
-    if not space or not keyword.isascii():
+    if not space:
         return None
-    keyword = keyword.upper()
+    keyword = ascii_upper(keyword)
     if keyword == "PASS":
         return len(keyword) + 1
     if keyword == "AUTH":

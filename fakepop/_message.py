@@ -10,7 +10,7 @@ from typing import TypeAlias
 
 from .errors import ConfigError
 
-__all__ = ["MessageSource", "StoredMessage", "check_uid", "to_wire_bytes"]
+__all__ = ["MessageSource", "StoredMessage", "check_uid", "dot_stuff", "to_wire_bytes"]
 
 #: What a test may hand fakepop as a message.
 MessageSource: TypeAlias = str | bytes | bytearray | memoryview | email.message.Message
@@ -69,8 +69,9 @@ def _header_section(wire: bytes) -> bytes:
     return wire if end < 0 else wire[:end]
 
 
-def _stuff(wire: bytes) -> bytes:
-    # RFC 1939 section 3: a line starting with "." gets one more; then ".\r\n" ends it.
+def dot_stuff(wire: bytes) -> bytes:
+    """The payload of a multi-line reply from its lines, each ending in CRLF: every line
+    that starts with "." gets one more, and ".\r\n" ends it (RFC 1939 section 3)."""
     stuffed = wire.replace(b"\r\n.", b"\r\n..")
     if stuffed.startswith(b"."):
         stuffed = b"." + stuffed
@@ -97,7 +98,8 @@ class StoredMessage:
     #: How many lines the message has (what RETR sends before the terminating dot).
     lines: int = field(repr=False)
     #: Whether the header section has non-ASCII octets (RFC 6532 internationalised
-    #: headers): such a message needs the client's UTF8 command (RFC 6856 section 2).
+    #: headers): a strict RFC 6856 server sends such a message only after the client's
+    #: UTF8 command (``ServerConfig.utf8_refuse_unless_enabled``).
     needs_utf8: bool = field(default=False, repr=False)
 
     @classmethod
@@ -106,7 +108,7 @@ class StoredMessage:
         return cls(
             uid=check_uid(uid),
             size=len(wire),
-            retr_payload=_stuff(wire),
+            retr_payload=dot_stuff(wire),
             list_suffix=b"%d\r\n" % len(wire),
             uidl_suffix=uid.encode() + b"\r\n",
             lines=wire.count(b"\r\n"),

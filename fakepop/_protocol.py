@@ -22,10 +22,10 @@ import time
 from collections.abc import Callable
 
 from . import _sasl
-from ._authorization import LoginCommands, LoginGate, ascii_upper
+from ._authorization import LoginCommands, LoginGate
 from ._config import ServerConfig
 from ._credentials import CredentialCheck
-from ._lines import LineReader, TooLong
+from ._lines import LineReader, TooLong, ascii_upper
 from ._message import StoredMessage
 from ._replies import Command, Reply, multiline, ok, status_line
 from ._state import ALLOWED, KNOWN, NO_ARGUMENTS, State, next_state
@@ -210,15 +210,27 @@ class Pop3Protocol(LoginCommands, MaildropCommands):
 
     def refuse(self, command: Command, text: str, code: str | None = None) -> Reply:
         """Answer ``command`` with ``-ERR`` instead of executing it, leaving the
-        session as a real refusal would: a refused PASS or APOP needs a new login, a
-        refused QUIT closes the connection without UPDATE, anything else changes
-        nothing."""
+        session as a real refusal would (see :meth:`answer_instead`)."""
+        return self.answer_instead(command, self._err(text, code))
+
+    def answer_instead(self, command: Command, reply: Reply) -> Reply:
+        """Send ``reply`` (a fault's ``-ERR``, or a hook's ``+OK``) instead of executing
+        ``command``, and return it as it must be sent.
+
+        The reply replaces the command's effect: the command does not run, so nothing
+        it would have done happens, whatever the reply says (an answered RETR marks
+        nothing retrieved, an answered DELE marks nothing, an answered UTF8 or STLS
+        changes no mode). The session is left as after a command that did not succeed:
+        a PASS or APOP needs a new login, a SASL exchange ends (the next line is a
+        command again), and QUIT closes the connection without UPDATE, deleting
+        nothing; anything else changes nothing.
+        """
         if self.state is State.CLOSED:
-            raise UsageError("the session is closed; no command can be refused")
-        reply = self._err(text, code)
+            raise UsageError("the session is closed; no command can be answered")
         if self.state is State.AUTHENTICATING:
-            # A refused SASL step ends the exchange (RFC 5034 section 4): the next
-            # line is a command again, never taken as a SASL response.
+            # A SASL step answered in its place ends the exchange (RFC 5034 section 4:
+            # +OK or -ERR ends it): the next line is a command again, never taken as a
+            # SASL response.
             self._leave_sasl()
         elif command.keyword in ("PASS", "APOP") and self.state in (_A, _AP):
             self._pending_user = None

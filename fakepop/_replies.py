@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ._masking import secret_start
 
-__all__ = ["Command", "Reply", "multiline", "ok", "status_line"]
+__all__ = ["Command", "Reply", "fits_status_line", "multiline", "ok", "status_line"]
 
 # The only commands whose lines secret_start can find a secret in.
 _MAY_HOLD_SECRETS = frozenset({"PASS", "AUTH"})
@@ -99,6 +99,13 @@ def status_line(indicator: bytes, text: str, ending: str = "") -> bytes:
         if len(text) > room:
             text = text[: max(room - len(_CUT), 0)] + _CUT
     return (indicator + b" " + text.encode() + ending.encode())[: _STATUS_LIMIT - 2] + b"\r\n"
+
+
+def fits_status_line(indicator: bytes, text: str) -> bool:
+    """Whether ``indicator`` and ``text`` (in UTF-8) fit one status line of at most 512
+    octets, CRLF included, without being cut."""
+    octets = len(indicator) + (len(" ") + len(text.encode()) if text else 0) + len("\r\n")
+    return octets <= _STATUS_LIMIT
 
 
 def ok(text: str = "") -> Reply:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, NoReturn, TypedDict
 import trio
 
 from ._config import ServerConfig
+from ._expectations import MailAssertions
 from ._replies import Reply
 from ._session import Recorder, Session, close_stream, send_reply
 from ._store import MailboxSpec, MailStore
@@ -42,7 +43,7 @@ _INTERNAL_ERROR = Reply(
 )
 
 
-class Pop3Server:
+class Pop3Server(MailAssertions):
     """A fakepop POP3 server: its store, its options, and (once serving) its address.
 
     Start it with ``await nursery.start(server.serve)`` or use :func:`open_pop3_server`;

@@ -154,19 +154,19 @@ class Session:
         # Faults, then the command, then its reply; how the session ended, if it did.
         protocol = self.protocol
         self.recorder.command(command)
-        refusal = None
+        instead = None
+        state = protocol.state
         if self._faults:
             outcome = await self._command_faults(command)
             if isinstance(outcome, EndReason):
                 return outcome
-            refusal = outcome
-        state = protocol.state
-        reply = protocol.handle(command) if refusal is None else refusal
+            instead = outcome
+        reply = protocol.handle(command) if instead is None else instead
         entered = None if protocol.state is state else protocol.state
         if await self.write(reply, command, entered):
             return EndReason.FAULT
         if reply.close:
-            return EndReason.QUIT if refusal is None else EndReason.FAULT
+            return EndReason.QUIT if instead is None else EndReason.FAULT
         if reply.starttls and not await self._start_tls():
             return EndReason.TLS_FAILED
         return None
@@ -275,14 +275,17 @@ class Session:
         return None
 
     async def _command_faults(self, command: Command) -> Reply | EndReason | None:
-        # A reply to send instead of executing the command, how the session ended, or
-        # None to execute the command as usual.
+        # A reply to send instead of executing the command (-ERR or a hook's +OK), how
+        # the session ended, or None to execute the command as usual.
         context = context_for(self.number, self.protocol, command)
         for fired in fire(self._faults, Stage.COMMAND, context):
             self.recorder.event(f"fault: {fired.armed.fault}")
             refusal = fired.refusal
             if refusal is not None:
                 return self.protocol.refuse(command, *refusal)
+            answer = fired.answer
+            if answer is not None:
+                return self.protocol.answer_instead(command, answer)
             ended = await self._carry_out(fired.action, fired.jitter)
             if ended is not None:
                 return ended

@@ -55,8 +55,11 @@ class Mailbox:
     """A consistent, read-only picture of one user's mailbox, taken when asked for.
 
     ``messages`` is what a new session would see; ``deleted`` holds the messages that
-    sessions removed at UPDATE, in the order they went; ``retrieved`` the UIDs sent by
-    RETR, once per retrieval, in order.
+    sessions removed at UPDATE, in the order they went; ``retrieved`` the UIDs RETR
+    answered ``+OK`` for, once per retrieval, in order; ``marked_for_deletion`` the
+    UIDs the session holding the lock has marked with DELE so far, in message order
+    (RFC 1939 section 6: DELE marks, UPDATE after QUIT removes; a session that ends
+    otherwise removes nothing), empty while no session holds the lock.
     """
 
     user: str
@@ -65,6 +68,7 @@ class Mailbox:
     retrieved: tuple[str, ...]
     locked: bool
     logins: int
+    marked_for_deletion: tuple[str, ...] = ()
 
     @property
     def uids(self) -> list[str]:
@@ -119,14 +123,20 @@ class Maildrop:
 
     def mark_deleted(self, number: int) -> None:
         if number not in self._marked:
-            self._marked.add(number)
+            with self._store._lock:  # a test may read the marks from another thread
+                self._marked.add(number)
             self._live_count -= 1
             self._live_octets -= self.messages[number - 1].size
 
     def unmark_all(self) -> None:
-        self._marked.clear()
+        with self._store._lock:
+            self._marked.clear()
         self._live_count = len(self.messages)
         self._live_octets = sum(message.size for message in self.messages)
+
+    def _marked_uids_locked(self) -> tuple[str, ...]:
+        # Called with the store's lock held, under which the marks change.
+        return tuple(self.messages[number - 1].uid for number in sorted(self._marked))
 
     def derived(self, key: str, build: Callable[[tuple[StoredMessage, ...]], bytes]) -> bytes:
         """``build(self.messages)``, computed once for every session that sees the same
@@ -278,13 +288,17 @@ class MailStore:
     def __getitem__(self, user: str) -> Mailbox:
         with self._lock:
             state = self._state(user)
+            holder = state.lock_holder
             return Mailbox(
                 user=user,
                 messages=tuple(state.messages),
                 deleted=tuple(state.deleted),
                 retrieved=tuple(state.retrieved),
-                locked=state.lock_holder is not None,
+                locked=holder is not None,
                 logins=state.logins,
+                marked_for_deletion=(
+                    holder._marked_uids_locked() if isinstance(holder, Maildrop) else ()
+                ),
             )
 
     def __contains__(self, user: object) -> bool:

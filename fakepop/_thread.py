@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 from ._config import ServerConfig
+from ._expectations import MailAssertions
 from ._server import Pop3Server, ServerOptions
 from ._store import MailboxSpec, MailStore
 from ._transcript import Transcript
@@ -105,7 +106,7 @@ class _ReadyStatus:
             self._scope.cancel()
 
 
-class Pop3ServerThread:
+class Pop3ServerThread(MailAssertions):
     """A fakepop POP3 server running in a background thread, for synchronous tests.
 
     ::

@@ -121,8 +121,10 @@ class MaildropCommands:
         return multiline(text, message.retr_payload, message.lines)
 
     def _needs_utf8(self, message: StoredMessage) -> Reply | None:
-        # RFC 6856 section 2.1: no raw UTF-8 headers to a client that did not ask.
-        if message.needs_utf8 and self.config.utf8 and not self.utf8_mode:
+        # The one place the rule lives. RFC 6856 section 2.1, read strictly: no raw
+        # UTF-8 headers to a client that did not send UTF8. Real servers send them as
+        # they are, and so does fakepop unless the config asks for the refusal.
+        if message.needs_utf8 and self.config.utf8_refuse_unless_enabled and not self.utf8_mode:
             return self._err("This message needs UTF8 mode; send UTF8 first", "UTF8")
         return None
 

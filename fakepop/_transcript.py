@@ -17,14 +17,16 @@ recording adds no collection work however long the transcript grows; the readabl
 
 from __future__ import annotations
 
-import difflib
 import enum
 import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
+from ._expectations import command_difference, fail
+from ._lines import ascii_upper
 from ._masking import mask_command_line
 from ._replies import Command, Reply
 from ._state import State
@@ -147,10 +149,28 @@ class SessionRecord:
 
     def replies_to(self, keyword: str) -> list[str]:
         """Status lines of the replies to every command with this keyword."""
-        keyword = keyword.upper()
+        keyword = ascii_upper(keyword)
         return [
-            reply for line, reply in self.exchanges() if line.split(" ", 1)[0].upper() == keyword
+            reply
+            for line, reply in self.exchanges()
+            if ascii_upper(line.split(" ", 1)[0]) == keyword
         ]
+
+    def assert_commands(
+        self,
+        expected: Sequence[str],
+        *,
+        match: Literal["exact", "subsequence", "prefix"] = "exact",
+        keywords_only: bool = False,
+    ) -> None:
+        """Assert this session's client lines were ``expected``, as
+        :meth:`Transcript.assert_commands` compares them; the failure shows this session."""
+        __tracebackhide__ = True
+        difference = command_difference(
+            expected, self.commands(), match=match, keywords_only=keywords_only
+        )
+        if difference is not None:
+            fail(f"POP3 commands of session {self.id} {difference}", None, self.render())
 
     def render(self, *, show_secrets: bool = False) -> str:
         """The session in telnet style: ``C: USER alice`` / ``S: +OK ...``."""
@@ -363,27 +383,42 @@ class Transcript:
         return [uid for s in sessions for uid in s.removed]
 
     def assert_commands(
-        self, expected: Sequence[str], *, user: str | None = None, keywords_only: bool = False
+        self,
+        expected: Sequence[str],
+        *,
+        user: str | None = None,
+        session: int | SessionRecord | None = None,
+        match: Literal["exact", "subsequence", "prefix"] = "exact",
+        keywords_only: bool = False,
     ) -> None:
-        """Assert the client lines (or just their keywords) were exactly ``expected``.
+        """Assert the client lines were ``expected``: of every session, of ``user``'s
+        (the sessions in which ``user`` logged in), or of one ``session`` (its id or
+        its record).
 
-        On a mismatch the AssertionError shows a diff of expected against actual and
-        the transcript itself.
+        ``match="exact"`` compares the whole list, ``"prefix"`` its start, and
+        ``"subsequence"`` finds the expected lines in order with any others between
+        them. Keywords compare ASCII case-insensitively and arguments exactly, as
+        shown (``PASS ****``); ``keywords_only`` compares keywords alone. On a mismatch
+        ExpectationError shows the difference, then the transcript.
         """
-        actual = self.commands(user=user)
-        if keywords_only:
-            actual = [line.split(" ", 1)[0].upper() for line in actual]
-        if list(expected) == actual:
-            return
+        __tracebackhide__ = True
+        records = self.sessions if user is None else self.sessions_of(user)
         who = f" of {user}" if user is not None else ""
-        diff = "\n".join(
-            difflib.unified_diff(
-                list(expected), actual, "expected", "actual", lineterm="", n=2
-            )
+        if session is not None:
+            wanted = session.id if isinstance(session, SessionRecord) else session
+            chosen = [record for record in records if record.id == wanted]
+            if not chosen:
+                ids = [record.id for record in records]
+                missing = f"There is no POP3 session {wanted}{who}; the sessions{who}: {ids}"
+                fail(missing, self, self.render())
+            records = chosen
+            who += f" in session {wanted}"
+        actual = [line for record in records for line in record.commands()]
+        difference = command_difference(
+            expected, actual, match=match, keywords_only=keywords_only
         )
-        raise AssertionError(
-            f"POP3 commands{who} differ from what was expected:\n{diff}\n\n{self.render()}"
-        )
+        if difference is not None:
+            fail(f"POP3 commands{who} {difference}", self, self.render())
 
     # -- output -------------------------------------------------------------------
     def render(self, *, show_secrets: bool = False) -> str:

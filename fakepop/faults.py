@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from . import _fault_rewrites as _rewrites
 from ._fault_types import (
     Action,
+    Answer,
     Close,
     Delay,
     FaultContext,
@@ -55,6 +56,7 @@ from .errors import ConfigError
 
 __all__ = [
     "Action",
+    "Answer",
     "ArmedFault",
     "Close",
     "Command",
@@ -290,11 +292,17 @@ def login_too_soon() -> Fault:
 
 def hook(function: Callable[[FaultContext], HookResult], *commands: str) -> Fault:
     """Call ``function(context)`` for each command (or only for ``commands``); it
-    returns None to let the command through, a ``-ERR ...`` line to answer instead, or a
-    Close, Delay or Stall. The function comes first, before the commands, because a
-    hook cannot do without it. ``once()``, ``times(n)`` and ``nth(k)`` count calls of
-    the hook, whatever it returned: ``hook(deliver, "RETR").nth(2).once()`` calls
-    ``deliver`` at the second RETR and never again. A hook that raises fails the
+    returns None to let the command through, a Close, Delay or Stall, or a reply to
+    send instead of executing the command: a ``-ERR ...`` line, a ``+OK ...`` line, or
+    an :class:`Answer` (a ``+OK`` with payload lines, which the server dot-stuffs and
+    ends with the ``.`` line). The reply replaces the command: the command does not
+    run, whatever the reply says (an answered RETR marks nothing retrieved, an
+    answered PASS logs nobody in, an answered QUIT closes without deleting anything).
+
+    The function comes first, before the commands, because a hook cannot do without
+    it. ``once()``, ``times(n)`` and ``nth(k)`` count calls of the hook, whatever it
+    returned: ``hook(deliver, "RETR").nth(2).once()`` calls ``deliver`` at the second
+    RETR and never again. A hook that raises, or returns anything else, fails the
     session like any error inside the server."""
     name = getattr(function, "__name__", "function")
     return _at(commands, f"hook {name}", Stage.COMMAND, _Hook(function))

@@ -25,6 +25,9 @@ What each profile reproduces, and where the facts come from:
   continuation line, "Authentication failure: unknown user name or bad password.").
 - ``rfc1939``: a bare RFC 1939 server, no CAPA at all (``-ERR`` to it), no response
   codes and no extensions, so clients must fall back to what RFC 1939 guarantees.
+
+None of them offers UTF8 or LANG (RFC 6856), and each sends a message with raw UTF-8
+headers as it is, as these servers do.
 """
 
 from __future__ import annotations

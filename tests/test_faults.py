@@ -557,9 +557,9 @@ def test_a_refusing_hook_limited_to_once_refuses_only_at_its_first_call(
     assert_intact(pop3_server)
 
 
-async def test_a_hook_answering_ok_is_an_error_inside_the_server() -> None:
-    def lie(context: FaultContext) -> str:
-        return "+OK done"
+async def test_a_hook_returning_anything_else_is_an_error_inside_the_server() -> None:
+    def confused(context: FaultContext) -> str:
+        return "OK done"  # neither "+OK ..." nor "-ERR ..."
 
     def session(server: Pop3Server) -> bytes:
         with Client(server) as client:
@@ -567,13 +567,93 @@ async def test_a_hook_answering_ok_is_an_error_inside_the_server() -> None:
             client.pass_("secret")
             return expect_err(client.noop)
 
-    with pytest.raises(ServerError, match=r"returned '\+OK done'; it may return None"):
+    with pytest.raises(ServerError, match=r"returned 'OK done'; it may return None"):
         async with open_pop3_server(mailboxes()) as server:
-            server.faults.add(faults.hook(lie, "NOOP"))
+            server.faults.add(faults.hook(confused, "NOOP"))
             reply = await trio.to_thread.run_sync(session, server)
             assert reply.startswith(b"-ERR [SYS/TEMP] Internal server error")
             await assert_intact_async(server)
             assert server.transcript.sessions[0].ended_by is EndReason.SERVER_ERROR
+
+
+# -- hooks that answer +OK --------------------------------------------------------------------
+def test_a_hook_answers_uidl_with_a_listing_poplib_parses(pop3_server: Pop3ServerThread) -> None:
+    """RFC 1939 section 7: poplib reads the hook's UIDL listing like a server's own (a
+    listing whose UIDs repeat, as a broken server's might); the server ends it with
+    the "." line."""
+
+    def listing(context: FaultContext) -> faults.Answer:
+        return faults.Answer("custom listing", lines=["1 same-uid", "2 same-uid", "3 .dot"])
+
+    armed = pop3_server.faults.add(faults.hook(listing, "UIDL").once())
+    with logged_in(pop3_server) as client:
+        reply, lines, _ = client.uidl()
+        assert reply == b"+OK custom listing"
+        assert lines == [b"1 same-uid", b"2 same-uid", b"3 .dot"]
+        # once(): the next UIDL is the server's own again.
+        assert [line.split()[0] for line in client.uidl()[1]] == [b"1", b"2", b"3", b"4"]
+        client.quit()
+    assert armed.fired == 1
+    assert_intact(pop3_server)
+    (session,) = pop3_server.transcript.sessions
+    assert fault_events(session) == ["fault: hook listing"]
+    assert session.replies_to("UIDL")[0] == "+OK custom listing"
+    assert "S: +OK custom listing   [3 more lines, 35 octets]" in session.render()
+
+
+def test_a_hook_answers_stat_in_a_single_line(pop3_server: Pop3ServerThread) -> None:
+    pop3_server.faults.add(faults.hook(lambda context: "+OK 0 0", "STAT"))
+    with logged_in(pop3_server) as client:
+        assert client.stat() == (0, 0)
+        assert len(client.list()[1]) == 4  # the mailbox itself is as it was
+        client.quit()
+    assert_intact(pop3_server)
+    assert pop3_server.transcript.replies_to("STAT") == ["+OK 0 0"]
+
+
+def test_an_answered_command_does_not_run(pop3_server: Pop3ServerThread) -> None:
+    """The hook's +OK replaces the command: an answered RETR marks nothing retrieved,
+    an answered DELE marks nothing, and an answered QUIT closes the connection without
+    UPDATE (RFC 1939 section 6). The hook's lines are dot-stuffed by the server, so
+    poplib reads "." and ".x" back as they were given (RFC 1939 section 3)."""
+
+    def pretend(context: FaultContext) -> faults.Answer:
+        assert context.command is not None
+        if context.command.keyword == "RETR":
+            return faults.Answer("pretend", lines=["Subject: not stored", "", ".", ".x"])
+        return faults.Answer(f"pretended {context.command.keyword}")
+
+    pop3_server.faults.add(faults.hook(pretend, "RETR", "DELE", "QUIT"))
+    with logged_in(pop3_server) as client:
+        assert client.retr(1)[1] == [b"Subject: not stored", b"", b".", b".x"]
+        assert client.dele(1) == b"+OK pretended DELE"
+        assert client.stat()[0] == 4  # DELE 1 marked nothing
+        assert client.quit() == b"+OK pretended QUIT"
+    assert_intact(pop3_server)  # nothing deleted, lock released
+    assert pop3_server.store["alice"].retrieved == ()
+    (session,) = pop3_server.transcript.sessions
+    assert session.ended_by is EndReason.FAULT
+    assert session.removed == ()
+
+
+def test_an_answered_pass_logs_nobody_in(pop3_server: Pop3ServerThread) -> None:
+    """A +OK to PASS is what the client hears, not what happened: the session is back
+    in AUTHORIZATION, so STAT gets -ERR and the mailbox is never locked."""
+    pop3_server.faults.add(faults.hook(lambda context: "+OK welcome", "PASS").once())
+    with Client(pop3_server) as client:
+        client.user("alice")
+        assert client.pass_("wrong") == b"+OK welcome"
+        assert not pop3_server.store["alice"].locked
+        assert expect_err(client.stat).startswith(b"-ERR STAT is not allowed before login")
+        client.user("alice")
+        assert client.pass_("secret").startswith(b"+OK alice's maildrop")
+        client.quit()
+    assert_intact(pop3_server)
+    assert pop3_server.store["alice"].logins == 1
+    (session,) = pop3_server.transcript.sessions
+    entries = [(e.kind, e.text) for e in session.entries]
+    answered = entries.index((EntryKind.SERVER, "+OK welcome"))
+    assert entries[answered + 1] == (EntryKind.STATE, "AUTHORIZATION")
 
 
 # -- malformed replies ----------------------------------------------------------------------

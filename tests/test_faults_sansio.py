@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from fakepop import Command, Reply, faults
-from fakepop._fault_engine import Fired, fire, plan_reply
+from fakepop import Command, ConfigError, Pop3Protocol, Reply, ServerConfig, State, faults
+from fakepop._fault_engine import Fired, answer_reply, fire, plan_reply
 from fakepop._fault_types import _Refuse
 from fakepop.faults import (
     Close,
@@ -32,6 +32,7 @@ from fakepop.faults import (
     Stage,
     Stall,
 )
+from tests.sansio import LOGIN, TOTAL, feed, lines, new_session
 
 
 def fired_at(fault_set: FaultSet, stage: Stage, at: FaultContext) -> list[Fired]:
@@ -474,12 +475,128 @@ def test_a_reply_plan_combines_the_faults_that_fired() -> None:
     assert (quiet.octets, quiet.delay, quiet.chunk, quiet.close) == (bytes(RETR), 0.0, None, None)
 
 
+# -- hooks that answer ---------------------------------------------------------------
+def answered(result: object, line: str = "UIDL") -> Fired:
+    """What fires when a hook for ``line`` returns ``result``."""
+    fault_set = FaultSet()
+    fault_set.add(faults.hook(lambda context: result))  # type: ignore[arg-type,return-value]
+    (fired,) = fired_at(fault_set, Stage.COMMAND, context(line))
+    return fired
+
+
+def test_a_hook_answer_becomes_a_reply_stuffed_and_terminated_by_the_engine() -> None:
+    """RFC 1939 section 3: the engine stuffs every line that starts with "." and ends
+    the reply with ".": the hook gives lines, never wire octets."""
+    reply = answered(faults.Answer("listing", lines=["1 a", ".x", ".", b"\xff raw"])).answer
+    assert reply is not None
+    assert bytes(reply) == b"+OK listing\r\n1 a\r\n..x\r\n..\r\n\xff raw\r\n.\r\n"
+    assert reply.lines == 4
+    assert not reply.close
+    empty = answered(faults.Answer(lines=[])).answer
+    assert empty is not None
+    assert bytes(empty) == b"+OK\r\n.\r\n"
+    assert empty.lines == 0
+
+
+def test_a_hook_may_answer_with_a_plus_ok_line() -> None:
+    for result, status in (("+OK 2 320", b"+OK 2 320\r\n"), ("+OK", b"+OK\r\n")):
+        fired = answered(result, "STAT")
+        assert fired.action == faults.Answer(result.removeprefix("+OK").strip())
+        assert fired.refusal is None
+        reply = fired.answer
+        assert reply is not None
+        assert (reply.status, reply.payload) == (status, None)
+    assert answered("-ERR no").answer is None  # a refusal, as before
+
+
+@pytest.mark.parametrize(
+    ("build", "problem"),
+    [
+        (lambda: faults.Answer("two\r\nlines"), "no CR or LF"),
+        (lambda: faults.Answer("bare\nLF"), "no CR or LF"),
+        (lambda: faults.Answer(lines=["fine", "not\rfine"]), "no CR or LF"),
+        (lambda: faults.Answer(lines=[b"x\r\n"]), "no CR or LF"),
+        (lambda: faults.Answer("x" * 507), "most 512 octets"),
+        (lambda: faults.Answer("\u00e9" * 254), "most 512 octets"),  # 508 octets in UTF-8
+    ],
+)
+def test_an_answer_that_cannot_be_sent_is_refused_when_it_is_made(
+    build: object, problem: str
+) -> None:
+    """RFC 1939 section 3: a status line is one line of at most 512 octets with CRLF,
+    and no payload line may break the framing; a hook that builds such an Answer
+    raises ConfigError at once, where it wrote it."""
+    with pytest.raises(ConfigError, match=problem):
+        build()  # type: ignore[operator]
+
+
+def test_an_answer_at_the_status_line_limit_is_sent_whole() -> None:
+    reply = answered(faults.Answer("x" * 506), "NOOP").answer  # +OK, space, 506, CRLF
+    assert reply is not None
+    assert len(reply.status) == 512
+    assert reply.status.endswith(b"x\r\n")
+
+
+def test_an_answer_takes_lines_not_one_string() -> None:
+    with pytest.raises(TypeError, match="list of lines"):
+        faults.Answer(lines="1 a")
+    with pytest.raises(TypeError, match="str or bytes"):
+        faults.Answer(lines=[1])  # type: ignore[list-item]
+    assert faults.Answer(lines=["a"]) == faults.Answer(lines=("a",))  # frozen, hashable
+    assert hash(faults.Answer(lines=["a"]))
+
+
+def answer_in_place(session: Pop3Protocol, line: bytes, text: str = "done") -> Reply:
+    """Let ``line`` arrive at ``session`` and answer it with ``+OK text`` instead."""
+    session.receive_data(line + b"\r\n")
+    command = session.next_command()
+    assert command is not None
+    return session.answer_instead(command, answer_reply(faults.Answer(text)))
+
+
+def test_an_answered_command_has_no_effect() -> None:
+    """The answer replaces the command's effect, whatever it says: RETR marks nothing
+    retrieved (so EXPIRE 0 removes nothing at QUIT), DELE marks nothing, UTF8 enters
+    no UTF-8 mode."""
+    session = new_session()
+    assert answer_in_place(session, b"UTF8").status == b"+OK done\r\n"
+    assert not session.utf8_mode
+    session = new_session(config=ServerConfig(expire=0))
+    feed(session, [LOGIN])
+    answer_in_place(session, b"RETR 1")
+    answer_in_place(session, b"DELE 2")
+    assert session.state is State.TRANSACTION
+    assert lines(feed(session, [b"STAT\r\n"])) == [f"+OK 3 {TOTAL}".encode()]
+    assert lines(feed(session, [b"QUIT\r\n"])) == [b"+OK Logging out, 0 messages deleted"]
+    mailbox = session.store["alice"]
+    assert (len(mailbox), mailbox.retrieved, mailbox.deleted) == (3, (), ())
+
+
+def test_an_answered_login_or_quit_leaves_the_session_truthful() -> None:
+    """PASS answered +OK logs nobody in: the session needs a new USER, as after any PASS
+    that did not succeed; QUIT answered +OK closes without UPDATE (RFC 1939 section 6)."""
+    session = new_session()
+    feed(session, [b"USER alice\r\n"])
+    answer_in_place(session, b"PASS secret", "in")
+    assert session.state is State.AUTHORIZATION
+    assert session.maildrop is None
+    assert lines(feed(session, [b"STAT\r\n"])) == [b"-ERR STAT is not allowed before login"]
+
+    session = new_session()
+    feed(session, [LOGIN + b"DELE 1\r\n"])
+    reply = answer_in_place(session, b"QUIT", "bye")
+    assert (reply.status, reply.close) == (b"+OK bye\r\n", True)
+    assert session.state is State.CLOSED
+    assert len(session.store["alice"]) == 3
+    assert not session.store["alice"].locked
+
+
 # -- the shape of the public API ------------------------------------------------------
 
 PUBLIC = [getattr(faults, name) for name in faults.__all__]
 CONSTRUCTORS = [value for value in PUBLIC if inspect.isfunction(value)]
 #: Names an annotation may use without fakepop.faults exporting them.
-GENERIC = {"Callable", "Iterator"}
+GENERIC = {"Callable", "Iterator", "Sequence"}
 
 
 def _public_signatures() -> list[tuple[str, inspect.Signature]]:
@@ -546,15 +663,33 @@ def test_login_too_soon_answers_login_delay() -> None:
     assert not hasattr(faults, "login_delay")
 
 
+def _run_time_nodes(tree: ast.AST) -> list[ast.AST]:
+    # Every node but those under ``if TYPE_CHECKING:``, which Python never runs: a
+    # name used only in annotations (errors.py's Transcript) is no import.
+    found = []
+    pending = [tree]
+    while pending:
+        node = pending.pop()
+        found.append(node)
+        if isinstance(node, ast.If) and ast.unparse(node.test) in (
+            "TYPE_CHECKING",
+            "typing.TYPE_CHECKING",
+        ):
+            pending.extend(node.orelse)
+            continue
+        pending.extend(ast.iter_child_nodes(node))
+    return found
+
+
 def test_the_package_imports_without_a_cycle() -> None:
     """fakepop.faults describes, fakepop._fault_engine decides: the engine imports the
     public module and never the other way round, and no module of fakepop imports one
-    that imports it back."""
+    that imports it back when it runs (imports for the type checker alone aside)."""
     package = Path(faults.__file__).parent
     graph: dict[str, set[str]] = {}
     for path in package.glob("*.py"):
         imported = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in _run_time_nodes(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.level == 1:
                 if node.module:
                     imported.add(node.module.split(".")[0])

@@ -75,3 +75,24 @@ def test_a_hook_decides_at_each_moment(pop3_server: Pop3ServerThread) -> None:
     with pytest.raises(poplib.error_proto, match="quarantined"):
         download(pop3_server)
     assert seen == ["alice", "alice"]
+
+
+@pytest.mark.pop3(MAILBOXES)
+def test_a_hook_answers_in_the_servers_place(pop3_server: Pop3ServerThread) -> None:
+    # A server that lists the same UID twice: the hook's lines are stuffed and ended by
+    # the server. The answer replaces the command, which does not run.
+    def duplicate_uids(context: FaultContext) -> faults.Answer:
+        return faults.Answer("listing follows", lines=["1 same", "2 same"])
+
+    pop3_server.faults.add(faults.hook(duplicate_uids, "UIDL"))
+    pop3_server.faults.add(faults.hook(lambda context: "+OK 0 0", "STAT"))  # one line
+
+    client = poplib.POP3(pop3_server.host, pop3_server.port, timeout=10)
+    try:
+        client.user("alice")
+        client.pass_("secret")
+        assert client.uidl()[1] == [b"1 same", b"2 same"]
+        assert client.stat() == (0, 0)
+        client.quit()
+    finally:
+        client.close()

@@ -285,9 +285,9 @@ def make_parser() -> argparse.ArgumentParser:
         dest="utf8",
         action="store_false",
         default=None,
-        help="no UTF8/LANG (RFC 6856): send messages with raw UTF-8 headers to every "
-        "client, as servers that predate RFC 6856 do (by default such a message needs "
-        "the client's UTF8 command first)",
+        help="no UTF8/LANG (RFC 6856) and credentials compared octet for octet, as "
+        "servers that predate RFC 6856 do (messages with raw UTF-8 headers are sent "
+        "as they are either way, as real servers send them)",
     )
     options.add_argument(
         "--hostname",
