@@ -26,6 +26,7 @@ from ._store import MailboxSpec, MailStore
 from ._transcript import EndReason, Transcript
 from ._waiting import (
     DEFAULT_TIMEOUT,
+    ExpectedErrors,
     command_answered,
     mailbox_emptied,
     sessions_ended,
@@ -275,6 +276,20 @@ class Pop3Server:
         """Raise :class:`ServerError` if any session failed inside the server."""
         if self.errors:
             raise ServerError(self.errors) from self.errors[0]
+
+    def expect_errors(self, *types: type[BaseException]) -> ExpectedErrors:
+        """``with server.expect_errors(SomeError):`` says that an error inside the
+        server is the point of the block.
+
+        When the block ends, the errors of these types that sessions raised while it
+        ran are taken out of :attr:`errors` (stopping the server does not report them)
+        and left in the ``errors`` of the object the block gets. If there is none, the
+        block raises :class:`~fakepop.ExpectationError`, with the transcript. Errors
+        of other types stay, and fail the test as usual. It does not wait: by the end
+        of the block the session must have failed (its client saw the ``-ERR``, or
+        ``await server.wait_for_sessions(n)`` returned).
+        """
+        return ExpectedErrors(self, types)
 
     def take_errors(self) -> list[BaseException]:
         """The errors recorded so far, removing them from ``errors``: each is then

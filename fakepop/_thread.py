@@ -26,6 +26,7 @@ from ._store import MailboxSpec, MailStore
 from ._transcript import Transcript
 from ._waiting import (
     DEFAULT_TIMEOUT,
+    ExpectedErrors,
     command_answered,
     describe,
     mailbox_emptied,
@@ -520,6 +521,23 @@ class Pop3ServerThread:
     ) -> None:
         """:meth:`wait_until_empty` for a coroutine (Trio or asyncio)."""
         await self.async_wait_for(mailbox_emptied(user), timeout=timeout)
+
+    def expect_errors(
+        self, *types: type[BaseException], timeout: float = DEFAULT_TIMEOUT
+    ) -> ExpectedErrors:
+        """``with server.expect_errors(SomeError):`` says that an error inside the
+        server is the point of the block.
+
+        When the block ends, the errors of these types that sessions raised while it
+        ran are taken out of :attr:`errors` (stopping the server does not report them)
+        and left in the ``errors`` of the object the block gets. If none has been
+        raised yet, the end of the block waits up to ``timeout`` seconds for one (in
+        sync code only: inside a running event loop it does not block, so await a
+        wait first), then raises :class:`~fakepop.ExpectationError`, with the
+        transcript. Errors of other types stay, and fail the test as usual.
+        """
+        waits = _event_loop() is None
+        return ExpectedErrors(self, types, timeout=timeout if waits else None)
 
     def _waiting_call(self, name: str | None) -> None:
         # The guard of the waits: the server must be running, and a blocking wait

@@ -1,4 +1,4 @@
-"""Waiting for what the server saw, without sleeping.
+"""Waiting for what the server saw, without sleeping, and errors a test expects.
 
 Every server flavour waits the same way; only how it blocks differs:
 
@@ -13,7 +13,8 @@ predicate, so a change that lands while the predicate runs wakes the next wait a
 
 The shortcuts (:func:`sessions_ended`, :func:`command_answered`,
 :func:`mailbox_emptied`) are predicates that describe themselves, for the message of a
-:class:`~fakepop.WaitTimeout`.
+:class:`~fakepop.WaitTimeout`. :class:`ExpectedErrors` is what ``expect_errors`` gives a
+``with`` block.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from pathlib import Path
+from types import TracebackType
 from typing import Protocol, TypeVar
 
 import sniffio
@@ -32,11 +34,12 @@ from ._authorization import ascii_upper
 from ._changes import Changes
 from ._store import MailStore
 from ._transcript import Transcript
-from .errors import ConfigError, UsageError, WaitTimeout
+from .errors import ConfigError, ExpectationError, UsageError, WaitTimeout
 
 __all__ = [
     "DEFAULT_TIMEOUT",
     "Awaited",
+    "ExpectedErrors",
     "Watched",
     "command_answered",
     "mailbox_emptied",
@@ -66,6 +69,8 @@ class Watched(Protocol):
     def active_sessions(self) -> int: ...
     @property
     def ended_sessions(self) -> int: ...
+    @property
+    def errors(self) -> list[BaseException]: ...
 
 
 W = TypeVar("W", bound=Watched)
@@ -400,3 +405,76 @@ async def wait_in_event_loop(
         await wait_in_asyncio(server, predicate, timeout, serving)
     else:
         raise UsageError(f"fakepop's async waits run under Trio or asyncio, not {library}")
+
+
+# -- errors the test expects ---------------------------------------------------------
+class ExpectedErrors:
+    """What ``with server.expect_errors(SomeError):`` gives its block.
+
+    When the block ends, the errors of those types that sessions raised inside the
+    server while it ran are taken out of the server's ``errors`` (so stopping the
+    server does not report them) and put in :attr:`errors`. If there is none, the
+    block raises :class:`~fakepop.ExpectationError`, with the transcript.
+    """
+
+    def __init__(
+        self,
+        server: Watched,
+        types: tuple[type[BaseException], ...],
+        *,
+        timeout: float | None = None,
+    ) -> None:
+        """Made by ``server.expect_errors(*types)``. With a ``timeout``, the end of
+        the block waits that long for an expected error to be recorded (for a server
+        in another thread)."""
+        if not types:
+            raise TypeError("expect_errors() needs at least one exception type")
+        for kind in types:
+            if not (isinstance(kind, type) and issubclass(kind, BaseException)):
+                raise TypeError(f"expect_errors() takes exception types, not {kind!r}")
+        self._server = server
+        # The server's own list: sessions append to it (and bump the store's Changes).
+        self._recorded = server.errors
+        self._types = types
+        self._timeout = None if timeout is None else _check_timeout(timeout)
+        self._before: set[int] = set()
+        #: The expected errors raised while the block ran, oldest first (filled in when
+        #: the block ends).
+        self.errors: list[BaseException] = []
+
+    def _raised(self) -> list[BaseException]:
+        return [
+            error
+            for error in list(self._recorded)
+            if id(error) not in self._before and isinstance(error, self._types)
+        ]
+
+    def __enter__(self) -> ExpectedErrors:
+        self._before = {id(error) for error in self._recorded}
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None and self._timeout is not None:
+            _block(self._server.store._changes, self._raised, self._timeout, _not_serving_check)
+        self.errors = self._raised()
+        for error in self.errors:
+            # One at a time: the server may append another error meanwhile.
+            self._recorded.remove(error)
+        if self.errors or exc is not None:
+            return  # the block's own failure, if any, is what the test reports
+        names = " or ".join(kind.__name__ for kind in self._types)
+        others = [e for e in self._recorded if id(e) not in self._before]
+        instead = ""
+        if others:
+            instead = "; it raised " + ", ".join(f"{type(e).__name__}: {e}" for e in others)
+        transcript = self._server.transcript
+        raise ExpectationError(
+            f"expected a session to raise {names} inside the server while the block "
+            f"ran, but none did{instead}\n\n{transcript.render()}",
+            transcript,
+        )
