@@ -437,7 +437,8 @@ class ExpectedErrors:
         self._recorded = server.errors
         self._types = types
         self._timeout = None if timeout is None else _check_timeout(timeout)
-        self._before: set[int] = set()
+        # The errors recorded before the block, by id (kept alive, so no id is reused).
+        self._before: dict[int, BaseException] = {}
         #: The expected errors raised while the block ran, oldest first (filled in when
         #: the block ends).
         self.errors: list[BaseException] = []
@@ -450,7 +451,7 @@ class ExpectedErrors:
         ]
 
     def __enter__(self) -> ExpectedErrors:
-        self._before = {id(error) for error in self._recorded}
+        self._before = {id(error): error for error in list(self._recorded)}
         return self
 
     def __exit__(
