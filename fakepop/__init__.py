@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from ._thread import Pop3ServerThread
     from ._tls import TlsCertificates
     from ._transcript import EndReason, Entry, EntryKind, SessionRecord, Transcript
+    from ._waiting import ExpectedErrors
     from .errors import (
         ConfigError,
         ExpectationError,
@@ -54,6 +55,7 @@ __all__ = [
     "Entry",
     "EntryKind",
     "ExpectationError",
+    "ExpectedErrors",
     "FakepopError",
     "Fault",
     "FaultContext",
@@ -125,6 +127,7 @@ _SOURCES = {
     "EntryKind": "_transcript",
     "SessionRecord": "_transcript",
     "Transcript": "_transcript",
+    "ExpectedErrors": "_waiting",
     "ConfigError": "errors",
     "FakepopError": "errors",
     "ServerError": "errors",

@@ -13,7 +13,7 @@ import itertools
 import logging
 import ssl
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, NoReturn, TypedDict
 
@@ -25,6 +25,14 @@ from ._replies import Reply
 from ._session import Recorder, Session, close_stream, send_reply
 from ._store import MailboxSpec, MailStore
 from ._transcript import EndReason, Transcript
+from ._waiting import (
+    DEFAULT_TIMEOUT,
+    ExpectedErrors,
+    command_answered,
+    mailbox_emptied,
+    sessions_ended,
+    wait_in_trio,
+)
 from .errors import ConfigError, ServerError, UsageError
 from .faults import FaultSet
 
@@ -75,11 +83,15 @@ class Pop3Server(MailAssertions):
         #: The server side of TLS: with it, STLS is offered and a POP3S port can be
         #: served (see TlsCertificates for a throwaway one).
         self.ssl_context = ssl_context
+        # Bumped after every change a wait may be waiting for: the store's own, each
+        # line of the transcript, a session starting or ending, an error recorded.
+        self._changes = self.store._changes
         #: What every session said (stays empty with ``record_transcript=False``).
-        self.transcript = Transcript()
+        self.transcript = Transcript(self._changes.bump)
         self.record_transcript = record_transcript
         #: Exceptions raised while handling sessions, oldest first.
         self.errors: list[BaseException] = []
+        self._ended = 0  # sessions ended since the start or the last reset
         self._listeners: list[trio.SocketListener] = []
         self._pop3s_listeners: list[trio.SocketListener] = []
         # Every open session, from its start until its stream is closed, with the event
@@ -136,6 +148,16 @@ class Pop3Server(MailAssertions):
     def active_sessions(self) -> int:
         """Connections currently open."""
         return len(self._sessions)
+
+    @property
+    def ended_sessions(self) -> int:
+        """Sessions that have ended since the server started or was last reset.
+
+        A session has ended once its connection is closed and it no longer counts in
+        ``active_sessions``: its QUIT committed (UPDATE), its lock released, its
+        transcript record finished, any error it raised in ``errors``.
+        """
+        return self._ended
 
     async def close_sessions(self) -> None:
         """End every session open now, without UPDATE, and wait until they have ended.
@@ -196,6 +218,8 @@ class Pop3Server(MailAssertions):
         self.transcript.clear()
         self.faults.clear()
         self._numbers = itertools.count(1)
+        self._ended = 0
+        self._changes.bump()
         return errors
 
     async def wait_idle(self) -> None:
@@ -206,17 +230,74 @@ class Pop3Server(MailAssertions):
         while self._sessions:
             await self._idle.wait()
 
+    async def wait_for(
+        self, predicate: Callable[[Pop3Server], object], *, timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
+        """Wait until ``predicate(server)`` is true, without sleeping or polling.
+
+        The predicate is given this server (to read ``store``, ``transcript``,
+        ``active_sessions``, ``ended_sessions``) and checked now, then again after
+        every change that could alter its answer: a session starting or ending, a line
+        recorded in the transcript, a change to the store (the test's own included),
+        a reset. It runs in this task, so it must not block. An exception it raises
+        propagates.
+
+        Raises :class:`~fakepop.WaitTimeout`, naming what was awaited and showing the
+        transcript so far, after ``timeout`` seconds (10 by default) of the run's
+        clock: under ``MockClock`` with autojump, a timeout takes no real time.
+        """
+        await wait_in_trio(self, predicate, timeout)
+
+    async def wait_for_sessions(self, count: int, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Wait until at least ``count`` sessions have ended since the server started
+        or was last reset (see :attr:`ended_sessions`)."""
+        await self.wait_for(sessions_ended(count), timeout=timeout)
+
+    async def wait_for_command(
+        self,
+        keyword: str,
+        *,
+        user: str | None = None,
+        count: int = 1,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        """Wait until a command with this keyword (ASCII case-insensitive: ``"dele"``
+        is ``DELE``) has been answered, its reply recorded in the transcript, at least
+        ``count`` times, in the sessions of ``user`` if given. Needs the transcript."""
+        await self.wait_for(command_answered(keyword, user=user, count=count), timeout=timeout)
+
+    async def wait_until_empty(self, user: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Wait until ``user``'s mailbox in the store holds no message: a session's
+        UPDATE removed them, or the test did (a mailbox removed meanwhile counts as
+        empty). A user unknown when the wait starts raises ``KeyError``."""
+        await self.wait_for(mailbox_emptied(user), timeout=timeout)
+
     # -- errors --------------------------------------------------------------------
     def check(self) -> None:
         """Raise :class:`ServerError` if any session failed inside the server."""
         if self.errors:
             raise ServerError(self.errors) from self.errors[0]
 
+    def expect_errors(self, *types: type[BaseException]) -> ExpectedErrors:
+        """``with server.expect_errors(SomeError):`` says that an error inside the
+        server is the point of the block.
+
+        When the block ends, the errors of these types that sessions raised while it
+        ran are taken out of :attr:`errors` (stopping the server does not report them)
+        and left in the ``errors`` of the object the block gets. If there is none, the
+        block raises :class:`~fakepop.ExpectationError`, with the transcript. Errors
+        of other types stay, and fail the test as usual. It does not wait: by the end
+        of the block the session must have failed (its client saw the ``-ERR``, or
+        ``await server.wait_for_sessions(n)`` returned).
+        """
+        return ExpectedErrors(self, types)
+
     def take_errors(self) -> list[BaseException]:
         """The errors recorded so far, removing them from ``errors``: each is then
         reported by whoever took it, and never again."""
         taken = list(self.errors)
         del self.errors[: len(taken)]
+        self._changes.bump()
         return taken
 
     def report(self, failure: BaseException | None) -> None:
@@ -296,6 +377,7 @@ class Pop3Server(MailAssertions):
         )
         ended = trio.Event()
         self._sessions[session] = ended
+        self._changes.bump()
         ended_by = EndReason.SERVER_STOPPED
         try:
             ended_by = await session.run(implicit_tls=implicit_tls)
@@ -310,6 +392,7 @@ class Pop3Server(MailAssertions):
                 raise
             ended_by = EndReason.SERVER_ERROR
             self.errors.append(exc)
+            self._changes.bump()
             recorder.event(f"error inside the server: {type(exc).__name__}: {exc}")
             logger.exception("fakepop: error in a POP3 session; it was closed")
             with trio.move_on_after(1):
@@ -324,10 +407,12 @@ class Pop3Server(MailAssertions):
                 await close_stream(session.stream)
             finally:
                 del self._sessions[session]
+                self._ended += 1
                 ended.set()
                 if not self._sessions:
                     self._idle.set()
                     self._idle = trio.Event()
+                self._changes.bump()
 
     def _recorder(self, stream: trio.abc.Stream, number: int) -> Recorder:
         if not self.record_transcript:

@@ -4,6 +4,9 @@ Everything here may be called from any thread. One lock guards all state; sessio
 hold it only for the instant it takes to copy or commit, never across I/O. A test can
 deliver mail, add or remove users and read mailboxes while sessions run.
 
+Every change is followed by a bump of the store's :class:`Changes`, which the servers
+serving the store share, so that a test waiting for the mail to change wakes up.
+
 RFC 1939 semantics the store enforces:
 - Login takes an exclusive lock on the mailbox and a snapshot of its messages.
   Mail delivered afterwards is not part of that session (numbers never change).
@@ -18,6 +21,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from ._changes import Changes
 from ._listing import Listings
 from ._mailbox import MailboxSpec, MailboxState, build_mailbox, build_mailboxes
 from ._message import MessageSource, StoredMessage, check_uid
@@ -159,7 +163,7 @@ class Maildrop:
 
     def note_retrieved(self, number: int) -> None:
         self._retrieved.add(number)
-        with self._store._lock:
+        with self._store._change:
             self._state.retrieved.append(self.messages[number - 1].uid)
 
     # -- ending the session ---------------------------------------------------------
@@ -172,7 +176,7 @@ class Maildrop:
         """
         numbers = self._marked | self._retrieved if delete_retrieved else self._marked
         doomed = {id(self.messages[n - 1]) for n in numbers}
-        with self._store._lock:
+        with self._store._change:
             if doomed and self._store._boxes.get(self.user) is not self._state:
                 self._release_locked()
                 raise MailboxGone(self.user)
@@ -188,7 +192,9 @@ class Maildrop:
 
     def release(self) -> None:
         """Give the lock back without UPDATE. Safe to call more than once."""
-        with self._store._lock:
+        if self.released:
+            return
+        with self._store._change:
             self._release_locked()
 
     def _release_locked(self) -> None:
@@ -196,6 +202,23 @@ class Maildrop:
             self.released = True
             if self._state.lock_holder is self:
                 self._state.lock_holder = None
+
+
+class _Change:
+    # A context manager that holds the store's lock for a change and bumps the store's
+    # Changes once the lock is released, whether the change succeeded or not.
+    __slots__ = ("_bump", "_lock")
+
+    def __init__(self, lock: threading.Lock, changes: Changes) -> None:
+        self._lock = lock
+        self._bump = changes.bump
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._lock.release()
+        self._bump()
 
 
 class MailStore:
@@ -209,6 +232,10 @@ class MailStore:
 
     def __init__(self, mailboxes: Mapping[str, MailboxSpec] | None = None) -> None:
         self._lock = threading.Lock()
+        # Bumped after every change; the servers of this store bump it too.
+        self._changes = Changes()
+        # `with self._change:` is how everything that changes the store holds its lock.
+        self._change = _Change(self._lock, self._changes)
         self._boxes: dict[str, MailboxState] = {}
         #: Formats the LIST and UIDL listings of these mailboxes.
         self.listings = Listings()
@@ -224,7 +251,7 @@ class MailStore:
         the store as it was.
         """
         built = build_mailboxes(mailboxes)
-        with self._lock:
+        with self._change:
             self._insert_locked(built)
 
     def replace(self, mailboxes: Mapping[str, MailboxSpec]) -> None:
@@ -235,7 +262,7 @@ class MailStore:
         store as it was. A session holding an old mailbox can no longer commit to it.
         """
         built = build_mailboxes(mailboxes)
-        with self._lock:
+        with self._change:
             self._boxes = built
 
     def add_user(
@@ -249,7 +276,7 @@ class MailStore:
         """Create a mailbox. ``messages`` is a list, or a dict of UID to message;
         ``methods`` limits how the user may log in (see LOGIN_METHODS)."""
         state = build_mailbox(user, password, messages, methods)
-        with self._lock:
+        with self._change:
             self._insert_locked({user: state})
 
     def _insert_locked(self, built: Mapping[str, MailboxState]) -> None:
@@ -262,12 +289,12 @@ class MailStore:
 
     def remove_user(self, user: str) -> None:
         """Remove a mailbox; a session that has it open can no longer commit to it."""
-        with self._lock:
+        with self._change:
             self._state(user)
             del self._boxes[user]
 
     def set_password(self, user: str, password: str) -> None:
-        with self._lock:
+        with self._change:
             self._state(user).password = password
 
     def deliver(
@@ -276,12 +303,12 @@ class MailStore:
         """Append a message to ``user``'s mailbox; sessions already logged in won't see it."""
         if uid is not None:
             check_uid(uid)
-        with self._lock:
+        with self._change:
             return self._state(user).add(message, uid)
 
     def clear(self) -> None:
         """Remove every mailbox."""
-        with self._lock:
+        with self._change:
             self._boxes.clear()
 
     # -- reading ------------------------------------------------------------------
@@ -331,7 +358,7 @@ class MailStore:
         Raises KeyError for an unknown user, LoginTooSoon if the last login was less
         than ``login_delay`` seconds before ``now``, MailboxInUse if locked.
         """
-        with self._lock:
+        with self._change:
             state = self._state(user)
             if (
                 login_delay is not None

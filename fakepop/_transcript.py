@@ -12,7 +12,9 @@ While a session runs, its record only extends one flat list with strings, bytes 
 numbers that the server already has in hand (the command line, the reply's status
 line and sizes). None of those is a container the garbage collector tracks, so
 recording adds no collection work however long the transcript grows; the readable
-:class:`Entry` objects are made from them when a test reads the record.
+:class:`Entry` objects are made from them when a test reads the record. After each
+line, and when a session starts or ends, the recorder calls the transcript's
+``changed`` function, so that a test waiting for something to be said wakes up.
 """
 
 from __future__ import annotations
@@ -248,16 +250,26 @@ def _entries(raw: _Raw) -> Iterator[Entry]:
         yield Entry(at, EntryKind.STATE, kind_value.partition(">")[2])
 
 
+def _nothing() -> None:
+    """Tells nobody."""
+
+
 class SessionRecorder:
     """Writes one session's record; the server calls it as the session runs."""
 
-    __slots__ = ("_append", "_clock", "_start", "record")
+    __slots__ = ("_append", "_changed", "_clock", "_start", "record")
 
-    def __init__(self, record: SessionRecord, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        record: SessionRecord,
+        clock: Callable[[], float],
+        changed: Callable[[], None] = _nothing,
+    ) -> None:
         self.record = record
         self._append = record._raw.extend
         self._clock = clock
         self._start = clock()
+        self._changed = changed
 
     def command(self, command: Command) -> None:
         at = self._clock() - self._start
@@ -267,6 +279,7 @@ class SessionRecorder:
         if command.secret:
             flags = _SECRET | (_SASL_RESPONSE if command.sasl_response else 0)
         self._append((at, kind, command.line, flags, 0))
+        self._changed()
 
     def reply(self, reply: Reply, state: State | None = None, user: str | None = None) -> None:
         """Record a reply that was written whole; ``state`` if the session entered it by
@@ -291,9 +304,11 @@ class SessionRecorder:
             if user is not None and self.record.user is None:
                 self.record.user = user
         self._append((self._clock() - self._start, kind, status, lines, octets))
+        self._changed()
 
     def event(self, text: str) -> None:
         self._append((self._clock() - self._start, _EVENT, text, 0, 0))
+        self._changed()
 
     def unsent(self, reason: str) -> None:
         """Take back the reply recorded last: it was being written when the connection
@@ -309,6 +324,7 @@ class SessionRecorder:
             record.removed = tuple(removed)
             record.duration = self._clock() - self._start
             record.ended_by = reason
+            self._changed()
 
 
 class Transcript:
@@ -320,9 +336,12 @@ class Transcript:
         assert server.transcript.commands(user="alice") == ["USER alice", "PASS ****", ...]
     """
 
-    def __init__(self) -> None:
+    def __init__(self, changed: Callable[[], None] | None = None) -> None:
+        """``changed`` is called after every change to the record, from the thread
+        that made it (the server passes the function that wakes its waiters)."""
         self._lock = threading.Lock()
         self._sessions: list[SessionRecord] = []
+        self._changed = changed or _nothing
 
     def start_session(
         self, number: int, peer: tuple[str, int] | None, clock: Callable[[], float]
@@ -332,12 +351,14 @@ class Transcript:
         record = SessionRecord(id=number, peer=peer, started=time.time())
         with self._lock:
             self._sessions.append(record)
-        return SessionRecorder(record, clock)
+        self._changed()
+        return SessionRecorder(record, clock, self._changed)
 
     def clear(self) -> None:
         """Forget every session recorded so far."""
         with self._lock:
             self._sessions.clear()
+        self._changed()
 
     def pop_finished(self) -> list[SessionRecord]:
         """Remove the sessions that have ended and return them, in order; open ones
@@ -348,6 +369,7 @@ class Transcript:
             for record in self._sessions:  # one look each: a session may end meanwhile
                 (still_open if record.ended_by is None else finished).append(record)
             self._sessions = still_open
+        self._changed()
         return finished
 
     # -- queries ------------------------------------------------------------------

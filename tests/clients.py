@@ -3,7 +3,8 @@
 The blocking clients (``poplib``, raw sockets) run in trio worker threads through
 ``trio.to_thread.run_sync``; curl runs as a subprocess. Every socket has a timeout and
 every curl run a ``--max-time``, so a server that stops answering fails the test
-instead of hanging it. Nothing here waits with a fixed sleep.
+instead of hanging it. Nothing here waits with a fixed sleep; a test waits for the
+server with its own ``wait_for`` methods.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from types import TracebackType
 
 import pytest
 import trio
-import trio.testing
 
 from fakepop import MailboxSpec, Pop3Server
 
@@ -35,7 +35,6 @@ __all__ = [
     "mailboxes",
     "pop3",
     "pop3_url",
-    "wait_until",
 ]
 
 #: Seconds any client waits for the server before giving up.
@@ -229,19 +228,3 @@ async def curl(*args: str) -> subprocess.CompletedProcess[bytes]:
         capture_stderr=True,
         check=False,
     )
-
-
-# -- waiting ----------------------------------------------------------------------------
-async def wait_until(
-    predicate: Callable[[], bool], what: str, *, timeout: float = CLIENT_TIMEOUT
-) -> None:
-    """Let the server's tasks run until ``predicate()`` holds; fail after ``timeout``.
-
-    Each round lets every trio task run and polls the sockets once, so this returns as
-    soon as the server has reacted (e.g. to a closed connection), with no fixed sleep.
-    """
-    with trio.move_on_after(timeout):
-        while not predicate():
-            await trio.testing.wait_all_tasks_blocked()
-        return
-    raise AssertionError(f"gave up after {timeout} s waiting for {what}")

@@ -16,7 +16,7 @@ import shutil
 import pytest
 
 from fakepop import ServerConfig, open_pop3_server
-from tests.clients import ALICE_WIRE, M_DOTS, curl, headers_of, mailboxes, pop3_url, wait_until
+from tests.clients import ALICE_WIRE, M_DOTS, curl, headers_of, mailboxes, pop3_url
 
 pytestmark = [
     pytest.mark.curl,
@@ -76,7 +76,7 @@ async def test_curl_retr_of_a_missing_message_fails() -> None:
     """RETR 9 of a four-message mailbox gets -ERR, which curl reports as a failure."""
     async with open_pop3_server(mailboxes()) as server:
         result = await curl(pop3_url(server, "alice", "secret", "/9"))
-        await wait_until(lambda: not server.store["alice"].locked, "alice's lock released")
+        await server.wait_for_sessions(1)  # curl's session has ended, its lock released
         assert len(server.store["alice"]) == 4
     assert result.returncode == CURLE_WEIRD_SERVER_REPLY, result.stderr
     assert result.stdout == b""
@@ -120,7 +120,7 @@ async def test_curl_dele_then_quit_removes_the_message() -> None:
         uids = server.store["alice"].uids
         result = await curl("-I", "-X", "DELE 1", pop3_url(server, "alice", "secret"))
         assert result.returncode == CURLE_OK, result.stderr
-        await wait_until(lambda: not server.store["alice"].locked, "alice's lock released")
+        await server.wait_for_sessions(1)  # curl's session has ended, its lock released
         alice = server.store["alice"]
         assert alice.uids == uids[1:]
         assert [m.data for m in alice.deleted] == [ALICE_WIRE[0]]
@@ -135,7 +135,7 @@ async def test_curl_noop_with_head_option_succeeds_and_deletes_nothing() -> None
     """``-I -X NOOP`` gets +OK; nothing changes in the mailbox."""
     async with open_pop3_server(mailboxes()) as server:
         result = await curl("-I", "-X", "NOOP", pop3_url(server, "alice", "secret"))
-        await wait_until(lambda: not server.store["alice"].locked, "alice's lock released")
+        await server.wait_for_sessions(1)  # curl's session has ended, its lock released
         assert len(server.store["alice"]) == 4
     assert result.returncode == CURLE_OK, result.stderr
 
@@ -166,7 +166,7 @@ async def test_curl_logs_in_with_user_pass_when_the_greeting_has_no_apop_timesta
     config = ServerConfig(apop=False, sasl=())
     async with open_pop3_server(mailboxes(), config=config) as server:
         result = await curl("-v", pop3_url(server, "alice", "secret", "/2"))
-        await wait_until(lambda: not server.store["alice"].locked, "alice's lock released")
+        await server.wait_for_sessions(1)  # curl's session has ended, its lock released
         assert server.store["alice"].logins == 1
     assert result.returncode == CURLE_OK, result.stderr
     assert b"> USER alice\r\n" in result.stderr
@@ -183,7 +183,7 @@ async def test_curl_apop_url_option_logs_in_with_apop() -> None:
         server.store.deliver("bob", "Subject: for bob\n\nvia APOP\n")
         good = await curl("-v", pop3_url(server, "bob", "tanstaaf", "/1", auth="+APOP"))
         bad = await curl(pop3_url(server, "bob", "nope", "/1", auth="+APOP"))
-        await wait_until(lambda: not server.store["bob"].locked, "bob's lock released")
+        await server.wait_for_sessions(2)  # both of curl's sessions have ended
         assert server.store["bob"].logins == 1
     assert good.returncode == CURLE_OK, good.stderr
     assert b"> APOP bob " in good.stderr

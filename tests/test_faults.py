@@ -30,7 +30,6 @@ from fakepop import (
     MailStore,
     Pop3Server,
     Pop3ServerThread,
-    ServerError,
     SessionRecord,
     faults,
     open_pop3_server,
@@ -567,13 +566,15 @@ async def test_a_hook_returning_anything_else_is_an_error_inside_the_server() ->
             client.pass_("secret")
             return expect_err(client.noop)
 
-    with pytest.raises(ServerError, match=r"returned 'OK done'; it may return None"):
-        async with open_pop3_server(mailboxes()) as server:
-            server.faults.add(faults.hook(confused, "NOOP"))
+    async with open_pop3_server(mailboxes()) as server:
+        server.faults.add(faults.hook(confused, "NOOP"))
+        with server.expect_errors(TypeError) as expected:  # the point of this test
             reply = await trio.to_thread.run_sync(session, server)
-            assert reply.startswith(b"-ERR [SYS/TEMP] Internal server error")
-            await assert_intact_async(server)
-            assert server.transcript.sessions[0].ended_by is EndReason.SERVER_ERROR
+        assert reply.startswith(b"-ERR [SYS/TEMP] Internal server error")
+        await assert_intact_async(server)
+        assert server.transcript.sessions[0].ended_by is EndReason.SERVER_ERROR
+    [error] = expected.errors
+    assert "returned 'OK done'; it may return None" in str(error)
 
 
 # -- hooks that answer +OK --------------------------------------------------------------------

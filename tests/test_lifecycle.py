@@ -49,7 +49,7 @@ async def test_stopping_while_quits_ok_is_unread_still_sends_it() -> None:
     async with trio.open_nursery() as nursery:
         nursery.start_soon(server.handle_stream, server_end)
         await quit_with_one_marked(client)
-        await trio.testing.wait_all_tasks_blocked()  # UPDATE done, +OK being written
+        await server.wait_for_command("QUIT")  # UPDATE done, +OK being written
         nursery.start_soon(server.close_sessions)
         await trio.testing.wait_all_tasks_blocked()
         assert (await client.line()) == b"+OK Logging out, 1 message deleted"

@@ -12,7 +12,8 @@ internals: it normalises the generated messages to CRLF itself, predicts the siz
 UIDs (``uid000001``... as the README documents, or the test's own), what TOP sends,
 which numbers are marked deleted, what QUIT removes and who holds each mailbox's lock.
 After every step the store must match the model; after a drop the test waits until the
-server has noticed it (``wait_idle()`` once no client is left) before checking locks.
+server has noticed it (``wait_for`` its count of open sessions to be the test's) before
+checking locks.
 
     python -m pytest tests/test_model.py               # CI: 300 + 75 examples, ~12 s
     FAKEPOP_MODEL_EXAMPLES=10000 python -m pytest tests/test_model.py -s   # long run
@@ -285,13 +286,7 @@ class Pop3Model(RuleBasedStateMachine):
         # The server has noticed every closed connection (and so released its lock)
         # once its count of open sessions equals ours.
         open_here = sum(s is not None for s in self.slots)
-        if open_here == 0:
-            self.server.wait_idle(timeout=TIMEOUT)
-            return
-        deadline = time.monotonic() + TIMEOUT
-        while self.server.server.active_sessions != open_here:
-            assert time.monotonic() < deadline, "the server did not notice a closed connection"
-            time.sleep(0.0002)  # sleep-ok: polling with the deadline above
+        self.server.wait_for(lambda server: server.active_sessions == open_here, timeout=TIMEOUT)
 
     def _open(self, slot: int) -> Session:
         conn = Connection(self.server.host, self.server.port)

@@ -30,7 +30,6 @@ from tests.clients import (
     headers_of,
     mailboxes,
     pop3,
-    wait_until,
 )
 
 ALICE_SIZES = [len(wire) for wire in ALICE_WIRE]
@@ -633,7 +632,7 @@ async def test_dele_then_closing_the_socket_deletes_nothing_and_unlocks() -> Non
 
     async with open_pop3_server(mailboxes()) as server:
         await trio.to_thread.run_sync(dropped_session, server)
-        await wait_until(lambda: not server.store["alice"].locked, "alice's lock released")
+        await server.wait_for_sessions(1)  # the server saw the connection go, and unlocked
         assert len(server.store["alice"]) == 4
         assert server.store["alice"].deleted == ()
         assert await trio.to_thread.run_sync(next_session, server) == (4, sum(ALICE_SIZES))
@@ -653,7 +652,7 @@ async def test_connection_reset_after_dele_deletes_nothing_and_unlocks() -> None
 
     async with open_pop3_server(mailboxes()) as server:
         await trio.to_thread.run_sync(reset_session, server)
-        await wait_until(lambda: not server.store["alice"].locked, "alice's lock released")
+        await server.wait_for_sessions(1)  # the server saw the connection go, and unlocked
         assert len(server.store["alice"]) == 4
         assert server.errors == []
 
@@ -730,7 +729,7 @@ async def test_expire_zero_deletes_retrieved_mail_after_quit_only() -> None:
 
     async with open_pop3_server(mailboxes(), config=ServerConfig(expire=0)) as server:
         await trio.to_thread.run_sync(dropped, server)
-        await wait_until(lambda: not server.store["alice"].locked, "alice's lock released")
+        await server.wait_for_sessions(1)  # the server saw the connection go, and unlocked
         assert len(server.store["alice"]) == 4
         await trio.to_thread.run_sync(quitted, server)
         alice = server.store["alice"]

@@ -16,7 +16,6 @@ from fakepop import (
     Pop3Server,
     Reply,
     ServerConfig,
-    ServerError,
     Transcript,
     open_pop3_server,
 )
@@ -148,8 +147,8 @@ async def test_an_error_inside_the_server_is_in_the_transcript(
         return original(self, command)
 
     monkeypatch.setattr(Pop3Protocol, "handle", handle)
-    with pytest.raises(ServerError):
-        async with open_pop3_server(MAILBOXES) as server:
+    async with open_pop3_server(MAILBOXES) as server:
+        with server.expect_errors(ValueError):
             async with await connect(server) as client:
                 await alice_session(client, "STAT")
                 assert await client.closed_by_server()
