@@ -273,9 +273,20 @@ def _header_traits(message: bytes) -> set[str]:
     return traits
 
 
+def _text_lines(message: bytes) -> list[bytes]:
+    """The lines of every text part, transfer encoding undone."""
+    lines = []
+    for part in _parts(message):
+        if part.get_content_maintype() == "text":
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            lines += re.split(rb"\r?\n", payload)
+    return lines
+
+
 def _body_traits(message: bytes) -> set[str]:
     traits = set()
-    lines = _body_lines(message)
+    lines = _text_lines(message)
     if b"." in lines:
         traits.add("line '.'")
     if any(line.startswith(b".") and line != b"." for line in lines):
@@ -284,7 +295,7 @@ def _body_traits(message: bytes) -> set[str]:
         traits.add("line starting with 'From '")
     if any(len(line) > 78 for line in lines):  # RFC 5322 2.1.1: SHOULD be at most 78
         traits.add("long line")
-    if not any(lines):
+    if not any(_body_lines(message)):
         traits.add("empty body")
     return traits
 
