@@ -13,7 +13,6 @@ CRLF at the very end, when a message is whole. Header lines are built here as oc
 
 from __future__ import annotations
 
-import email.parser
 import email.policy
 from collections.abc import Sequence
 from email import base64mime, quoprimime
@@ -185,13 +184,6 @@ def assemble(header_lines: Sequence[bytes], entity: EmailMessage | None) -> byte
     if entity is None:
         return head + b"\n"
     return head + _entity_octets(entity)
-
-
-def parse(message: bytes) -> EmailMessage:
-    """``message`` parsed by the stdlib (the policy the builders write with)."""
-    parsed = email.parser.BytesParser(policy=_POLICY).parsebytes(message)
-    assert isinstance(parsed, EmailMessage)
-    return parsed
 
 
 def with_line_endings(message: bytes, ending: str) -> bytes:
