@@ -1,13 +1,15 @@
-"""Copy the example files into the code blocks of docs/howto.md that name them.
+"""Copy the example files into the code blocks of the docs pages that name them.
 
-Every fenced ``python`` block of the how-to is a complete test file from
-``docs/examples/``, named on the line just above the block::
+Every fenced ``python`` block of a page in ``PAGES`` is a complete file from
+``docs/examples/`` or ``examples/``, whose tests run in CI, named on the line just
+above the block with a link relative to ``docs/``::
 
     File: [`docs/examples/test_howto_trio.py`](examples/test_howto_trio.py)
+    File: [`examples/importer.py`](../examples/importer.py)
 
 Edit the example, run its tests, then ``python docs/include_examples.py`` to copy it
-into the how-to (``--check`` only reports stale blocks, exit status 1).
-``tests/test_docs.py`` fails while a block differs from its file, so the how-to
+into the pages (``--check`` only reports stale blocks, exit status 1).
+``tests/test_docs.py`` fails while a block differs from its file, so the docs
 cannot drift from code that runs in CI: the literalinclude idea, without Sphinx.
 """
 
@@ -18,9 +20,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-HOWTO = ROOT / "docs" / "howto.md"
+#: The pages whose python blocks are example files.
+PAGES = (ROOT / "docs" / "howto.md", ROOT / "docs" / "strategies.md")
 #: The line above each python block: the file's path, linked relative to docs/.
-FILE_LINE = re.compile(r"File: \[`(?P<path>docs/examples/[\w.-]+\.py)`\]\((?P<link>[^)]+)\)")
+FILE_LINE = re.compile(
+    r"File: \[`(?P<path>(?:docs/)?examples/[\w.-]+\.py)`\]\((?P<link>[^)]+)\)"
+)
 FENCE = "```"
 
 
@@ -34,7 +39,7 @@ def blocks(text: str) -> list[tuple[str | None, int, int]]:
         if lines[i].strip() == FENCE + "python":
             end = next((j for j in range(i + 1, len(lines)) if lines[j].strip() == FENCE), None)
             if end is None:
-                raise ValueError(f"howto.md line {i + 1}: the python block is never closed")
+                raise ValueError(f"line {i + 1}: the python block is never closed")
             above = next((lines[j] for j in range(i - 1, -1, -1) if lines[j].strip()), "")
             match = FILE_LINE.fullmatch(above.strip())
             found.append((match["path"] if match else None, i + 1, end))
@@ -53,20 +58,24 @@ def include(text: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = HOWTO.read_text(encoding="utf-8")
-    unnamed = [first for path, first, _ in blocks(text) if path is None]
-    if unnamed:
-        print(f"howto.md: python blocks without a File: line above, at lines {unnamed}")
-        return 1
-    updated = include(text)
-    if updated == text:
-        return 0
-    if "--check" in argv:
-        print("docs/howto.md is stale: run python docs/include_examples.py")
-        return 1
-    HOWTO.write_text(updated, encoding="utf-8")
-    print("docs/howto.md updated")
-    return 0
+    status = 0
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        unnamed = [first for path, first, _ in blocks(text) if path is None]
+        if unnamed:
+            print(f"{page.name}: python blocks without a File: line above, at lines {unnamed}")
+            status = 1
+            continue
+        updated = include(text)
+        if updated == text:
+            continue
+        if "--check" in argv:
+            print(f"docs/{page.name} is stale: run python docs/include_examples.py")
+            status = 1
+            continue
+        page.write_text(updated, encoding="utf-8")
+        print(f"docs/{page.name} updated")
+    return status
 
 
 if __name__ == "__main__":

@@ -7,6 +7,10 @@ Importing the package is cheap: every name below is imported from its module the
 time it is used (PEP 562), so an environment with fakepop installed, whose pytest loads
 the plugin in every run, pays for Trio and the TLS libraries only in the tests that
 start a server.
+
+``fakepop.strategies`` (hypothesis strategies, with the ``hypothesis`` extra) is not
+among these names: ``from fakepop import *`` must work without Hypothesis installed.
+Import it as ``from fakepop import strategies``.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from . import errors, faults, profiles
+    from . import corpus, errors, faults, profiles
     from ._config import DEFAULT_TEXTS, ServerConfig
     from ._loading import (
         MailSourceError,
@@ -82,6 +86,7 @@ __all__ = [
     "UsageError",
     "WaitTimeout",
     "__version__",
+    "corpus",
     "errors",
     "faults",
     "open_pop3_server",
@@ -95,6 +100,7 @@ __all__ = [
 
 # Where each public name lives; "" means the name is the submodule itself.
 _SOURCES = {
+    "corpus": "",
     "errors": "",
     "faults": "",
     "profiles": "",

@@ -34,7 +34,15 @@ import pytest
 import trio
 
 import fakepop._cli as cli
-from fakepop import EndReason, Pop3Server, SessionRecord, Transcript, _demo, open_pop3_server
+from fakepop import (
+    EndReason,
+    Pop3Server,
+    SessionRecord,
+    Transcript,
+    _demo,
+    corpus,
+    open_pop3_server,
+)
 from fakepop._cli import _arguments, _follower
 from fakepop._message import to_wire_bytes
 
@@ -597,6 +605,52 @@ def test_users_replace_the_demo_mailboxes() -> None:
     assert len(plan.store["x"]) == 0
 
 
+def test_the_corpus_fills_a_demo_account_or_a_user() -> None:
+    """--corpus NAME adds every corpus message under its name as UID: without --user
+    to a demo account, beside its own mail; with --user to that account."""
+    parser = _arguments.make_parser()
+    demo = _arguments.make_plan(parser, parser.parse_args(["--corpus", "alice"]))
+    assert demo.demo
+    assert demo.store.users == [_demo.DEMO_USER, _demo.SECOND_USER]
+    assert demo.store[_demo.SECOND_USER].uids == ["late", *corpus.names()]
+    assert len(demo.store[_demo.DEMO_USER]) == 4
+
+    own = _arguments.make_plan(parser, parser.parse_args(["--user", "bob:pw", "--corpus", "bob"]))
+    assert not own.demo
+    assert own.store["bob"].uids == corpus.names()
+    assert [m.data for m in own.store["bob"].messages] == [
+        to_wire_bytes(data) for data in corpus.all().values()
+    ]
+
+
+def test_the_corpus_reads_no_file_so_no_output_clashes_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # a transcript here is not "inside" the corpus
+    parser = _arguments.make_parser()
+    args = parser.parse_args(["--corpus", "demo", "--transcript", "t.log"])
+    assert len(_arguments.make_plan(parser, args).store["demo"]) == 4 + len(corpus.names())
+
+
+def test_poplib_reads_the_corpus_served_by_the_command() -> None:
+    with running("--corpus", "alice") as server:
+        client = _login(server, _demo.SECOND_USER, _demo.SECOND_PASSWORD)
+        try:
+            _, uidl, _ = client.uidl()
+            numbers = {uid.decode(): int(n) for n, uid in (line.split(b" ") for line in uidl)}
+            for name in ("only_dot_line", "dot_line", "empty", "koi8r_subject", "nul_byte"):
+                assert _retr_exact(client, numbers[name]) == corpus.get(name).data
+            client.quit()
+        finally:
+            client.close()
+
+
+def _retr_exact(client: poplib.POP3, number: int) -> bytes:
+    # Every line with its CRLF: an empty message stays empty.
+    _, lines, _ = client.retr(number)
+    return b"".join(line + b"\r\n" for line in lines)
+
+
 def test_sources_of_one_user_are_concatenated_in_order(tmp_path: Path) -> None:
     sources = _make_sources(tmp_path)
     (tmp_path / "more").mkdir()
@@ -766,6 +820,13 @@ def test_bad_sources_are_named(
         (["--user", "a:1", "--mbox", "a"], "argument --mbox: invalid source 'a': expected"),
         (["--user", "a:1", "--maildir", "a="], "argument --maildir: invalid source 'a='"),
         (["--user", "a:1", "--eml-dir", "b=x"], "argument --eml-dir b=x: there is no --user b"),
+        (["--user", "a:1", "--corpus", "b"], "argument --corpus b: there is no --user b (give"),
+        (
+            ["--corpus", "bob"],
+            "argument --corpus bob: there is no --user bob (give --user "
+            "bob:PASSWORD, or name a demo account: demo, alice)",
+        ),
+        (["--corpus", "a b"], "argument --corpus: invalid account 'a b': the user name must"),
         (["--autologout", "0"], "argument --autologout: invalid number of seconds '0'"),
         (["--autologout", "nan"], "argument --autologout: invalid number of seconds 'nan'"),
         (["--hostname", "a b"], "argument --hostname: hostname must be a non-empty name"),
@@ -891,7 +952,7 @@ def test_help_documents_sources_and_transcript(capsys: pytest.CaptureFixture[str
     assert cli.main(["--help"]) == 0
     out = capsys.readouterr().out
     for option in ("--user NAME:PASSWORD", "--mbox NAME=PATH", "--maildir NAME=PATH",
-                   "--eml-dir NAME=PATH", "--autologout SECONDS", "--no-apop",
+                   "--eml-dir NAME=PATH", "--corpus NAME", "--autologout SECONDS", "--no-apop",
                    "--hostname NAME", "--greeting TEXT", "--transcript FILE"):  # fmt: skip
         assert option in out
     assert "never modified" in out

@@ -1,13 +1,15 @@
 """The docs cannot drift from the code.
 
-- Every Python block of docs/howto.md is a complete file from docs/examples/, whose
-  tests run in CI, named on the line above the block; the block must equal the file.
+- Every Python block of docs/howto.md and docs/strategies.md is a complete file from
+  docs/examples/ or examples/, whose tests run in CI, named on the line above the
+  block; the block must equal the file.
 - docs/api.md must be exactly what docs/make_api.py writes from the code today.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import sys
 from pathlib import Path
@@ -16,12 +18,15 @@ from types import ModuleType
 import pytest
 
 import fakepop
-from fakepop import faults
+from fakepop import corpus, faults, strategies
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 HOWTO = DOCS / "howto.md"
-FILE_LINE = re.compile(r"File: \[`(?P<path>docs/examples/[\w.-]+\.py)`\]\((?P<link>[^)]+)\)")
+PAGES = (HOWTO, DOCS / "strategies.md")
+FILE_LINE = re.compile(
+    r"File: \[`(?P<path>(?:docs/)?examples/[\w.-]+\.py)`\]\((?P<link>[^)]+)\)"
+)
 PYTHON_INFO = {"python", "py", "python3"}
 
 
@@ -39,9 +44,9 @@ def _load(name: str) -> ModuleType:
     return module
 
 
-def _python_blocks() -> list[tuple[int, str, str]]:
-    """(line number, the line above, code) of every Python block of the how-to."""
-    lines = HOWTO.read_text(encoding="utf-8").splitlines()
+def _python_blocks(page: Path) -> list[tuple[int, str, str]]:
+    """(line number, the line above, code) of every Python block of ``page``."""
+    lines = page.read_text(encoding="utf-8").splitlines()
     found = []
     above = ""
     i = 0
@@ -59,39 +64,47 @@ def _python_blocks() -> list[tuple[int, str, str]]:
     return found
 
 
-BLOCKS = _python_blocks()
+BLOCKS = [(page.name, *block) for page in PAGES for block in _python_blocks(page)]
 
 
-def test_the_howto_has_python_blocks() -> None:
-    assert len(BLOCKS) >= 7
+def test_the_pages_have_python_blocks() -> None:
+    assert len([block for block in BLOCKS if block[0] == "howto.md"]) >= 7
+    assert len([block for block in BLOCKS if block[0] == "strategies.md"]) >= 2
 
 
-@pytest.mark.parametrize(("line", "above", "code"), BLOCKS, ids=[str(b[0]) for b in BLOCKS])
-def test_each_python_block_is_the_file_it_names(line: int, above: str, code: str) -> None:
+@pytest.mark.parametrize(
+    ("page", "line", "above", "code"), BLOCKS, ids=[f"{b[0]}:{b[1]}" for b in BLOCKS]
+)
+def test_each_python_block_is_the_file_it_names(
+    page: str, line: int, above: str, code: str
+) -> None:
     match = FILE_LINE.fullmatch(above)
     assert match, (
-        f"docs/howto.md line {line}: a Python block must follow a line "
+        f"docs/{page} line {line}: a Python block must follow a line "
         f"'File: [`docs/examples/NAME.py`](examples/NAME.py)', not {above!r}"
     )
     path = match["path"]
-    assert match["link"] == path.removeprefix("docs/"), f"line {line}: the link is not {path}"
-    assert (ROOT / path).is_file(), f"docs/howto.md line {line}: {path} does not exist"
+    link = os.path.relpath(ROOT / path, DOCS)  # relative to the page, in docs/
+    assert match["link"] == link, f"docs/{page} line {line}: the link is not {link}"
+    assert (ROOT / path).is_file(), f"docs/{page} line {line}: {path} does not exist"
     assert code == (ROOT / path).read_text(encoding="utf-8"), (
-        f"docs/howto.md line {line} differs from {path}; "
-        "run python docs/include_examples.py to copy the file into the how-to"
+        f"docs/{page} line {line} differs from {path}; "
+        "run python docs/include_examples.py to copy the file into the page"
     )
 
 
-def test_every_example_is_shown_in_the_howto() -> None:
-    named = {FILE_LINE.fullmatch(above)["path"] for _, above, _ in BLOCKS}  # type: ignore[index]
+def test_every_example_is_shown_in_the_docs() -> None:
+    named = {FILE_LINE.fullmatch(above)["path"] for _, _, above, _ in BLOCKS}  # type: ignore[index]
     files = {f"docs/examples/{path.name}" for path in (DOCS / "examples").glob("*.py")}
-    assert files - named == set(), "examples the how-to does not show"
+    assert files - named == set(), "examples no docs page shows"
 
 
-def test_include_examples_leaves_the_howto_as_it_is() -> None:
+@pytest.mark.parametrize("page", PAGES, ids=[page.name for page in PAGES])
+def test_include_examples_leaves_the_pages_as_they_are(page: Path) -> None:
     # The tool that copies the examples in agrees with the check above.
     include_examples = _load("include_examples")
-    text = HOWTO.read_text(encoding="utf-8")
+    assert [p.name for p in include_examples.PAGES] == [p.name for p in PAGES]
+    text = page.read_text(encoding="utf-8")
     assert include_examples.include(text) == text
 
 
@@ -105,9 +118,11 @@ def test_api_md_covers_every_public_name() -> None:
     text = (DOCS / "api.md").read_text(encoding="utf-8")
     headings = set(re.findall(r"^### `([\w.]+)`$", text, flags=re.MULTILINE))
     missing = [name for name in fakepop.__all__ if name not in headings]
-    missing += [
-        f"faults.{name}"
-        for name in faults.__all__
-        if name not in fakepop.__all__ and f"faults.{name}" not in headings
-    ]
+    for module in (faults, corpus, strategies):
+        short = module.__name__.removeprefix("fakepop.")
+        missing += [
+            f"{short}.{name}"
+            for name in module.__all__
+            if name not in fakepop.__all__ and f"{short}.{name}" not in headings
+        ]
     assert missing == []

@@ -35,11 +35,20 @@ mailboxes:
   Without --user, demo/demo holds four messages (plain text, dot-stuffing,
   UTF-8 with an encoded Subject, multipart with an attachment) and
   alice/wonderland holds one. With --user, only the accounts given are
-  served, each filled from the --mbox, --maildir and --eml-dir sources
-  named for it, in the order given (none: an empty mailbox), e.g.
+  served. Each account is filled from the --mbox, --maildir, --eml-dir and
+  --corpus sources named for it, in the order given (none: an empty
+  mailbox; without --user, sources name the demo accounts), e.g.
 
     fakepop --user alice:secret --maildir alice=tests/data/alice \\
             --user bob:p:w --mbox bob=bob.mbox --eml-dir bob=more/
+    fakepop --corpus alice
+
+  --corpus NAME adds fakepop's corpus of tricky messages (fakepop.corpus),
+  each made for one trap of mail importers: a line that is only ".", a
+  message of 0 octets, a koi8-r Subject, a multipart without a text part, a
+  NUL byte, a broken boundary, ... Their UIDs are the names of the traps.
+  The one with raw UTF-8 headers is sent only after the client's UTF8
+  command.
 
   A password is everything after the first ':' of NAME:PASSWORD. Maildir
   messages keep their unique names as UIDs and .eml files their names;
@@ -150,6 +159,11 @@ def _source(text: str) -> tuple[str, str]:
     return _user_name(name, f"source {text!r}"), path
 
 
+def _corpus_user(text: str) -> tuple[str, str]:
+    # A source with no path: the corpus is built in, not read from a file.
+    return _user_name(text, f"account {text!r}"), ""
+
+
 def _seconds(text: str) -> float:
     try:
         seconds = float(text)
@@ -185,7 +199,8 @@ class _AddSource(argparse.Action):
     ) -> None:
         sources = list(getattr(namespace, self.dest) or [])
         name, path = values
-        sources.append(Source(self.const, name, path, f"{option_string} {name}={path}"))
+        shown = f"{option_string} {name}={path}" if path else f"{option_string} {name}"
+        sources.append(Source(self.const, name, path, shown))
         setattr(namespace, self.dest, sources)
 
 
@@ -238,6 +253,16 @@ def make_parser() -> argparse.ArgumentParser:
             const=kind,
             help=f"add the messages of {what} to NAME's mailbox (repeatable; read only)",
         )
+    mail.add_argument(
+        "--corpus",
+        dest="sources",
+        metavar="NAME",
+        type=_corpus_user,
+        action=_AddSource,
+        const="corpus",
+        help="add fakepop's corpus of tricky messages to NAME's mailbox, each with "
+        "the name of its trap as UID (repeatable; see below)",
+    )
 
     tls = parser.add_argument_group("TLS (throwaway certificates made at start-up)")
     tls.add_argument(
@@ -329,12 +354,16 @@ def make_plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Plan
         if name in accounts:
             parser.error(f"argument --user: {name!r} is given twice")
         accounts[name] = password
+    demo = not accounts
+    # Sources fill the accounts given, or without any the demo accounts.
+    known = list(demo_mailboxes() if demo else accounts)
     sources: list[Source] = args.sources or []
     for source in sources:
-        if source.user not in accounts:
+        if source.user not in known:
+            also = f", or name a demo account: {', '.join(known)}" if demo else ""
             parser.error(
                 f"argument {source.option}: there is no --user {source.user} "
-                f"(give --user {source.user}:PASSWORD)"
+                f"(give --user {source.user}:PASSWORD{also})"
             )
     settings: dict[str, Any] = {
         name: getattr(args, name)
@@ -355,14 +384,11 @@ def make_plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Plan
             tls.write_ca_pem(args.ca_file)
         except OSError as exc:
             parser.error(f"argument --ca-file: cannot write {args.ca_file}: {exc.strerror}")
-    if not accounts:
-        return Plan(MailStore(demo_mailboxes()), config, True, tls, args.pop3s_port)
-
-    store = MailStore()
+    store = MailStore(demo_mailboxes() if demo else None)
     for name, password in accounts.items():
         store.add_user(name, password)
     fill_store(store, sources)
-    return Plan(store, config, False, tls, args.pop3s_port)
+    return Plan(store, config, demo, tls, args.pop3s_port)
 
 
 def _check_outputs(

@@ -1,5 +1,5 @@
-"""The mail sources of --mbox, --maildir and --eml-dir: reading them into the store,
-and telling whether writing a file would change one."""
+"""The mail sources of --mbox, --maildir, --eml-dir and --corpus: reading them into
+the store, and telling whether writing a file would change one."""
 
 from __future__ import annotations
 
@@ -7,16 +7,24 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from .. import corpus
 from .._loading import read_eml_dir, read_maildir, read_mbox
 from .._store import MailStore
 
 __all__ = ["READERS", "Source", "clash_with_source", "fill_store", "option_terms"]
 
-#: The readers behind --mbox, --maildir and --eml-dir.
+
+def _read_corpus(path: str) -> dict[str, bytes]:
+    # --corpus has no path: its messages are fakepop.corpus, named after their traps.
+    return corpus.all()
+
+
+#: The readers behind --mbox, --maildir, --eml-dir and --corpus.
 READERS: dict[str, Callable[[str], dict[str, bytes]]] = {
     "mbox": read_mbox,
     "maildir": read_maildir,
     "eml-dir": read_eml_dir,
+    "corpus": _read_corpus,
 }
 
 
@@ -24,7 +32,7 @@ READERS: dict[str, Callable[[str], dict[str, bytes]]] = {
 class Source:
     kind: str  # a key of READERS
     user: str
-    path: str
+    path: str  # "" for --corpus, which reads no file
     option: str  # as given, for messages
 
 
@@ -52,6 +60,8 @@ def option_terms(reason: str) -> str:
 
 def clash_with_source(output: str, source: Source) -> str:
     """How writing ``output`` would change ``source`` ("is the mail source", ...), or ""."""
+    if not source.path:
+        return ""  # a source that reads no file cannot be written over
     # Real paths see through symlinks and "..", even to a file not created yet;
     # samefile sees hard links and the files a directory's symlinks point at.
     target = os.path.realpath(output)
