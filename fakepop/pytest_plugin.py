@@ -16,9 +16,17 @@ Fixtures that give a running server:
 
 What the server starts with comes from ``@pytest.mark.pop3(mailboxes, **options)``
 through the ``pop3_mailboxes`` and ``pop3_config`` fixtures, which a conftest.py may
-override, as may ``pop3_listen_address``. When a test that used one of these servers
-fails, its report gets a "fakepop transcript" section per server, numbered in the
-order the servers started; an error inside a server fails the test at teardown.
+override, as may ``pop3_listen_address``. The marker may be put on a test function,
+its class and its module (``pytestmark``); they merge key by key, the closest
+winning: each of ``mailboxes`` (the positional argument is that key), ``tls``,
+``profile`` and every ServerConfig option comes from the closest marker that sets
+it, so a module's mailboxes and a test's ``autologout=5`` make one server. A value
+replaces a farther one whole: mailbox dicts and ``texts`` are not merged. Of markers
+stacked on one function, the one nearest the ``def`` is the closest.
+
+When a test that used one of these servers fails, its report gets a "fakepop
+transcript" section per server, numbered in the order the servers started; an error
+inside a server fails the test at teardown.
 
 pytest loads this module in every run of an environment where fakepop is installed,
 so it imports neither Trio nor trustme nor the server itself: the fixtures do, when
@@ -74,44 +82,69 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         f"{_MARKER}(mailboxes=None, tls=False, profile=None, **options): the mailboxes, "
         "TLS (STLS and a POP3S port), server profile and ServerConfig options of this "
-        "test's fakepop server",
+        "test's fakepop server; markers on the function, its class and its module "
+        "merge key by key, the closest winning",
     )
 
 
 # -- what the server starts with -------------------------------------------------------
 
 
-def _marker_arguments(request: pytest.FixtureRequest) -> tuple[Any, dict[str, Any]]:
-    marker = request.node.get_closest_marker(_MARKER)
-    if marker is None:
-        return None, {}
+# The keys of @pytest.mark.pop3 besides the fields of ServerConfig.
+_MARKER_KEYS = ("mailboxes", "tls", "profile")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Marked:
+    """What a test's ``pop3`` markers ask for, merged."""
+
+    mailboxes: Any = None
+    tls: bool = False
+    profile: str | None = None
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def _marker_keywords(marker: pytest.Mark) -> dict[str, Any]:
+    # One marker's arguments by key, the positional mailboxes under "mailboxes".
     if len(marker.args) > 1:
         raise pytest.UsageError(
             f"@pytest.mark.{_MARKER} takes the mailboxes as its only positional argument"
         )
-    options = dict(marker.kwargs)
-    options.pop("tls", None)  # not a ServerConfig option; see _wants_tls
-    options.pop("profile", None)  # see pop3_config
-    if marker.args and "mailboxes" in options:
-        raise pytest.UsageError(
-            f"@pytest.mark.{_MARKER} got the mailboxes twice: as its positional argument "
-            "and as mailboxes="
-        )
-    mailboxes = marker.args[0] if marker.args else options.pop("mailboxes", None)
+    keywords = dict(marker.kwargs)
+    if marker.args:
+        if "mailboxes" in keywords:
+            raise pytest.UsageError(
+                f"@pytest.mark.{_MARKER} got the mailboxes twice: as its positional "
+                "argument and as mailboxes="
+            )
+        keywords["mailboxes"] = marker.args[0]
     fields = _config_fields()
-    unknown = sorted(set(options) - fields)
+    unknown = sorted(set(keywords) - fields - set(_MARKER_KEYS))
     if unknown:
         raise pytest.UsageError(
             f"@pytest.mark.{_MARKER}: unknown option(s) {', '.join(unknown)}; the options "
-            f"are mailboxes and the fields of fakepop.ServerConfig: "
+            f"are {', '.join(_MARKER_KEYS)} and the fields of fakepop.ServerConfig: "
             f"{', '.join(sorted(fields))}"
         )
-    return mailboxes, options
+    return keywords
 
 
-def _wants_tls(request: pytest.FixtureRequest) -> bool:
-    marker = request.node.get_closest_marker(_MARKER)
-    return bool(marker is not None and marker.kwargs.get("tls", False))
+def _marked(request: pytest.FixtureRequest) -> _Marked:
+    """The test's ``pop3`` markers merged key by key, the closest winning: a function's
+    marker over its class's, a class's over its module's (and, of markers stacked on
+    one function, the one nearest the ``def``). The positional mailboxes are the
+    ``mailboxes`` key; a value replaces a farther one whole (mailbox dicts are not
+    merged)."""
+    merged: dict[str, Any] = {}
+    # iter_markers goes from the closest to the farthest: apply them the other way.
+    for marker in reversed(list(request.node.iter_markers(_MARKER))):
+        merged.update(_marker_keywords(marker))
+    return _Marked(
+        mailboxes=merged.pop("mailboxes", None),
+        tls=bool(merged.pop("tls", False)),
+        profile=merged.pop("profile", None),
+        options=merged,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -129,23 +162,22 @@ def pop3_tls() -> TlsCertificates:
 def pop3_mailboxes(request: pytest.FixtureRequest) -> Mapping[str, MailboxSpec]:
     """The mailboxes the test's server starts with: those of ``@pytest.mark.pop3``,
     or none. Override this fixture to give a whole module or suite a default."""
-    mailboxes, _ = _marker_arguments(request)
+    mailboxes: Mapping[str, MailboxSpec] | None = _marked(request).mailboxes
     return {} if mailboxes is None else mailboxes
 
 
 @pytest.fixture
 def pop3_config(request: pytest.FixtureRequest) -> ServerConfig:
     """The server's options: the keyword arguments of ``@pytest.mark.pop3`` other than
-    ``mailboxes``, as a ServerConfig. Override this fixture to change the defaults."""
+    ``mailboxes`` and ``tls``, as a ServerConfig (on top of the defaults of the
+    ``profile`` named, if one is). Override this fixture to change the defaults."""
     from ._config import ServerConfig  # noqa: PLC0415 - see the module docstring
     from .profiles import profile  # noqa: PLC0415
 
-    _, options = _marker_arguments(request)
-    marker = request.node.get_closest_marker(_MARKER)
-    name = marker.kwargs.get("profile") if marker is not None else None
-    if name is not None:
-        return profile(name, **options)
-    return ServerConfig(**options)
+    marked = _marked(request)
+    if marked.profile is not None:
+        return profile(marked.profile, **marked.options)
+    return ServerConfig(**marked.options)
 
 
 @pytest.fixture(scope="session")
@@ -281,7 +313,7 @@ def pop3_server_factory(
         listen_address=pop3_listen_address,
         mailboxes=pop3_mailboxes,
         config=pop3_config,
-        tls=_wants_tls(request),
+        tls=_marked(request).tls,
         certificates=_certificates(request),
         on_start=lambda server: _report_transcript(request, server.transcript),
     )
@@ -334,7 +366,7 @@ def pop3_shared_server(
     test ends are closed then, without UPDATE.
     """
     server = _pop3_session_server
-    if _wants_tls(request):
+    if _marked(request).tls:
         raise pytest.UsageError(
             "pop3_shared_server serves no TLS; use pop3_server for @pytest.mark.pop3(tls=True)"
         )
@@ -373,7 +405,7 @@ async def trio_pop3_server(
     from ._server import open_pop3_server  # noqa: PLC0415 - see the module docstring
 
     host, port = pop3_listen_address
-    tls = _wants_tls(request)
+    tls = _marked(request).tls
     async with open_pop3_server(
         pop3_mailboxes,
         host=host,

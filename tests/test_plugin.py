@@ -540,6 +540,60 @@ def test_the_shared_server_refuses_a_pop3_config_it_does_not_run_with(
     result.stdout.fnmatch_lines(["E * pop3_shared_server runs with the session's*"])
 
 
+# -- markers at several levels --------------------------------------------------------
+
+
+def test_markers_at_every_level_merge_key_by_key_the_closest_winning(
+    pytester: pytest.Pytester,
+) -> None:
+    """A module's mailboxes and a test's options make one server (docs/howto.md, "Markers
+    at several levels"): each key comes from the closest marker that sets it."""
+    result = run(
+        pytester,
+        """
+        from fakepop import ServerConfig, profiles
+
+        MAILBOXES = {"alice": {"password": "pw", "messages": ["Subject: m\\n\\nm\\n"]}}
+
+        pytestmark = pytest.mark.pop3(MAILBOXES, greeting="Module.", expire=7)
+
+
+        @pytest.mark.pop3(autologout=5)
+        def test_function_options_keep_the_module_mailboxes(pop3_server, pop3_config):
+            assert pop3_config == ServerConfig(greeting="Module.", expire=7, autologout=5)
+            client = pop3(pop3_server)
+            assert client.stat()[0] == 1
+            client.quit()
+
+
+        @pytest.mark.pop3(greeting="Class.", login_delay=60)
+        class TestAClassLevel:
+            @pytest.mark.pop3({"bob": "pw"}, greeting="Function.")
+            def test_the_closest_wins_per_key(self, pop3_mailboxes, pop3_config):
+                assert pop3_mailboxes == {"bob": "pw"}  # replaced whole, not merged
+                assert pop3_config == ServerConfig(
+                    greeting="Function.", expire=7, login_delay=60
+                )
+
+            def test_the_class_over_the_module(self, pop3_mailboxes, pop3_config):
+                assert pop3_mailboxes == MAILBOXES
+                assert pop3_config == ServerConfig(greeting="Class.", expire=7, login_delay=60)
+
+
+        @pytest.mark.pop3(mailboxes={"carol": "pw"})
+        @pytest.mark.pop3(tls=True, profile="dovecot")
+        def test_stacked_and_named_keys(pop3_mailboxes, pop3_config, pop3_server):
+            assert pop3_mailboxes == {"carol": "pw"}
+            # The profile's defaults, then every option of every level on top of them.
+            assert pop3_config == profiles.dovecot(greeting="Module.", expire=7)
+            assert pop3_config.apop is False
+            assert pop3_server.pop3s_port > 0  # tls=True from the other marker
+        """,
+        *LEAN,
+    )
+    result.assert_outcomes(passed=4)
+
+
 # -- marker mistakes ---------------------------------------------------------------
 
 
@@ -563,8 +617,8 @@ def test_marker_mistakes_are_usage_errors_that_name_the_mistake(
     result.stdout.fnmatch_lines(
         [
             "*ERROR at setup of test_typo*",
-            "E * @pytest.mark.pop3: unknown option(s) autologot; the options are mailboxes "
-            "and the fields of fakepop.ServerConfig: apop, autologout, capa, *",
+            "E * @pytest.mark.pop3: unknown option(s) autologot; the options are mailboxes, "
+            "tls, profile and the fields of fakepop.ServerConfig: apop, autologout, capa, *",
             "*ERROR at setup of test_two_positional*",
             "E * @pytest.mark.pop3 takes the mailboxes as its only positional argument",
         ]
