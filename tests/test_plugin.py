@@ -17,10 +17,11 @@ import fakepop
 # An in-process run forgets, when it ends, the modules first imported during it, but
 # the fakepop package keeps the names it looked up then: a later run would import a
 # second copy of a module (fakepop.faults) while the package hands out the first, and
-# meet two classes named Fault. Importing every public name now, before any run, keeps
-# one copy of each.
+# meet two classes named Fault; cryptography, imported again, fails outright. Importing
+# every public name now, and making certificates once, keeps one copy of each.
 for _name in fakepop.__all__:
     getattr(fakepop, _name)
+fakepop.TlsCertificates()
 
 # The inner runs read no ini of ours, so each gets one: warnings are errors, as here,
 # and where pytest-asyncio is loaded its loop scope is set to keep it from warning.
