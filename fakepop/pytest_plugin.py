@@ -25,8 +25,16 @@ replaces a farther one whole: mailbox dicts and ``texts`` are not merged. Of mar
 stacked on one function, the one nearest the ``def`` is the closest.
 
 When a test that used one of these servers fails, its report gets a "fakepop
-transcript" section per server, numbered in the order the servers started; an error
-inside a server fails the test at teardown.
+transcript" section per server, numbered in the order the servers started, except for
+a transcript that the failure's ExpectationError or WaitTimeout shows already. The ini
+options ``fakepop_transcript`` (on-failure, always, never),
+``fakepop_transcript_payloads`` and ``fakepop_transcript_timestamps`` (on, off) and
+``fakepop_transcript_max_chars`` (0 for no limit), or the same as ``--fakepop-...``
+on the command line, which wins, change when and how (fakepop._pytest_report).
+
+An error inside a server fails the test at teardown with ServerError, whose report
+shows each error raised inside the server, with the traceback of where, instead of
+the fixtures' code and arguments (the mailboxes, passwords and all).
 
 pytest loads this module in every run of an environment where fakepop is installed,
 so it imports neither Trio nor trustme nor the server itself: the fixtures do, when
@@ -35,6 +43,7 @@ a test asks for a server.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
@@ -42,7 +51,16 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .errors import ServerError  # cheap: no Trio, no TLS libraries
+# Cheap: no Trio, no TLS libraries.
+from ._pytest_report import (
+    add_options,
+    complete_report,
+    configure,
+    raised_by_fixture,
+    report_transcript,
+    restore_report,
+)
+from .errors import ServerError
 
 if TYPE_CHECKING:
     from ._config import ServerConfig
@@ -66,8 +84,6 @@ __all__ = [
 ]
 
 _MARKER = "pop3"
-# The transcripts of the servers each test used, for its failure report.
-_TRANSCRIPTS: pytest.StashKey[list[Transcript]] = pytest.StashKey()
 
 
 @functools.cache
@@ -77,7 +93,12 @@ def _config_fields() -> frozenset[str]:
     return frozenset(field.name for field in dataclasses.fields(ServerConfig))
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    configure(config)  # raises pytest.UsageError for a bad report setting
     config.addinivalue_line(
         "markers",
         f"{_MARKER}(mailboxes=None, tls=False, profile=None, **options): the mailboxes, "
@@ -197,7 +218,19 @@ def pop3_shared_config() -> ServerConfig:
 
 
 def _report_transcript(request: pytest.FixtureRequest, transcript: Transcript) -> None:
-    request.node.stash.setdefault(_TRANSCRIPTS, []).append(transcript)
+    report_transcript(request.node, transcript)
+
+
+@contextlib.contextmanager
+def _reported_as_ours(request: pytest.FixtureRequest) -> Iterator[None]:
+    # A ServerError that leaves the block is one of the fixtures', which the report
+    # explains with the errors raised inside the server instead of the fixture's code.
+    __tracebackhide__ = True
+    try:
+        yield
+    except ServerError as error:
+        raised_by_fixture(request.config, error)
+        raise
 
 
 # -- the servers -----------------------------------------------------------------------
@@ -271,7 +304,7 @@ class Pop3ServerFactory:
     def close(self) -> None:
         """Stop every server, the last made first; then, if any session failed inside
         any of them, raise one :class:`~fakepop.ServerError` with all their errors."""
-
+        __tracebackhide__ = True  # a test's report shows the errors, not this method
         self._closed = True
         errors: list[BaseException] = []
         while self._servers:
@@ -309,6 +342,7 @@ def pop3_server_factory(
     when the test ends, and an error inside any of them fails the test then; each
     one's transcript goes into the failure report.
     """
+    __tracebackhide__ = True
     factory = Pop3ServerFactory(
         listen_address=pop3_listen_address,
         mailboxes=pop3_mailboxes,
@@ -318,7 +352,8 @@ def pop3_server_factory(
         on_start=lambda server: _report_transcript(request, server.transcript),
     )
     yield factory
-    factory.close()  # raises ServerError if a session failed inside a server
+    with _reported_as_ours(request):
+        factory.close()  # raises ServerError if a session failed inside a server
 
 
 @pytest.fixture
@@ -338,6 +373,7 @@ def _pop3_session_server(
     pop3_listen_address: tuple[str, int],
     pop3_shared_config: ServerConfig,
 ) -> Iterator[Pop3ServerThread]:
+    __tracebackhide__ = True
     # Reported per test by pop3_shared_server, after each reset; no on_start here.
     factory = Pop3ServerFactory(
         listen_address=pop3_listen_address,
@@ -347,7 +383,8 @@ def _pop3_session_server(
         certificates=_certificates(request),
     )
     yield factory()
-    factory.close()
+    with _reported_as_ours(request):
+        factory.close()
 
 
 @pytest.fixture
@@ -365,6 +402,7 @@ def pop3_shared_server(
     override, is refused; use ``pop3_server`` for that. Sessions still open when the
     test ends are closed then, without UPDATE.
     """
+    __tracebackhide__ = True
     server = _pop3_session_server
     if _marked(request).tls:
         raise pytest.UsageError(
@@ -378,7 +416,8 @@ def pop3_shared_server(
         )
     # The reset raises, after resetting, an error of a session that ended since the
     # last test's report (a stray client between tests): reported here, never wiped.
-    server.reset(pop3_mailboxes)
+    with _reported_as_ours(request):
+        server.reset(pop3_mailboxes)
     _report_transcript(request, server.transcript)
     yield server
     # End what the test left open first, so that anything failing as it ends is
@@ -386,7 +425,8 @@ def pop3_shared_server(
     server.close_sessions()
     errors = server.server.take_errors()
     if errors:
-        raise ServerError(errors) from errors[0]
+        with _reported_as_ours(request):
+            raise ServerError(errors) from errors[0]
 
 
 @pytest.fixture
@@ -404,21 +444,23 @@ async def trio_pop3_server(
     """
     from ._server import open_pop3_server  # noqa: PLC0415 - see the module docstring
 
+    __tracebackhide__ = True
     host, port = pop3_listen_address
     tls = _marked(request).tls
-    async with open_pop3_server(
-        pop3_mailboxes,
-        host=host,
-        port=port,
-        config=pop3_config,
-        ssl_context=request.getfixturevalue("pop3_tls").server_context() if tls else None,
-        pop3s_port=0 if tls else None,
-    ) as server:
-        _report_transcript(request, server.transcript)
-        yield server
+    with _reported_as_ours(request):  # raised as the block ends
+        async with open_pop3_server(
+            pop3_mailboxes,
+            host=host,
+            port=port,
+            config=pop3_config,
+            ssl_context=request.getfixturevalue("pop3_tls").server_context() if tls else None,
+            pop3s_port=0 if tls else None,
+        ) as server:
+            _report_transcript(request, server.transcript)
+            yield server
 
 
-# -- the transcript in failure reports ---------------------------------------------------
+# -- the report ------------------------------------------------------------------------
 
 
 @pytest.hookimpl(wrapper=True)
@@ -426,9 +468,10 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    if report.failed:
-        transcripts = item.stash.get(_TRANSCRIPTS, [])
-        for number, transcript in enumerate(transcripts, 1):
-            name = "fakepop transcript" if len(transcripts) == 1 else f"fakepop transcript {number}"
-            report.sections.append((f"{name} ({report.when})", transcript.render()))
+    complete_report(item, call, report)
     return report
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    restore_report(report)  # before the terminal and other reporters see it
