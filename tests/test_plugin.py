@@ -223,6 +223,46 @@ def test_trio_tests_use_trio_pop3_server(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=2)
 
 
+def test_a_thread_client_under_autojump_clock_fails_the_test_naming_the_cause(
+    pytester: pytest.Pytester,
+) -> None:
+    """With autojump_clock, a client in a worker thread leaves the run with nothing
+    to do while the thread works, so the clock jumps to the autologout deadline (RFC
+    1939 section 3) in the middle of a session in use. The test fails saying so, and
+    how to fix it (docs/howto.md, "Trio"); tests/test_autojump_threads.py has more."""
+    result = run(
+        pytester,
+        """
+        import trio
+
+
+        @pytest.mark.pop3({"alice": "pw"}, autologout=600)
+        async def test_thread_client(trio_pop3_server, autojump_clock):
+            def client():
+                session = pop3(trio_pop3_server)
+                # Whatever the thread does now (here it reads), the run waits for it.
+                session.sock.recv(1)
+                session.noop()
+                session.quit()
+
+            await trio.to_thread.run_sync(client)
+        """,
+        trio_mode=True,
+    )
+    result.assert_outcomes(failed=1)
+    output = " ".join(result.stdout.str().split())  # lines joined where pytest cut them
+    for words in [
+        "UsageError: the autologout timer (600 s) ended session 1 while a task of this "
+        "Trio run waited in trio.to_thread.run_sync, under a MockClock that autojumps "
+        "(autojump_clock)",
+        "run the client as a Trio task",
+        "use a MockClock without autojump",
+        "drop autojump_clock from this test",
+        "(error inside the server: UsageError: the autologout timer",  # the transcript
+    ]:
+        assert words in output, words
+
+
 # -- pytest-xdist ------------------------------------------------------------------
 
 
