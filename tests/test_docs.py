@@ -2,6 +2,8 @@
 
 - Every Python block of docs/howto.md is a complete file from docs/examples/, whose
   tests run in CI, named on the line above the block; the block must equal the file.
+- Every Python block of README.md that holds a test is a part of such a file, or of
+  one in examples/, exactly as shown.
 - docs/api.md must be exactly what docs/make_api.py writes from the code today.
 """
 
@@ -21,6 +23,7 @@ from fakepop import faults
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 HOWTO = DOCS / "howto.md"
+README = ROOT / "README.md"
 FILE_LINE = re.compile(r"File: \[`(?P<path>docs/examples/[\w.-]+\.py)`\]\((?P<link>[^)]+)\)")
 PYTHON_INFO = {"python", "py", "python3"}
 
@@ -39,9 +42,9 @@ def _load(name: str) -> ModuleType:
     return module
 
 
-def _python_blocks() -> list[tuple[int, str, str]]:
-    """(line number, the line above, code) of every Python block of the how-to."""
-    lines = HOWTO.read_text(encoding="utf-8").splitlines()
+def _python_blocks(page: Path = HOWTO) -> list[tuple[int, str, str]]:
+    """(line number, the line above, code) of every Python block of ``page``."""
+    lines = page.read_text(encoding="utf-8").splitlines()
     found = []
     above = ""
     i = 0
@@ -93,6 +96,31 @@ def test_include_examples_leaves_the_howto_as_it_is() -> None:
     include_examples = _load("include_examples")
     text = HOWTO.read_text(encoding="utf-8")
     assert include_examples.include(text) == text
+
+
+README_TESTS = [
+    block
+    for block in _python_blocks(README)
+    if "\ndef test_" in block[2] or "\nasync def test_" in block[2]
+]
+
+
+def test_the_readme_shows_tests() -> None:
+    assert len(README_TESTS) >= 2
+
+
+@pytest.mark.parametrize(
+    ("line", "above", "code"), README_TESTS, ids=[str(b[0]) for b in README_TESTS]
+)
+def test_each_test_of_the_readme_is_part_of_an_example_that_runs(
+    line: int, above: str, code: str
+) -> None:
+    """A README block with a test is a part of a test file of examples/ or
+    docs/examples/, as it is shown: run in CI, here and in a project of its own."""
+    files = sorted([*ROOT.glob("examples/*.py"), *DOCS.glob("examples/*.py")])
+    assert any(code in path.read_text(encoding="utf-8") for path in files), (
+        f"README.md line {line}: this test is in no file of examples/ or docs/examples/"
+    )
 
 
 def test_api_md_is_what_make_api_writes() -> None:
