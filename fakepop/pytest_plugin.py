@@ -68,7 +68,6 @@ if TYPE_CHECKING:
     from ._store import MailboxSpec, MailStore
     from ._thread import Pop3ServerThread
     from ._tls import TlsCertificates
-    from ._transcript import Transcript
 
 __all__ = [
     "Pop3ServerFactory",
@@ -115,14 +114,18 @@ def pytest_configure(config: pytest.Config) -> None:
 _MARKER_KEYS = ("mailboxes", "tls", "profile")
 
 
-@dataclasses.dataclass(frozen=True)
 class _Marked:
     """What a test's ``pop3`` markers ask for, merged."""
 
-    mailboxes: Any = None
-    tls: bool = False
-    profile: str | None = None
-    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    __slots__ = ("mailboxes", "options", "profile", "tls")
+
+    def __init__(
+        self, mailboxes: Any, tls: bool, profile: str | None, options: Mapping[str, Any]
+    ) -> None:
+        self.mailboxes = mailboxes
+        self.tls = tls
+        self.profile = profile
+        self.options = options
 
 
 def _marker_keywords(marker: pytest.Mark) -> dict[str, Any]:
@@ -215,10 +218,6 @@ def pop3_shared_config() -> ServerConfig:
     from ._config import ServerConfig  # noqa: PLC0415 - see the module docstring
 
     return ServerConfig()
-
-
-def _report_transcript(request: pytest.FixtureRequest, transcript: Transcript) -> None:
-    report_transcript(request.node, transcript)
 
 
 @contextlib.contextmanager
@@ -349,7 +348,7 @@ def pop3_server_factory(
         config=pop3_config,
         tls=_marked(request).tls,
         certificates=_certificates(request),
-        on_start=lambda server: _report_transcript(request, server.transcript),
+        on_start=lambda server: report_transcript(request.node, server.transcript),
     )
     yield factory
     with _reported_as_ours(request):
@@ -418,7 +417,7 @@ def pop3_shared_server(
     # last test's report (a stray client between tests): reported here, never wiped.
     with _reported_as_ours(request):
         server.reset(pop3_mailboxes)
-    _report_transcript(request, server.transcript)
+    report_transcript(request.node, server.transcript)
     yield server
     # End what the test left open first, so that anything failing as it ends is
     # reported here, against this test, and only here: the next test starts clean.
@@ -456,7 +455,7 @@ async def trio_pop3_server(
             ssl_context=request.getfixturevalue("pop3_tls").server_context() if tls else None,
             pop3s_port=0 if tls else None,
         ) as server:
-            _report_transcript(request, server.transcript)
+            report_transcript(request.node, server.transcript)
             yield server
 
 
