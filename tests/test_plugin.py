@@ -239,11 +239,16 @@ def test_a_thread_client_under_autojump_clock_fails_the_test_naming_the_cause(
         @pytest.mark.pop3({"alice": "pw"}, autologout=600)
         async def test_thread_client(trio_pop3_server, autojump_clock):
             def client():
-                session = pop3(trio_pop3_server)
-                # Whatever the thread does now (here it reads), the run waits for it.
-                session.sock.recv(1)
-                session.noop()
-                session.quit()
+                server = trio_pop3_server
+                session = poplib.POP3(server.host, server.port, timeout=TIMEOUT)
+                try:
+                    session.user("alice")
+                    session.pass_("pw")
+                    # Whatever the thread does now (here it reads), the run waits.
+                    session.sock.recv(1)
+                    session.noop()
+                finally:
+                    session.close()
 
             await trio.to_thread.run_sync(client)
         """,
