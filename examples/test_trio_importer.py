@@ -4,7 +4,8 @@
 autologout, the login delay) follow the run's clock, so with ``autojump_clock`` a test
 lets minutes pass in no time. It does so whenever every task is waiting, including
 on a worker thread (``trio.Path``, ``trio.to_thread``): while a thread works, the
-server's ten-minute autologout can fire. The importer writes its files directly.
+server's ten-minute autologout would fire, and fakepop fails the session saying so.
+The importer writes its files directly.
 """
 
 from __future__ import annotations

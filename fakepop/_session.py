@@ -36,6 +36,7 @@ from ._replies import Command, Reply
 from ._state import State
 from ._store import MailStore
 from ._transcript import EndReason
+from ._virtual_time import check_timer
 from .faults import FaultSet
 
 __all__ = ["Recorder", "Session", "close_stream"]
@@ -148,6 +149,7 @@ class Session:
                 ended = await self._execute(command)
                 if ended is not None:
                     return ended
+        check_timer("autologout timer", self._autologout, self.number)
         return EndReason.TIMEOUT
 
     async def _execute(self, command: Command) -> EndReason | None:
@@ -332,6 +334,8 @@ class Session:
             with trio.fail_after(self._autologout):
                 await tls.do_handshake()
         except (trio.BrokenResourceError, trio.TooSlowError) as exc:
+            if isinstance(exc, trio.TooSlowError):
+                check_timer("TLS handshake timeout", self._autologout, self.number)
             reason = exc.__cause__ or exc
             self.recorder.event(f"TLS handshake failed: {type(reason).__name__}: {reason}")
             return False

@@ -174,8 +174,14 @@ class SessionRecord:
         if difference is not None:
             fail(f"POP3 commands of session {self.id} {difference}", None, self.render())
 
-    def render(self, *, show_secrets: bool = False) -> str:
-        """The session in telnet style: ``C: USER alice`` / ``S: +OK ...``."""
+    def render(
+        self, *, show_secrets: bool = False, payloads: bool = True, timestamps: bool = False
+    ) -> str:
+        """The session in telnet style: ``C: USER alice`` / ``S: +OK ...``.
+
+        ``payloads=False`` leaves out what follows a multi-line reply's status line
+        (``[3 more lines, 20 octets]``); ``timestamps=True`` starts each line with
+        the seconds since the session started (``[  1.500] C: STAT``)."""
         who = f" ({self.user})" if self.user else ""
         peer = f" from {self.peer[0]}:{self.peer[1]}" if self.peer else ""
         ended = f", ended by {self.ended_by.value}" if self.ended_by else ", still open"
@@ -183,16 +189,17 @@ class SessionRecord:
         out = [f"--- session {self.id}{peer}{who}{ended}{lasted}"]
         for entry in self.entries:
             if entry.kind is EntryKind.CLIENT:
-                out.append(f"C: {entry.shown(show_secrets=show_secrets)}")
+                line = f"C: {entry.shown(show_secrets=show_secrets)}"
             elif entry.kind is EntryKind.SERVER:
                 more = ""
-                if entry.lines or entry.octets:
+                if payloads and (entry.lines or entry.octets):
                     more = f"   [{entry.lines} more lines, {entry.octets} octets]"
-                out.append(f"S: {entry.text}{more}")
+                line = f"S: {entry.text}{more}"
             elif entry.kind is EntryKind.STATE:
-                out.append(f"   (state: {entry.text})")
+                line = f"   (state: {entry.text})"
             else:
-                out.append(f"   ({entry.text})")
+                line = f"   ({entry.text})"
+            out.append(f"[{entry.at:7.3f}] {line}" if timestamps else line)
         return "\n".join(out)
 
     def as_dict(self, *, show_secrets: bool = False) -> dict[str, object]:
@@ -327,6 +334,22 @@ class SessionRecorder:
             self._changed()
 
 
+def _keep_end(text: str, limit: int) -> str:
+    # The end of ``text`` in whole lines (a part of one if a single line is too long),
+    # after a line that says how much was cut: at most ``limit`` characters in all
+    # (or the notice alone, if ``limit`` is shorter than it).
+    longest_notice = _CUT_NOTICE.format(cut=len(text)) + "\n"
+    room = max(limit - len(longest_notice), 0)
+    kept = text[len(text) - room :] if room else ""
+    if "\n" in kept and text[len(text) - len(kept) - 1] != "\n":
+        kept = kept.split("\n", 1)[1]  # drop the line cut in the middle
+    notice = _CUT_NOTICE.format(cut=len(text) - len(kept))
+    return f"{notice}\n{kept}" if kept else notice
+
+
+_CUT_NOTICE = "[... {cut} characters cut ...]"
+
+
 class Transcript:
     """Every session a server has run, in the order they connected.
 
@@ -443,12 +466,34 @@ class Transcript:
             fail(f"POP3 commands{who} {difference}", self, self.render())
 
     # -- output -------------------------------------------------------------------
-    def render(self, *, show_secrets: bool = False) -> str:
-        """Every session in telnet style, for a human to read."""
+    def render(
+        self,
+        *,
+        show_secrets: bool = False,
+        payloads: bool = True,
+        timestamps: bool = False,
+        max_chars: int | None = None,
+    ) -> str:
+        """Every session in telnet style, for a human to read.
+
+        ``payloads`` and ``timestamps`` are :meth:`SessionRecord.render`'s. With
+        ``max_chars``, a longer rendering keeps its end, in whole lines, after a first
+        line that says how many characters were cut, all in at most ``max_chars``
+        characters (the last lines are where a failure usually shows)."""
+        if max_chars is not None and (
+            isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 1
+        ):
+            raise ValueError(f"max_chars must be a positive int or None, not {max_chars!r}")
         sessions = self.sessions
         if not sessions:
             return "(no POP3 sessions)"
-        return "\n".join(s.render(show_secrets=show_secrets) for s in sessions)
+        text = "\n".join(
+            s.render(show_secrets=show_secrets, payloads=payloads, timestamps=timestamps)
+            for s in sessions
+        )
+        if max_chars is None or len(text) <= max_chars:
+            return text
+        return _keep_end(text, max_chars)
 
     def to_json(self, *, show_secrets: bool = False, indent: int | None = 2) -> str:
         return json.dumps(

@@ -16,9 +16,25 @@ Fixtures that give a running server:
 
 What the server starts with comes from ``@pytest.mark.pop3(mailboxes, **options)``
 through the ``pop3_mailboxes`` and ``pop3_config`` fixtures, which a conftest.py may
-override, as may ``pop3_listen_address``. When a test that used one of these servers
-fails, its report gets a "fakepop transcript" section per server, numbered in the
-order the servers started; an error inside a server fails the test at teardown.
+override, as may ``pop3_listen_address``. The marker may be put on a test function,
+its class and its module (``pytestmark``); they merge key by key, the closest
+winning: each of ``mailboxes`` (the positional argument is that key), ``tls``,
+``profile`` and every ServerConfig option comes from the closest marker that sets
+it, so a module's mailboxes and a test's ``autologout=5`` make one server. A value
+replaces a farther one whole: mailbox dicts and ``texts`` are not merged. Of markers
+stacked on one function, the one nearest the ``def`` is the closest.
+
+When a test that used one of these servers fails, its report gets a "fakepop
+transcript" section per server, numbered in the order the servers started, except for
+a transcript that the failure's ExpectationError or WaitTimeout shows already. The ini
+options ``fakepop_transcript`` (on-failure, always, never),
+``fakepop_transcript_payloads`` and ``fakepop_transcript_timestamps`` (on, off) and
+``fakepop_transcript_max_chars`` (0 for no limit), or the same as ``--fakepop-...``
+on the command line, which wins, change when and how (fakepop._pytest_report).
+
+An error inside a server fails the test at teardown with ServerError, whose report
+shows each error raised inside the server, with the traceback of where, instead of
+the fixtures' code and arguments (the mailboxes, passwords and all).
 
 pytest loads this module in every run of an environment where fakepop is installed,
 so it imports neither Trio nor trustme nor the server itself: the fixtures do, when
@@ -27,6 +43,7 @@ a test asks for a server.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
@@ -34,7 +51,16 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .errors import ServerError  # cheap: no Trio, no TLS libraries
+# Cheap: no Trio, no TLS libraries.
+from ._pytest_report import (
+    add_options,
+    complete_report,
+    configure,
+    raised_by_fixture,
+    report_transcript,
+    restore_report,
+)
+from .errors import ServerError
 
 if TYPE_CHECKING:
     from ._config import ServerConfig
@@ -42,7 +68,6 @@ if TYPE_CHECKING:
     from ._store import MailboxSpec, MailStore
     from ._thread import Pop3ServerThread
     from ._tls import TlsCertificates
-    from ._transcript import Transcript
 
 __all__ = [
     "Pop3ServerFactory",
@@ -58,8 +83,6 @@ __all__ = [
 ]
 
 _MARKER = "pop3"
-# The transcripts of the servers each test used, for its failure report.
-_TRANSCRIPTS: pytest.StashKey[list[Transcript]] = pytest.StashKey()
 
 
 @functools.cache
@@ -69,49 +92,83 @@ def _config_fields() -> frozenset[str]:
     return frozenset(field.name for field in dataclasses.fields(ServerConfig))
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    configure(config)  # raises pytest.UsageError for a bad report setting
     config.addinivalue_line(
         "markers",
         f"{_MARKER}(mailboxes=None, tls=False, profile=None, **options): the mailboxes, "
         "TLS (STLS and a POP3S port), server profile and ServerConfig options of this "
-        "test's fakepop server",
+        "test's fakepop server; markers on the function, its class and its module "
+        "merge key by key, the closest winning",
     )
 
 
 # -- what the server starts with -------------------------------------------------------
 
 
-def _marker_arguments(request: pytest.FixtureRequest) -> tuple[Any, dict[str, Any]]:
-    marker = request.node.get_closest_marker(_MARKER)
-    if marker is None:
-        return None, {}
+# The keys of @pytest.mark.pop3 besides the fields of ServerConfig.
+_MARKER_KEYS = ("mailboxes", "tls", "profile")
+
+
+class _Marked:
+    """What a test's ``pop3`` markers ask for, merged."""
+
+    __slots__ = ("mailboxes", "options", "profile", "tls")
+
+    def __init__(
+        self, mailboxes: Any, tls: bool, profile: str | None, options: Mapping[str, Any]
+    ) -> None:
+        self.mailboxes = mailboxes
+        self.tls = tls
+        self.profile = profile
+        self.options = options
+
+
+def _marker_keywords(marker: pytest.Mark) -> dict[str, Any]:
+    # One marker's arguments by key, the positional mailboxes under "mailboxes".
     if len(marker.args) > 1:
         raise pytest.UsageError(
             f"@pytest.mark.{_MARKER} takes the mailboxes as its only positional argument"
         )
-    options = dict(marker.kwargs)
-    options.pop("tls", None)  # not a ServerConfig option; see _wants_tls
-    options.pop("profile", None)  # see pop3_config
-    if marker.args and "mailboxes" in options:
-        raise pytest.UsageError(
-            f"@pytest.mark.{_MARKER} got the mailboxes twice: as its positional argument "
-            "and as mailboxes="
-        )
-    mailboxes = marker.args[0] if marker.args else options.pop("mailboxes", None)
+    keywords = dict(marker.kwargs)
+    if marker.args:
+        if "mailboxes" in keywords:
+            raise pytest.UsageError(
+                f"@pytest.mark.{_MARKER} got the mailboxes twice: as its positional "
+                "argument and as mailboxes="
+            )
+        keywords["mailboxes"] = marker.args[0]
     fields = _config_fields()
-    unknown = sorted(set(options) - fields)
+    unknown = sorted(set(keywords) - fields - set(_MARKER_KEYS))
     if unknown:
         raise pytest.UsageError(
             f"@pytest.mark.{_MARKER}: unknown option(s) {', '.join(unknown)}; the options "
-            f"are mailboxes and the fields of fakepop.ServerConfig: "
+            f"are {', '.join(_MARKER_KEYS)} and the fields of fakepop.ServerConfig: "
             f"{', '.join(sorted(fields))}"
         )
-    return mailboxes, options
+    return keywords
 
 
-def _wants_tls(request: pytest.FixtureRequest) -> bool:
-    marker = request.node.get_closest_marker(_MARKER)
-    return bool(marker is not None and marker.kwargs.get("tls", False))
+def _marked(request: pytest.FixtureRequest) -> _Marked:
+    """The test's ``pop3`` markers merged key by key, the closest winning: a function's
+    marker over its class's, a class's over its module's (and, of markers stacked on
+    one function, the one nearest the ``def``). The positional mailboxes are the
+    ``mailboxes`` key; a value replaces a farther one whole (mailbox dicts are not
+    merged)."""
+    merged: dict[str, Any] = {}
+    # iter_markers goes from the closest to the farthest: apply them the other way.
+    for marker in reversed(list(request.node.iter_markers(_MARKER))):
+        merged.update(_marker_keywords(marker))
+    return _Marked(
+        mailboxes=merged.pop("mailboxes", None),
+        tls=bool(merged.pop("tls", False)),
+        profile=merged.pop("profile", None),
+        options=merged,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -129,23 +186,22 @@ def pop3_tls() -> TlsCertificates:
 def pop3_mailboxes(request: pytest.FixtureRequest) -> Mapping[str, MailboxSpec]:
     """The mailboxes the test's server starts with: those of ``@pytest.mark.pop3``,
     or none. Override this fixture to give a whole module or suite a default."""
-    mailboxes, _ = _marker_arguments(request)
+    mailboxes: Mapping[str, MailboxSpec] | None = _marked(request).mailboxes
     return {} if mailboxes is None else mailboxes
 
 
 @pytest.fixture
 def pop3_config(request: pytest.FixtureRequest) -> ServerConfig:
     """The server's options: the keyword arguments of ``@pytest.mark.pop3`` other than
-    ``mailboxes``, as a ServerConfig. Override this fixture to change the defaults."""
+    ``mailboxes`` and ``tls``, as a ServerConfig (on top of the defaults of the
+    ``profile`` named, if one is). Override this fixture to change the defaults."""
     from ._config import ServerConfig  # noqa: PLC0415 - see the module docstring
     from .profiles import profile  # noqa: PLC0415
 
-    _, options = _marker_arguments(request)
-    marker = request.node.get_closest_marker(_MARKER)
-    name = marker.kwargs.get("profile") if marker is not None else None
-    if name is not None:
-        return profile(name, **options)
-    return ServerConfig(**options)
+    marked = _marked(request)
+    if marked.profile is not None:
+        return profile(marked.profile, **marked.options)
+    return ServerConfig(**marked.options)
 
 
 @pytest.fixture(scope="session")
@@ -164,8 +220,16 @@ def pop3_shared_config() -> ServerConfig:
     return ServerConfig()
 
 
-def _report_transcript(request: pytest.FixtureRequest, transcript: Transcript) -> None:
-    request.node.stash.setdefault(_TRANSCRIPTS, []).append(transcript)
+@contextlib.contextmanager
+def _reported_as_ours(request: pytest.FixtureRequest) -> Iterator[None]:
+    # A ServerError that leaves the block is one of the fixtures', which the report
+    # explains with the errors raised inside the server instead of the fixture's code.
+    __tracebackhide__ = True
+    try:
+        yield
+    except ServerError as error:
+        raised_by_fixture(request.config, error)
+        raise
 
 
 # -- the servers -----------------------------------------------------------------------
@@ -239,7 +303,7 @@ class Pop3ServerFactory:
     def close(self) -> None:
         """Stop every server, the last made first; then, if any session failed inside
         any of them, raise one :class:`~fakepop.ServerError` with all their errors."""
-
+        __tracebackhide__ = True  # a test's report shows the errors, not this method
         self._closed = True
         errors: list[BaseException] = []
         while self._servers:
@@ -277,16 +341,18 @@ def pop3_server_factory(
     when the test ends, and an error inside any of them fails the test then; each
     one's transcript goes into the failure report.
     """
+    __tracebackhide__ = True
     factory = Pop3ServerFactory(
         listen_address=pop3_listen_address,
         mailboxes=pop3_mailboxes,
         config=pop3_config,
-        tls=_wants_tls(request),
+        tls=_marked(request).tls,
         certificates=_certificates(request),
-        on_start=lambda server: _report_transcript(request, server.transcript),
+        on_start=lambda server: report_transcript(request.node, server.transcript),
     )
     yield factory
-    factory.close()  # raises ServerError if a session failed inside a server
+    with _reported_as_ours(request):
+        factory.close()  # raises ServerError if a session failed inside a server
 
 
 @pytest.fixture
@@ -306,6 +372,7 @@ def _pop3_session_server(
     pop3_listen_address: tuple[str, int],
     pop3_shared_config: ServerConfig,
 ) -> Iterator[Pop3ServerThread]:
+    __tracebackhide__ = True
     # Reported per test by pop3_shared_server, after each reset; no on_start here.
     factory = Pop3ServerFactory(
         listen_address=pop3_listen_address,
@@ -315,7 +382,8 @@ def _pop3_session_server(
         certificates=_certificates(request),
     )
     yield factory()
-    factory.close()
+    with _reported_as_ours(request):
+        factory.close()
 
 
 @pytest.fixture
@@ -333,8 +401,9 @@ def pop3_shared_server(
     override, is refused; use ``pop3_server`` for that. Sessions still open when the
     test ends are closed then, without UPDATE.
     """
+    __tracebackhide__ = True
     server = _pop3_session_server
-    if _wants_tls(request):
+    if _marked(request).tls:
         raise pytest.UsageError(
             "pop3_shared_server serves no TLS; use pop3_server for @pytest.mark.pop3(tls=True)"
         )
@@ -346,15 +415,17 @@ def pop3_shared_server(
         )
     # The reset raises, after resetting, an error of a session that ended since the
     # last test's report (a stray client between tests): reported here, never wiped.
-    server.reset(pop3_mailboxes)
-    _report_transcript(request, server.transcript)
+    with _reported_as_ours(request):
+        server.reset(pop3_mailboxes)
+    report_transcript(request.node, server.transcript)
     yield server
     # End what the test left open first, so that anything failing as it ends is
     # reported here, against this test, and only here: the next test starts clean.
     server.close_sessions()
     errors = server.server.take_errors()
     if errors:
-        raise ServerError(errors) from errors[0]
+        with _reported_as_ours(request):
+            raise ServerError(errors) from errors[0]
 
 
 @pytest.fixture
@@ -372,21 +443,23 @@ async def trio_pop3_server(
     """
     from ._server import open_pop3_server  # noqa: PLC0415 - see the module docstring
 
+    __tracebackhide__ = True
     host, port = pop3_listen_address
-    tls = _wants_tls(request)
-    async with open_pop3_server(
-        pop3_mailboxes,
-        host=host,
-        port=port,
-        config=pop3_config,
-        ssl_context=request.getfixturevalue("pop3_tls").server_context() if tls else None,
-        pop3s_port=0 if tls else None,
-    ) as server:
-        _report_transcript(request, server.transcript)
-        yield server
+    tls = _marked(request).tls
+    with _reported_as_ours(request):  # raised as the block ends
+        async with open_pop3_server(
+            pop3_mailboxes,
+            host=host,
+            port=port,
+            config=pop3_config,
+            ssl_context=request.getfixturevalue("pop3_tls").server_context() if tls else None,
+            pop3s_port=0 if tls else None,
+        ) as server:
+            report_transcript(request.node, server.transcript)
+            yield server
 
 
-# -- the transcript in failure reports ---------------------------------------------------
+# -- the report ------------------------------------------------------------------------
 
 
 @pytest.hookimpl(wrapper=True)
@@ -394,9 +467,10 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    if report.failed:
-        transcripts = item.stash.get(_TRANSCRIPTS, [])
-        for number, transcript in enumerate(transcripts, 1):
-            name = "fakepop transcript" if len(transcripts) == 1 else f"fakepop transcript {number}"
-            report.sections.append((f"{name} ({report.when})", transcript.render()))
+    complete_report(item, call, report)
     return report
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    restore_report(report)  # before the terminal and other reporters see it

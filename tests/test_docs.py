@@ -3,6 +3,8 @@
 - Every Python block of docs/howto.md and docs/strategies.md is a complete file from
   docs/examples/ or examples/, whose tests run in CI, named on the line above the
   block; the block must equal the file.
+- Every Python block of README.md that holds a test is a part of such a file, or of
+  one in examples/, exactly as shown.
 - docs/api.md must be exactly what docs/make_api.py writes from the code today.
 """
 
@@ -23,6 +25,7 @@ from fakepop import corpus, faults, strategies
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 HOWTO = DOCS / "howto.md"
+README = ROOT / "README.md"
 PAGES = (HOWTO, DOCS / "strategies.md")
 FILE_LINE = re.compile(
     r"File: \[`(?P<path>(?:docs/)?examples/[\w.-]+\.py)`\]\((?P<link>[^)]+)\)"
@@ -44,7 +47,7 @@ def _load(name: str) -> ModuleType:
     return module
 
 
-def _python_blocks(page: Path) -> list[tuple[int, str, str]]:
+def _python_blocks(page: Path = HOWTO) -> list[tuple[int, str, str]]:
     """(line number, the line above, code) of every Python block of ``page``."""
     lines = page.read_text(encoding="utf-8").splitlines()
     found = []
@@ -106,6 +109,31 @@ def test_include_examples_leaves_the_pages_as_they_are(page: Path) -> None:
     assert [p.name for p in include_examples.PAGES] == [p.name for p in PAGES]
     text = page.read_text(encoding="utf-8")
     assert include_examples.include(text) == text
+
+
+README_TESTS = [
+    block
+    for block in _python_blocks(README)
+    if "\ndef test_" in block[2] or "\nasync def test_" in block[2]
+]
+
+
+def test_the_readme_shows_tests() -> None:
+    assert len(README_TESTS) >= 2
+
+
+@pytest.mark.parametrize(
+    ("line", "above", "code"), README_TESTS, ids=[str(b[0]) for b in README_TESTS]
+)
+def test_each_test_of_the_readme_is_part_of_an_example_that_runs(
+    line: int, above: str, code: str
+) -> None:
+    """A README block with a test is a part of a test file of examples/ or
+    docs/examples/, as it is shown: run in CI, here and in a project of its own."""
+    files = sorted([*ROOT.glob("examples/*.py"), *DOCS.glob("examples/*.py")])
+    assert any(code in path.read_text(encoding="utf-8") for path in files), (
+        f"README.md line {line}: this test is in no file of examples/ or docs/examples/"
+    )
 
 
 def test_api_md_is_what_make_api_writes() -> None:

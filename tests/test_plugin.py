@@ -12,6 +12,17 @@ import textwrap
 
 import pytest
 
+import fakepop
+
+# An in-process run forgets, when it ends, the modules first imported during it, but
+# the fakepop package keeps the names it looked up then: a later run would import a
+# second copy of a module (fakepop.faults) while the package hands out the first, and
+# meet two classes named Fault; cryptography, imported again, fails outright. Importing
+# every public name now, and making certificates once, keeps one copy of each.
+for _name in fakepop.__all__:
+    getattr(fakepop, _name)
+fakepop.TlsCertificates()
+
 # The inner runs read no ini of ours, so each gets one: warnings are errors, as here,
 # and where pytest-asyncio is loaded its loop scope is set to keep it from warning.
 INI = "[pytest]\nfilterwarnings = error\n"
@@ -45,11 +56,14 @@ def run(
     *args: str,
     trio_mode: bool = False,
     subprocess: bool = False,
+    ini: str = "",
 ) -> pytest.RunResult:
     """Run pytest on ``source`` (after PRELUDE), with the async plugins unless LEAN is
-    among ``args``."""
+    among ``args``; ``ini``: more lines for the ini file."""
     lean = LEAN[1] in args
-    pytester.makeini(INI if lean else ASYNC_INI.format(trio_mode=str(trio_mode).lower()))
+    pytester.makeini(
+        (INI if lean else ASYNC_INI.format(trio_mode=str(trio_mode).lower())) + ini
+    )
     pytester.makepyfile(PRELUDE + textwrap.dedent(source))
     if subprocess:
         return pytester.runpytest_subprocess(*args)
@@ -209,6 +223,51 @@ def test_trio_tests_use_trio_pop3_server(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=2)
 
 
+def test_a_thread_client_under_autojump_clock_fails_the_test_naming_the_cause(
+    pytester: pytest.Pytester,
+) -> None:
+    """With autojump_clock, a client in a worker thread leaves the run with nothing
+    to do while the thread works, so the clock jumps to the autologout deadline (RFC
+    1939 section 3) in the middle of a session in use. The test fails saying so, and
+    how to fix it (docs/howto.md, "Trio"); tests/test_autojump_threads.py has more."""
+    result = run(
+        pytester,
+        """
+        import trio
+
+
+        @pytest.mark.pop3({"alice": "pw"}, autologout=600)
+        async def test_thread_client(trio_pop3_server, autojump_clock):
+            def client():
+                server = trio_pop3_server
+                session = poplib.POP3(server.host, server.port, timeout=TIMEOUT)
+                try:
+                    session.user("alice")
+                    session.pass_("pw")
+                    # Whatever the thread does now (here it reads), the run waits.
+                    session.sock.recv(1)
+                    session.noop()
+                finally:
+                    session.close()
+
+            await trio.to_thread.run_sync(client)
+        """,
+        trio_mode=True,
+    )
+    result.assert_outcomes(failed=1)
+    output = " ".join(result.stdout.str().split())  # lines joined where pytest cut them
+    for words in [
+        "UsageError: the autologout timer (600 s) ended session 1 while a task of this "
+        "Trio run waited in trio.to_thread.run_sync, under a MockClock that autojumps "
+        "(autojump_clock)",
+        "run the client as a Trio task",
+        "use a MockClock without autojump",
+        "drop autojump_clock from this test",
+        "(error inside the server: UsageError: the autologout timer",  # the transcript
+    ]:
+        assert words in output, words
+
+
 # -- pytest-xdist ------------------------------------------------------------------
 
 
@@ -293,6 +352,206 @@ def test_a_failing_test_reports_the_transcript_with_the_password_masked(
     assert output.count("fakepop transcript") == 1  # not for the test that passed
 
 
+# -- report settings ---------------------------------------------------------------------
+
+# Two tests that each RETR a message: the first fails, the second passes.
+RETR_THEN = """
+BOXES = {"alice": {"password": "pw", "messages": ["Subject: x\\n\\nx\\n"]}}
+
+
+def retr_and_quit(server):
+    client = pop3(server)
+    client.retr(1)
+    client.quit()
+    server.wait_idle()
+
+
+@pytest.mark.pop3(BOXES)
+def test_fails(pop3_server):
+    retr_and_quit(pop3_server)
+    assert False, "the code under test went wrong"
+
+
+@pytest.mark.pop3(BOXES)
+def test_passes(pop3_server):
+    retr_and_quit(pop3_server)
+"""
+
+
+@pytest.mark.parametrize(
+    ("ini", "args", "failing", "passing"),
+    [
+        ("", [], 1, 0),
+        ("fakepop_transcript = always\n", [], 1, 1),
+        ("fakepop_transcript = always\n", ["--fakepop-transcript=never"], 0, 0),
+        ("fakepop_transcript = never\n", ["--fakepop-transcript", "on-failure"], 1, 0),
+    ],
+    ids=["default", "ini-always", "command-line-over-ini", "back-to-the-default"],
+)
+def test_when_the_report_shows_the_transcript(
+    pytester: pytest.Pytester, ini: str, args: list[str], failing: int, passing: int
+) -> None:
+    """``fakepop_transcript`` (ini) or ``--fakepop-transcript``, the command line
+    winning: on-failure, always (passing tests' show with -rP) or never."""
+    result = run(pytester, RETR_THEN, "-rP", *args, *LEAN, ini=ini)
+    result.assert_outcomes(passed=1, failed=1)
+    output = result.stdout.str()
+    # A failing test's at the phase that failed; a passing test's once, at teardown,
+    # when its sessions have ended.
+    assert output.count("- fakepop transcript (call) -") == failing
+    assert output.count("- fakepop transcript (teardown) -") == passing
+    assert output.count("C: RETR 1") == failing + passing
+
+
+def test_the_report_leaves_out_payload_sizes_and_shows_timestamps(
+    pytester: pytest.Pytester,
+) -> None:
+    result = run(
+        pytester,
+        RETR_THEN,
+        "--fakepop-transcript-payloads=off",
+        *LEAN,
+        ini="fakepop_transcript_payloads = on\nfakepop_transcript_timestamps = on\n",
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    at = "[[]  ?.???[]]"  # [  0.001]: seconds since the session started
+    result.stdout.fnmatch_lines(
+        [
+            "*- fakepop transcript (call) -*",
+            "--- session 1 from 127.0.0.1:* (alice), ended by QUIT after * s",
+            f"{at} S: +OK fakepop POP3 server ready. <*@localhost>",
+            f"{at} C: USER alice",
+            f"{at} C: RETR 1",
+            f"{at} S: +OK 17 octets",
+            f"{at} C: QUIT",
+        ]
+    )
+    assert "more lines" not in result.stdout.str()
+
+
+def test_a_long_transcript_keeps_its_end_in_the_report(pytester: pytest.Pytester) -> None:
+    result = run(
+        pytester,
+        RETR_THEN,
+        "--fakepop-transcript-max-chars=150",
+        *LEAN,
+        ini="fakepop_transcript_max_chars = 100000\n",
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*- fakepop transcript (call) -*",
+            "[[]... * characters cut ...[]]",
+            "C: QUIT",
+            "S: +OK Logging out*",
+            "   (state: CLOSED)",
+            "   (ended: QUIT)",
+        ]
+    )
+    assert "C: USER alice" not in result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    ("ini", "args", "message"),
+    [
+        (
+            "",
+            ["--fakepop-transcript=sometimes"],
+            "--fakepop-transcript: 'sometimes' is not one of on-failure, always, never",
+        ),
+        (
+            "fakepop_transcript_timestamps = maybe\n",
+            [],
+            "fakepop_transcript_timestamps (ini): 'maybe' is neither on nor off",
+        ),
+        (
+            "fakepop_transcript_max_chars = lots\n",
+            [],
+            "fakepop_transcript_max_chars (ini): 'lots' is not a number of characters "
+            "(0 for no limit)",
+        ),
+        (
+            "",
+            ["--fakepop-transcript-max-chars=-5"],
+            "--fakepop-transcript-max-chars: '-5' is not a number of characters "
+            "(0 for no limit)",
+        ),
+    ],
+)
+def test_a_bad_report_setting_is_a_usage_error(
+    pytester: pytest.Pytester, ini: str, args: list[str], message: str
+) -> None:
+    result = run(pytester, RETR_THEN, *args, *LEAN, ini=ini)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {message}"])
+
+
+# -- a transcript the failure's message shows already ----------------------------------------
+
+
+def test_a_transcript_the_exception_shows_gets_no_section_of_its_own(
+    pytester: pytest.Pytester,
+) -> None:
+    """ExpectationError and WaitTimeout show their transcript in their message
+    (fakepop.errors): the report shows it once, and the other servers' as usual."""
+    result = run(
+        pytester,
+        """
+        import sys
+
+        from fakepop import ExpectationError, Transcript, WaitTimeout
+
+        if sys.version_info < (3, 11):
+            from exceptiongroup import ExceptionGroup
+
+
+        def two_servers(make):
+            first, second = make({"alice": "pw"}), make({"bob": "pw"})
+            pop3(first).quit()
+            pop3(second, "bob").quit()
+            first.wait_idle()
+            second.wait_idle()
+            return first, second
+
+
+        def test_expectation(pop3_server_factory):
+            first, second = two_servers(pop3_server_factory)
+            transcript = second.transcript
+            raise ExpectationError(f"bob said otherwise:\\n{transcript.render()}", transcript)
+
+
+        def test_wait_in_a_group(pop3_server_factory):
+            first, second = two_servers(pop3_server_factory)
+            transcript = first.transcript
+            timeout = WaitTimeout(f"waited in vain:\\n{transcript.render()}", transcript)
+            raise ExceptionGroup("from a nursery", [timeout])
+
+
+        def test_not_one_of_the_test_s_transcripts(pop3_server_factory):
+            two_servers(pop3_server_factory)
+            raise ExpectationError("another transcript", Transcript())
+        """,
+        *LEAN,
+    )
+    result.assert_outcomes(failed=3)
+    sections = {
+        name: result.stdout.str().split(f"_ {name} _", 1)[1].split("\n___", 1)[0]
+        for name in (
+            "test_expectation",
+            "test_wait_in_a_group",
+            "test_not_one_of_the_test_s_transcripts",
+        )
+    }
+    shown_by_the_message = {"test_expectation": "bob", "test_wait_in_a_group": "alice"}
+    for test, user in shown_by_the_message.items():
+        other = "alice" if user == "bob" else "bob"
+        assert sections[test].count(f"C: USER {user}") == 1  # in the message only
+        assert sections[test].count(f"C: USER {other}") == 1  # in its section
+        assert sections[test].count("- fakepop transcript ") == 1
+    last = sections["test_not_one_of_the_test_s_transcripts"]
+    assert last.count("- fakepop transcript ") == 2
+
+
 # -- an error inside the server ------------------------------------------------------
 
 
@@ -338,13 +597,144 @@ def test_an_error_inside_the_server_fails_the_test_at_teardown(
     result.stdout.fnmatch_lines(
         [
             "*ERROR at teardown of test_body_passes*",
-            "E * fakepop.*ServerError: fakepop server raised 1 error(s): RuntimeError: bug in STAT",
+            "fakepop.ServerError: fakepop server raised 1 error(s): RuntimeError: bug in STAT",
             "*- fakepop transcript (teardown) -*",
             "*ended by error inside the server*",
             "C: STAT",
             "   (error inside the server: RuntimeError: bug in STAT)",
         ]
     )
+
+
+def test_a_server_error_report_shows_the_error_and_the_transcript_not_the_plugin(
+    pytester: pytest.Pytester,
+) -> None:
+    """A session that failed inside the server fails the test with a report of what
+    was raised where, and the transcript; not the fixture's code, nor the mailboxes
+    (whose repr holds the passwords) that pytest would show as its arguments."""
+    result = run(
+        pytester,
+        """
+        import trio
+
+        from fakepop._protocol import Pop3Protocol
+
+        BOXES = {"alice": {"password": "pw-Zebra-42", "messages": ["Subject: s\\\\n\\\\ns\\\\n"]}}
+
+
+        @pytest.fixture(autouse=True)
+        def broken_stat(monkeypatch):
+            handle = Pop3Protocol.handle
+
+            def broken(self, command):
+                if command.keyword == "STAT":
+                    raise RuntimeError("bug in STAT")
+                return handle(self, command)
+
+            monkeypatch.setattr(Pop3Protocol, "handle", broken)
+
+
+        def stat_fails(server):
+            client = pop3(server, password=BOXES["alice"]["password"])
+            with pytest.raises(poplib.error_proto, match="SYS/TEMP"):
+                client.stat()
+            client.close()
+
+
+        @pytest.mark.pop3(BOXES)
+        def test_thread(pop3_server):
+            stat_fails(pop3_server)
+            pop3_server.wait_idle()
+
+
+        @pytest.mark.pop3(BOXES)
+        def test_shared(pop3_shared_server):
+            stat_fails(pop3_shared_server)
+            pop3_shared_server.wait_idle()
+
+
+        @pytest.mark.pop3(BOXES)
+        async def test_trio(trio_pop3_server):
+            await trio.to_thread.run_sync(stat_fails, trio_pop3_server)
+            await trio_pop3_server.wait_idle()
+        """,
+        "-vv",  # the summary lines whole, however wide the terminal
+        trio_mode=True,
+    )
+    result.assert_outcomes(passed=2, errors=2, failed=1)
+    output = result.stdout.str()
+    for header, phase in [
+        ("ERROR at teardown of test_thread", "teardown"),
+        ("ERROR at teardown of test_shared", "teardown"),
+        ("_ test_trio _", "call"),  # pytest-trio tears fixtures down in the test's run
+    ]:
+        report = output.split(header, 1)[1].split("\n__", 1)[0]
+        assert report.lstrip(" _\n").startswith(
+            "fakepop.ServerError: fakepop server raised 1 error(s): RuntimeError: bug in STAT\n"
+        ), report
+        pytester_lines = pytest.LineMatcher(report.splitlines())
+        pytester_lines.fnmatch_lines(
+            [
+                "error 1 of 1, raised inside the server:",
+                "Traceback (most recent call last):",
+                '*File "*test_a_server_error_report_shows_the_error*.py", line *, in broken',
+                '*raise RuntimeError("bug in STAT")',
+                "RuntimeError: bug in STAT",
+                f"*- fakepop transcript ({phase}) -*",
+                "--- session 1 from *(alice), ended by error inside the server*",
+                "C: STAT",
+                "   (error inside the server: RuntimeError: bug in STAT)",
+            ]
+        )
+        for internal in ("pytest_plugin", "factory.close()", "Pop3ServerFactory", "Zebra"):
+            assert internal not in report, (internal, report)
+    result.stdout.fnmatch_lines(  # the summary line: the first of the report
+        [
+            "FAILED *::test_trio - fakepop.ServerError: fakepop server raised 1 error(s): "
+            "RuntimeError: bug in STAT",
+            "ERROR *::test_thread - fakepop.ServerError: fakepop server raised 1 error(s): "
+            "RuntimeError: bug in STAT",
+        ]
+    )
+
+
+def test_a_server_error_keeps_its_one_line_summary_across_xdist_workers(
+    pytester: pytest.Pytester,
+) -> None:
+    """pytest-xdist sends a report's text between processes: the summary line (whole
+    with -vv, as on CI) is still the error's first line, not the whole report."""
+    result = run(
+        pytester,
+        """
+        from fakepop._protocol import Pop3Protocol
+
+
+        @pytest.mark.pop3({"alice": "pw"})
+        def test_body_passes(pop3_server, monkeypatch):
+            def broken(self, command):
+                raise RuntimeError("bug in every command")
+
+            client = pop3(pop3_server)
+            monkeypatch.setattr(Pop3Protocol, "handle", broken)
+            with pytest.raises(poplib.error_proto, match="SYS/TEMP"):
+                client.stat()
+            client.close()
+            pop3_server.wait_idle()
+        """,
+        "-n",
+        "1",
+        "-vv",
+        *LEAN,
+        subprocess=True,
+    )
+    result.assert_outcomes(passed=1, errors=1)
+    summary = result.stdout.str().split("short test summary info", 1)[1].splitlines()[1:]
+    assert summary[0].endswith(
+        "::test_body_passes - fakepop.ServerError: fakepop server raised 1 error(s): "
+        "RuntimeError: bug in every command"
+    )
+    assert summary[1].startswith("=====")  # the closing line: nothing more
+    result.stdout.fnmatch_lines(["error 1 of 1, raised inside the server:"])
 
 
 # -- pop3_shared_server ------------------------------------------------------------
@@ -530,6 +920,60 @@ def test_the_shared_server_refuses_a_pop3_config_it_does_not_run_with(
     result.stdout.fnmatch_lines(["E * pop3_shared_server runs with the session's*"])
 
 
+# -- markers at several levels --------------------------------------------------------
+
+
+def test_markers_at_every_level_merge_key_by_key_the_closest_winning(
+    pytester: pytest.Pytester,
+) -> None:
+    """A module's mailboxes and a test's options make one server (docs/howto.md, "Markers
+    at several levels"): each key comes from the closest marker that sets it."""
+    result = run(
+        pytester,
+        """
+        from fakepop import ServerConfig, profiles
+
+        MAILBOXES = {"alice": {"password": "pw", "messages": ["Subject: m\\n\\nm\\n"]}}
+
+        pytestmark = pytest.mark.pop3(MAILBOXES, greeting="Module.", expire=7)
+
+
+        @pytest.mark.pop3(autologout=5)
+        def test_function_options_keep_the_module_mailboxes(pop3_server, pop3_config):
+            assert pop3_config == ServerConfig(greeting="Module.", expire=7, autologout=5)
+            client = pop3(pop3_server)
+            assert client.stat()[0] == 1
+            client.quit()
+
+
+        @pytest.mark.pop3(greeting="Class.", login_delay=60)
+        class TestAClassLevel:
+            @pytest.mark.pop3({"bob": "pw"}, greeting="Function.")
+            def test_the_closest_wins_per_key(self, pop3_mailboxes, pop3_config):
+                assert pop3_mailboxes == {"bob": "pw"}  # replaced whole, not merged
+                assert pop3_config == ServerConfig(
+                    greeting="Function.", expire=7, login_delay=60
+                )
+
+            def test_the_class_over_the_module(self, pop3_mailboxes, pop3_config):
+                assert pop3_mailboxes == MAILBOXES
+                assert pop3_config == ServerConfig(greeting="Class.", expire=7, login_delay=60)
+
+
+        @pytest.mark.pop3(mailboxes={"carol": "pw"})
+        @pytest.mark.pop3(tls=True, profile="dovecot")
+        def test_stacked_and_named_keys(pop3_mailboxes, pop3_config, pop3_server):
+            assert pop3_mailboxes == {"carol": "pw"}
+            # The profile's defaults, then every option of every level on top of them.
+            assert pop3_config == profiles.dovecot(greeting="Module.", expire=7)
+            assert pop3_config.apop is False
+            assert pop3_server.pop3s_port > 0  # tls=True from the other marker
+        """,
+        *LEAN,
+    )
+    result.assert_outcomes(passed=4)
+
+
 # -- marker mistakes ---------------------------------------------------------------
 
 
@@ -553,8 +997,8 @@ def test_marker_mistakes_are_usage_errors_that_name_the_mistake(
     result.stdout.fnmatch_lines(
         [
             "*ERROR at setup of test_typo*",
-            "E * @pytest.mark.pop3: unknown option(s) autologot; the options are mailboxes "
-            "and the fields of fakepop.ServerConfig: apop, autologout, capa, *",
+            "E * @pytest.mark.pop3: unknown option(s) autologot; the options are mailboxes, "
+            "tls, profile and the fields of fakepop.ServerConfig: apop, autologout, capa, *",
             "*ERROR at setup of test_two_positional*",
             "E * @pytest.mark.pop3 takes the mailboxes as its only positional argument",
         ]
@@ -786,7 +1230,7 @@ def test_an_error_inside_one_factory_server_fails_the_test_at_teardown(
     result.stdout.fnmatch_lines(
         [
             "*ERROR at teardown of test_body_passes*",
-            "E * fakepop.*ServerError: fakepop server raised 1 error(s): RuntimeError: bug in STAT",
+            "fakepop.ServerError: fakepop server raised 1 error(s): RuntimeError: bug in STAT",
             "*- fakepop transcript 1 (teardown) -*",
             "*ended by QUIT*",
             "*- fakepop transcript 2 (teardown) -*",
@@ -828,7 +1272,7 @@ def test_errors_inside_several_factory_servers_are_all_reported(
     result.stdout.fnmatch_lines(
         [
             "*ERROR at teardown of test_body_passes*",
-            "E * fakepop.*ServerError: fakepop server raised 2 error(s): "
+            "fakepop.ServerError: fakepop server raised 2 error(s): "
             "RuntimeError: bug in STAT; RuntimeError: bug in NOOP",
         ]
     )

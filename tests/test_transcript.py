@@ -233,3 +233,48 @@ def test_pop_finished_takes_ended_sessions_and_keeps_open_ones() -> None:
     second.end(EndReason.QUIT)
     assert [s.id for s in transcript.pop_finished()] == [2]
     assert [s.id for s in transcript.sessions] == [4]
+
+
+async def test_render_leaves_out_payload_sizes_adds_timestamps_and_keeps_the_end(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The options the pytest plugin's report settings pass (docs/howto.md, "The
+    failure report"); left out, the rendering is the default one."""
+    server = Pop3Server(MAILBOXES)
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.handle_stream, server_stream)
+        client = TrioPop3Client(client_stream)
+        await client.line()
+        await client.command("USER alice")
+        await trio.sleep(1.5)  # virtual time: the timestamps are on the server's clock
+        await client.command("PASS s3cret pw")
+        _, lines = await client.multiline("RETR 1")
+        await client.command("QUIT")
+    transcript = server.transcript
+    default = transcript.render()
+    assert transcript.render(payloads=True, timestamps=False, max_chars=None) == default
+
+    retr = next(entry for entry in transcript.sessions[0].entries if entry.lines)
+    assert retr.lines == len(lines)
+    sizes = f"   [{retr.lines} more lines, {retr.octets} octets]"
+    assert f"S: +OK {SIZES[0]} octets{sizes}\n" in default
+    assert transcript.render(payloads=False) == default.replace(sizes, "")
+
+    stamped = transcript.render(timestamps=True).splitlines()
+    assert stamped[0] == default.splitlines()[0]  # the session's heading line
+    assert stamped[1].startswith("[  0.000] S: +OK fakepop POP3 server ready.")
+    assert "[  0.000] C: USER alice" in stamped
+    assert "[  1.500] C: PASS ****" in stamped
+    assert "[  1.500]    (state: TRANSACTION)" in stamped
+    assert [line.split("] ", 1)[1] for line in stamped[1:]] == default.splitlines()[1:]
+
+    capped = transcript.render(max_chars=120)
+    assert len(capped) <= 120
+    notice, kept = capped.split("\n", 1)
+    assert notice == f"[... {len(default) - len(kept)} characters cut ...]"
+    assert default.endswith("\n" + kept)  # the end, in whole lines
+    assert kept.endswith("(ended: QUIT)")
+    assert transcript.render(max_chars=len(default)) == default
+    with pytest.raises(ValueError, match="max_chars"):
+        transcript.render(max_chars=0)

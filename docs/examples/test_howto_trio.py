@@ -10,6 +10,9 @@ from fakepop import EndReason, Pop3Server, open_pop3_server
 
 MAILBOXES = {"alice": {"password": "secret", "messages": ["Subject: hi\n\nHello\n"]}}
 
+# pytest-trio runs these tests (not needed where trio_mode = true is set).
+pytestmark = pytest.mark.trio
+
 
 def count_messages(host: str, port: int) -> int:
     client = poplib.POP3(host, port, timeout=10)
@@ -25,7 +28,7 @@ def count_messages(host: str, port: int) -> int:
 
 async def test_open_pop3_server() -> None:
     async with open_pop3_server(MAILBOXES) as server:
-        # Blocking client code runs in a worker thread; the server keeps serving.
+        # Blocking client code runs in a worker thread (on the real clock: see above).
         count = await trio.to_thread.run_sync(count_messages, server.host, server.port)
         await server.wait_idle()  # every session has ended
     assert count == 1
