@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROJECT_FILES = Path(__file__).resolve().parent / "fresh_project"
 # What a user's test environment holds besides fakepop, for every example to run.
 USER_PACKAGES = ["pytest", "pytest-trio", "pytest-asyncio"]
+EXTRAS = ["hypothesis"]
 COPIED = ["examples", "docs/examples"]
 
 
@@ -46,7 +47,11 @@ def main() -> int:
         venv = temporary / "venv"
         run(sys.executable, "-m", "venv", "--without-pip", venv)
         python = venv / "bin" / "python"
-        run(sys.executable, "-m", "pip", "--python", python, "install", "-q", wheel, *USER_PACKAGES)
+        # As a user would: `pip install fakepop[hypothesis]` (the extra for
+        # fakepop.strategies, which the property examples use).
+        wanted = f"{wheel}[{','.join(EXTRAS)}]"
+        pip = (sys.executable, "-m", "pip", "--python", python)
+        run(*pip, "install", "-q", wanted, *USER_PACKAGES)
 
         project = temporary / "project"
         for folder in COPIED:

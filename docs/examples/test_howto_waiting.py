@@ -75,6 +75,7 @@ async def test_wait_from_asyncio(pop3_server: Pop3ServerThread) -> None:
     assert await application == 2
 
 
+@pytest.mark.trio
 @pytest.mark.pop3(MAILBOXES)
 async def test_wait_from_trio(trio_pop3_server: Pop3Server) -> None:
     server = trio_pop3_server  # a Pop3Server: its waits are plain async methods
