@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from . import errors, faults, profiles
-    from ._config import DEFAULT_TEXTS, ServerConfig
+    from ._config import CAPABILITY_NAMES, DEFAULT_TEXTS, ServerConfig
     from ._loading import (
         MailSourceError,
         read_eml_dir,
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "CAPABILITY_NAMES",
     "DEFAULT_TEXTS",
     "Command",
     "ConfigError",
@@ -96,6 +97,7 @@ _SOURCES = {
     "errors": "",
     "faults": "",
     "profiles": "",
+    "CAPABILITY_NAMES": "_config",
     "DEFAULT_TEXTS": "_config",
     "ServerConfig": "_config",
     "MailSourceError": "_loading",

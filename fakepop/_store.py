@@ -56,7 +56,9 @@ class Mailbox:
 
     ``messages`` is what a new session would see; ``deleted`` holds the messages that
     sessions removed at UPDATE, in the order they went; ``retrieved`` the UIDs sent by
-    RETR, once per retrieval, in order.
+    RETR, once per retrieval, in order; ``popped`` the UIDs that sessions of a server
+    with ``hide_popped`` retrieved or marked before QUIT (still in ``messages``, but
+    offered only to logins in recent mode), in order.
     """
 
     user: str
@@ -65,6 +67,7 @@ class Mailbox:
     retrieved: tuple[str, ...]
     locked: bool
     logins: int
+    popped: tuple[str, ...] = ()
 
     @property
     def uids(self) -> list[str]:
@@ -81,11 +84,23 @@ class Maildrop:
     marks live here until :meth:`commit` applies them; :meth:`release` drops them.
     """
 
-    def __init__(self, store: MailStore, state: MailboxState) -> None:
+    def __init__(
+        self,
+        store: MailStore,
+        state: MailboxState,
+        *,
+        hide_popped: bool = False,
+        limit: int | None = None,
+    ) -> None:
         self._store = store
         self._state = state
         self.user = state.user
-        self.messages = state.take_snapshot()  # called with the store's lock held
+        messages = state.take_snapshot()  # called with the store's lock held
+        if hide_popped and state.popped:
+            messages = tuple(m for m in messages if m.uid not in state.popped)
+        if limit is not None and len(messages) > limit:
+            messages = messages[:limit]  # the oldest
+        self.messages = messages
         self._marked: set[int] = set()
         self._retrieved: set[int] = set()
         self._live_count = len(self.messages)
@@ -153,13 +168,22 @@ class Maildrop:
             self._state.retrieved.append(self.messages[number - 1].uid)
 
     # -- ending the session ---------------------------------------------------------
-    def commit(self, *, delete_retrieved: bool = False) -> list[StoredMessage]:
+    def commit(
+        self, *, delete_retrieved: bool = False, pop: bool = False
+    ) -> list[StoredMessage]:
         """UPDATE: remove the marked messages (and, for EXPIRE 0, the retrieved ones),
-        release the lock, and return what was removed.
+        release the lock, and return what was removed. With ``pop`` nothing is removed:
+        the marked and the retrieved messages are popped (see Mailbox.popped).
 
         Raises MailboxGone, after releasing, if there was something to remove but the
         test removed the whole mailbox from the store during the session.
         """
+        if pop:
+            uids = [self.messages[n - 1].uid for n in sorted(self._marked | self._retrieved)]
+            with self._store._lock:
+                self._state.popped.update(dict.fromkeys(uids))
+                self._release_locked()
+            return []
         numbers = self._marked | self._retrieved if delete_retrieved else self._marked
         doomed = {id(self.messages[n - 1]) for n in numbers}
         with self._store._lock:
@@ -285,6 +309,7 @@ class MailStore:
                 retrieved=tuple(state.retrieved),
                 locked=state.lock_holder is not None,
                 logins=state.logins,
+                popped=tuple(state.popped),
             )
 
     def __contains__(self, user: object) -> bool:
@@ -310,9 +335,16 @@ class MailStore:
             return None if state is None else state.password
 
     def open_maildrop(
-        self, user: str, *, now: float, login_delay: float | None = None
+        self,
+        user: str,
+        *,
+        now: float,
+        login_delay: float | None = None,
+        hide_popped: bool = False,
+        limit: int | None = None,
     ) -> Maildrop:
-        """Lock ``user``'s mailbox and snapshot it for a session that authenticated.
+        """Lock ``user``'s mailbox and snapshot it for a session that authenticated:
+        without its popped messages if ``hide_popped``, and only its ``limit`` oldest.
 
         Raises KeyError for an unknown user, LoginTooSoon if the last login was less
         than ``login_delay`` seconds before ``now``, MailboxInUse if locked.
@@ -327,7 +359,7 @@ class MailStore:
                 raise LoginTooSoon(user)
             if state.lock_holder is not None:
                 raise MailboxInUse(user)
-            maildrop = Maildrop(self, state)
+            maildrop = Maildrop(self, state, hide_popped=hide_popped, limit=limit)
             state.lock_holder = maildrop
             state.last_login = now
             state.logins += 1
