@@ -245,8 +245,8 @@ class ServerConfig:
     #: Gmail's normal mode: a message retrieved with RETR, or marked with DELE, in a
     #: session that ended with QUIT is "popped": it stays in the mailbox (see
     #: Mailbox.popped) but no later session is offered it, and DELE removes nothing
-    #: (Gmail's default, "keep Gmail's copy in the Inbox"). A session that ends any
-    #: other way pops nothing.
+    #: (Gmail's default, "keep Gmail's copy in the Inbox"); it also takes the place of
+    #: ``expire=0``'s removal. A session that ends any other way pops nothing.
     hide_popped: bool = False
     #: Gmail's recent mode: a login name that starts with this prefix (``"recent:"``)
     #: opens the mailbox of the rest of the name, popped mail included. fakepop's mail

@@ -106,6 +106,17 @@ def test_quit_with_an_argument_before_login_is_quit_when_read_leniently() -> Non
     assert replies(b"QUIT now\r\n", LENIENT) == [b"+OK Logging out"]
 
 
+def test_an_unknown_keyword_is_echoed_whole_within_the_line() -> None:
+    """RFC 1939 section 3: a reply is at most 512 octets; Dovecot echoes the keyword
+    whole, and so does fakepop, as long as the line allows."""
+    keyword = b"X" * 250
+    assert replies(keyword + b"\r\n", ServerConfig()) == [b"-ERR Unknown command: " + keyword]
+    long_keyword = b"Y" * 1000
+    out = replies(long_keyword + b"\r\n", ServerConfig(max_line_length=1024))
+    assert len(out[0]) + 2 == 512
+    assert out[0].endswith(b"...")
+
+
 # -- hanging up --------------------------------------------------------------------------------
 def test_a_line_too_long_can_close_the_connection() -> None:
     config = ServerConfig(close_on_long_line=True, texts={"line_too_long": "Input line too long."})
