@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from . import errors, faults, profiles
-    from ._config import CAPABILITY_NAMES, DEFAULT_TEXTS, ServerConfig
+    from ._config import CAPABILITY_NAMES, ServerConfig
     from ._loading import (
         MailSourceError,
         read_eml_dir,
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from ._server import Pop3Server, ServerOptions, open_pop3_server, serve_pop3
     from ._state import State
     from ._store import Mailbox, MailboxSpec, Maildrop, MailStore
+    from ._texts import DEFAULT_TEXTS
     from ._thread import Pop3ServerThread
     from ._tls import TlsCertificates
     from ._transcript import EndReason, Entry, EntryKind, SessionRecord, Transcript
@@ -98,7 +99,7 @@ _SOURCES = {
     "faults": "",
     "profiles": "",
     "CAPABILITY_NAMES": "_config",
-    "DEFAULT_TEXTS": "_config",
+    "DEFAULT_TEXTS": "_texts",
     "ServerConfig": "_config",
     "MailSourceError": "_loading",
     "read_eml_dir": "_loading",

@@ -245,7 +245,7 @@ class Dovecot:
             except OSError:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"Dovecot is not listening: {self.log}") from None
-                time.sleep(0.05)
+                time.sleep(0.05)  # sleep-ok: polls a starting process, with a deadline
 
     def _write_files(self) -> None:
         root = self.root
