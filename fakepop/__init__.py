@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from . import corpus, errors, faults, profiles
-    from ._config import DEFAULT_TEXTS, ServerConfig
+    from ._config import CAPABILITY_NAMES, ServerConfig
     from ._loading import (
         MailSourceError,
         read_eml_dir,
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from ._server import Pop3Server, ServerOptions, open_pop3_server, serve_pop3
     from ._state import State
     from ._store import Mailbox, MailboxSpec, Maildrop, MailStore
+    from ._texts import DEFAULT_TEXTS
     from ._thread import Pop3ServerThread
     from ._tls import TlsCertificates
     from ._transcript import EndReason, Entry, EntryKind, SessionRecord, Transcript
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "CAPABILITY_NAMES",
     "DEFAULT_TEXTS",
     "Command",
     "ConfigError",
@@ -104,7 +106,8 @@ _SOURCES = {
     "errors": "",
     "faults": "",
     "profiles": "",
-    "DEFAULT_TEXTS": "_config",
+    "CAPABILITY_NAMES": "_config",
+    "DEFAULT_TEXTS": "_texts",
     "ServerConfig": "_config",
     "MailSourceError": "_loading",
     "read_eml_dir": "_loading",

@@ -8,11 +8,13 @@ of state is an event of ``_state.py``.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 from collections.abc import Callable
 
 from . import _sasl as sasl
-from ._config import ServerConfig
+from ._arguments import Refused, password, user_name
+from ._config import BEARER_METHODS, ServerConfig
 from ._credentials import CredentialCheck
 from ._lines import LineReader, ascii_upper
 from ._replies import Command, Reply, multiline, ok, status_line
@@ -21,7 +23,7 @@ from ._state import State
 from ._store import LoginTooSoon, MailboxInUse, Maildrop, MailStore
 from ._transaction import messages_text
 
-__all__ = ["LoginCommands", "LoginGate"]
+__all__ = ["SASL_LINE_LIMIT", "LoginCommands", "LoginGate"]
 
 #: Called when a login's credentials were right, before the mailbox is locked, with
 #: the user, the login method (``"USER"``, ``"APOP"`` or a SASL mechanism) and the
@@ -30,8 +32,8 @@ __all__ = ["LoginCommands", "LoginGate"]
 LoginGate = Callable[[str, str, "Command"], "tuple[str, str | None] | None"]
 
 _BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?\Z")
-# A SASL response line may be far longer than a command: an OAuth token is kilobytes.
-_SASL_LINE_LIMIT = 65536
+#: A SASL response line may be far longer than a command: an OAuth token is kilobytes.
+SASL_LINE_LIMIT = 65536
 _HEX_DIGEST = re.compile(r"[0-9a-fA-F]{32}\Z")
 
 
@@ -63,9 +65,11 @@ class LoginCommands:
     _sasl_name: str
     _nonce: Callable[[], str]
 
-    # Pop3Protocol._enter, the one way a state changes, and MaildropCommands._err,
-    # the one way -ERR is worded.
+    # Pop3Protocol._enter, the one way a state changes, Pop3Protocol._hang_up, the one
+    # way the server closes on the client, and MaildropCommands._err, the one way
+    # -ERR is worded.
     _enter: Callable[[str], None]
+    _hang_up: Callable[[Reply], Reply]
     _err: Callable[..., Reply]
 
     def _login(self, user: str, password_ok: bool, method: str, command: Command) -> Reply:
@@ -73,8 +77,10 @@ class LoginCommands:
         # methods, the login gate, login delay, lock, TRANSACTION.
         self._pending_user = None
         self._enter("login attempted")
-        if not password_ok:
-            return self._err(self.config.text("auth_failed"), "AUTH")
+        config = self.config
+        if not password_ok or (config.oauth_only and method not in BEARER_METHODS):
+            return self._login_refused(method)
+        user, recent = config.login_mailbox(user)
         if not self.store.login_allowed(user, method):
             return self._err(f"{user} may not log in with {method}", "AUTH")
         if self._login_gate is not None:
@@ -83,7 +89,11 @@ class LoginCommands:
                 return self._err(*refusal)
         try:
             maildrop = self.store.open_maildrop(
-                user, now=self._clock(), login_delay=self.config.login_delay
+                user,
+                now=self._clock(),
+                login_delay=config.login_delay,
+                hide_popped=config.hide_popped and not recent,
+                limit=config.max_messages_offered,
             )
         except LoginTooSoon:
             return self._err(
@@ -91,9 +101,11 @@ class LoginCommands:
                 "LOGIN-DELAY",
             )
         except MailboxInUse:
-            return self._err(self.config.text("in_use"), "IN-USE")
+            in_use = self._err(self.config.text("in_use"), "IN-USE")
+            in_use = dataclasses.replace(in_use, delay=self.config.lock_wait)
+            return self._hang_up(in_use) if self.config.close_on_in_use else in_use
         except KeyError:  # removed by the test between the password check and now
-            return self._err(self.config.text("auth_failed"), "AUTH")
+            return self._login_refused(method)
         self.maildrop = maildrop
         self.user = user
         self._enter("login accepted")
@@ -105,6 +117,13 @@ class LoginCommands:
                 octets=maildrop.octets,
             )
         )
+
+    def _login_refused(self, method: str) -> Reply:
+        # Wrong credentials: the one -ERR [AUTH] (worded for PASS and APOP, or for AUTH),
+        # after the config's delay.
+        key = "auth_failed" if method in ("USER", "APOP") else "sasl_failed"
+        refused = self._err(self.config.text(key), "AUTH")
+        return dataclasses.replace(refused, delay=self.config.failed_login_delay)
 
     # -- AUTHORIZATION -------------------------------------------------------------
     def _login_without_tls(self, method: str) -> Reply | None:
@@ -118,7 +137,7 @@ class LoginCommands:
         if command.argument is None:
             # Not in RFC 5034's grammar, but Outlook and mutt probe with a bare AUTH.
             listing = "".join(f"{name}\r\n" for name in mechanisms).encode() + b".\r\n"
-            return multiline("Supported SASL mechanisms follow", listing, len(mechanisms))
+            return multiline(self.config.text("sasl_mechanisms"), listing, len(mechanisms))
         args = command.args
         if len(args) > 2 or not args[0]:
             return self._err("AUTH takes a mechanism and an optional initial response")
@@ -127,14 +146,17 @@ class LoginCommands:
             refused = self._login_without_tls(name)
             if name in self.config.sasl and refused is not None:
                 return refused
-            return self._err(f"Unsupported SASL mechanism: {args[0][:40]}")
+            return self._err(self.config.text("unsupported_mechanism", mechanism=args[0][:40]))
         initial = None
         if len(args) == 2:
             initial = b"" if args[1] == "=" else _decode_base64(args[1])
             if initial is None:
-                return self._err("The initial response is not valid base64")
+                return self._err(self.config.text("bad_initial_response"))
         self._sasl = sasl.start_exchange(
-            name, credentials=self._credentials, nonce=self._nonce
+            name,
+            credentials=self._credentials,
+            nonce=self._nonce,
+            error_challenge=self.config.token_error_challenge,
         )
         self._sasl_name = name
         self._auth_command = command
@@ -148,22 +170,25 @@ class LoginCommands:
         text = command.line.decode("ascii", "replace").strip()
         if text == "*":
             self._leave_sasl()
-            return self._err("Authentication cancelled")
+            return self._err(self.config.text("sasl_cancelled"))
         response = _decode_base64(text)
         if response is None:
             self._leave_sasl()
-            return self._err("The response is not valid base64")
+            return self._err(self.config.text("bad_sasl_response"))
         return self._sasl_step(self._sasl.step(response))
 
     def _sasl_step(self, step: sasl.Step) -> Reply:
         if isinstance(step, sasl.Challenge):
             # RFC 5034 section 4: "+" SP base64, or exactly "+ " for an empty challenge.
             self._enter("SASL challenge")
-            self._lines.limit = _SASL_LINE_LIMIT  # OAuth tokens run to kilobytes
             return Reply(b"+ " + base64.b64encode(step.data) + b"\r\n")
         command = self._auth_command
         self._leave_sasl()
         if isinstance(step, sasl.Failure):
+            if step.wrong_credentials or (
+                not self.config.sasl_failure_reasons and step.code != "SYS/TEMP"
+            ):
+                return self._login_refused(self._sasl_name)
             return self._err(step.text, step.code)
         assert command is not None
         return self._login(step.user, True, self._sasl_name, command)
@@ -172,45 +197,45 @@ class LoginCommands:
         # After a failure, as if the AUTH had never been sent (RFC 5034 section 4).
         self._sasl = None
         self._auth_command = None
-        self._lines.limit = self.config.max_line_length
         self._enter("SASL ended")
         self._pending_user = None
 
     def _stls(self, command: Command) -> Reply:
         if self.tls_active:
-            return self._err("TLS is already active")
-        return Reply(status_line(b"+OK", self.config.text("stls")), starttls=True)
+            return self._err(self.config.text("tls_active"))
+        status = status_line(b"+OK", self.config.text("stls"))
+        if self.config.close_on_stls_pipelining and self._lines.pending:
+            return self._hang_up(Reply(status))
+        return Reply(status, starttls=True)
 
     def _user(self, command: Command) -> Reply:
         refused = self._login_without_tls("USER")
         if refused is not None:
             return refused
-        args = command.args
-        if len(args) != 1 or not args[0]:
-            return self._err("USER needs exactly one argument: the user name")
-        problem = self._credential_problem(args[0], "user name")
+        name = user_name(command, self.config)
+        if isinstance(name, Refused):
+            return self._err(name.text)
+        problem = self._credential_problem(name, "user name")
         if problem is not None:
             return problem
         # Any name is accepted here so that USER does not reveal which accounts exist
         # (RFC 1939 section 13); PASS then fails with [AUTH] for an unknown one.
-        self._pending_user = args[0]
+        self._pending_user = name
         self._enter("USER accepted")
-        return ok(self.config.text("user", user=args[0]))
+        return ok(self.config.text("user", user=name))
 
     def _pass(self, command: Command) -> Reply:
-        # RFC 1939 section 7: the rest of the line is the password, spaces included.
-        if not command.argument:
-            return self._err("PASS needs the password as its argument")
+        secret = password(command, self.config)
+        if isinstance(secret, Refused):
+            return self._err(secret.text)
         user = self._pending_user
         assert user is not None
-        problem = self._credential_problem(command.argument, "password")
+        problem = self._credential_problem(secret, "password")
         if problem is not None:
             self._pending_user = None
             self._enter("login refused")
             return problem
-        return self._login(
-            user, self._credentials.password(user, command.argument), "USER", command
-        )
+        return self._login(user, self._credentials.password(user, secret), "USER", command)
 
     def _apop(self, command: Command) -> Reply:
         refused = self._login_without_tls("APOP")

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import math
-import string
-from collections.abc import Callable, Iterator, Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
 from ._sasl import MECHANISMS
+from ._texts import DEFAULT_TEXTS, Texts
 from .errors import ConfigError
 
-__all__ = ["ServerConfig", "Texts"]
+__all__ = ["CAPABILITY_NAMES", "DEFAULT_TEXTS", "ServerConfig", "Texts"]
 
 ExpirePolicy: TypeAlias = int | Literal["NEVER"] | None
 
@@ -23,94 +24,19 @@ SASL_MECHANISMS = tuple(MECHANISMS)
 PLAINTEXT_METHODS = frozenset(
     {"USER"} | {name for name, mechanism in MECHANISMS.items() if mechanism.sends_password}
 )
+#: The login methods that send an OAuth 2.0 token: the only ones ``oauth_only`` takes.
+BEARER_METHODS = frozenset(name for name, mechanism in MECHANISMS.items() if mechanism.bearer)
 
-#: The wording of the replies that real servers word differently, after +OK or -ERR
-#: (response codes are added by the server). ServerConfig(texts={...}) overrides any
-#: of them; the fields in braces are filled in. An empty text sends a bare +OK.
-DEFAULT_TEXTS: dict[str, str] = {
-    "user": "Send PASS for {user}",
-    "logged_in": "{user}'s maildrop is locked and ready: {messages} ({octets} octets)",
-    "auth_failed": "Authentication failed",
-    "in_use": "Mailbox is locked by another session",
-    "quit": "Logging out",
-    "quit_update": "Logging out, {deleted} deleted",
-    "quit_nothing_deleted": "Logging out, {deleted} deleted",
-    "unknown_command": "Unknown command: {keyword}",
-    "before_login": "{keyword} is not allowed before login",
-    "after_login": "{keyword} is not allowed after login",
-    "no_such_message": "No such message: {number}",
-    "message_deleted": "Message {number} is deleted",
-    "capa": "Capability list follows",
-    "list": "{messages} ({octets} octets)",
-    "uidl": "Unique-ID listing follows",
-    "retr": "{size} octets",
-    "top": "Top of message follows",
-    "dele": "Message {number} marked for deletion",
-    "rset": "{messages} ({octets} octets)",
-    "noop": "",
-    "stls": "Begin TLS negotiation now",
-}
+#: The capabilities CAPA can list (``capa_listing`` orders them); "CAPA" is not an
+#: RFC 2449 capability, but Dovecot lists it.
+CAPABILITY_NAMES = (
+    "CAPA", "TOP", "UIDL", "USER", "STLS", "SASL", "RESP-CODES", "AUTH-RESP-CODE",
+    "PIPELINING", "EXPIRE", "LOGIN-DELAY", "UTF8", "LANG", "IMPLEMENTATION",
+)
+# A capability line or prefix: printable ASCII, not starting with "." (RFC 2449 section 5).
+_BAD_LINE = re.compile(r"[^\x20-\x7e]|\A\.")
 # RFC 2449 section 4: a server with CAPA accepts commands of 255 octets including CRLF.
 RFC_MIN_LINE_LENGTH = 255
-
-
-def _fields(template: str) -> set[str]:
-    # The names in braces of a str.format template; ValueError if it is malformed.
-    return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
-
-
-_FIELDS = {key: _fields(template) for key, template in DEFAULT_TEXTS.items()}
-
-
-class Texts(Mapping[str, str]):
-    """The reply wording a ServerConfig overrides: read-only, hashable, and checked
-    when made (known keys, one line each, only the fields each reply has)."""
-
-    __slots__ = ("_hash", "_items")
-
-    def __init__(self, texts: Mapping[str, str] | None = None) -> None:
-        items = dict(texts or {})
-        strange = sorted(set(items) - set(DEFAULT_TEXTS))
-        if strange:
-            raise ConfigError(
-                f"unknown texts {strange}; the replies that can be worded are "
-                f"{', '.join(sorted(DEFAULT_TEXTS))}"
-            )
-        for key, text in items.items():
-            if not isinstance(text, str):
-                raise ConfigError(f"text {key!r} must be a str, not {type(text).__name__}")
-            if "\r" in text or "\n" in text:
-                raise ConfigError(f"text {key!r} must be one line")
-            try:
-                unknown = sorted(_fields(text) - _FIELDS[key])
-            except ValueError as problem:
-                raise ConfigError(f"text {key!r} is not a valid template: {problem}") from None
-            if unknown:
-                allowed = ", ".join(f"{{{name}}}" for name in sorted(_FIELDS[key])) or "none"
-                raise ConfigError(
-                    f"text {key!r} uses {', '.join(f'{{{n}}}' for n in unknown)}; "
-                    f"its fields are: {allowed}"
-                )
-        self._items = items
-        self._hash = hash(frozenset(items.items()))
-
-    def __getitem__(self, key: str) -> str:
-        return self._items[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Mapping) and dict(self._items) == dict(other)
-
-    def __repr__(self) -> str:
-        return f"Texts({self._items!r})"
 
 
 def _seconds(value: object, *, allow_zero: bool) -> bool:
@@ -162,6 +88,71 @@ class ServerConfig:
     autologout: float = RFC_MIN_AUTOLOGOUT
     #: Longest command line accepted, in octets including CRLF.
     max_line_length: int = RFC_MIN_LINE_LENGTH
+    #: Longest command line accepted before login; None: ``max_line_length``.
+    max_line_length_before_login: int | None = None
+    #: Close the connection after refusing a line too long, instead of reading on.
+    close_on_long_line: bool = False
+    #: Read arguments as Dovecot does rather than as RFC 1939's one space between
+    #: words: spaces before an argument are skipped; commands without arguments
+    #: ignore what follows them; USER takes the rest of the line, even nothing, and
+    #: PASS may be empty (the login then fails); a message number ends at its last
+    #: digit, anything after it is refused as noise, and it is at most 2**32 - 1;
+    #: TOP's line count is at most 2**64 - 1.
+    lenient_arguments: bool = False
+    #: Close the connection after this many bad commands in a row in TRANSACTION
+    #: (each answered ``-ERR``), with ``too_many_bad_commands``; None: never.
+    max_bad_commands: int | None = None
+    #: The same before login, with ``too_many_bad_commands_before_login``. A bad
+    #: command is one the server does not know or does not take before login; AUTH
+    #: neither counts nor breaks the row, any other command breaks it.
+    max_bad_commands_before_login: int | None = None
+    #: Seconds a refused login (``-ERR [AUTH]``) waits before its answer, on trio's
+    #: clock (``autojump_clock`` skips it). Dovecot waits 2 s.
+    failed_login_delay: float = 0.0
+    #: Seconds a login waits for another session's lock before ``-ERR [IN-USE]``, on
+    #: trio's clock. Dovecot waits up to 10 s; fakepop checks the lock when the login
+    #: arrives and answers after the wait even if the lock was released meanwhile.
+    lock_wait: float = 0.0
+    #: Close the connection after ``-ERR [IN-USE]``, as Dovecot does.
+    close_on_in_use: bool = False
+    #: Answer STLS with ``+OK`` and close, instead of starting TLS, when commands were
+    #: pipelined behind it (which RFC 2595 section 4 forbids clients); Dovecot's TLS
+    #: handshake fails on them. False: they are discarded unread.
+    close_on_stls_pipelining: bool = False
+    #: Say why a SASL exchange failed (a malformed response, a missing field). False:
+    #: every failed exchange is answered as a refused login (``auth_failed``, ``[AUTH]``,
+    #: ``failed_login_delay``), as Dovecot does.
+    sasl_failure_reasons: bool = True
+    #: What CAPA lists before login, in this order. A name of CAPABILITY_NAMES stands
+    #: for that capability as fakepop offers it ("CAPA" lists CAPA itself, as Dovecot
+    #: does), and is left out when the server does not offer it at the time; any other
+    #: line is listed as it is: a vendor's capability that changes nothing in fakepop
+    #: (Gmail's X-GOOGLE-VERHOEVEN), or one a server advertises without fakepop enforcing it
+    #: (Gmail's "LOGIN-DELAY 300"). None: every capability offered, in fakepop's order.
+    capa_listing: tuple[str, ...] | None = None
+    #: The same after login; None: as ``capa_listing``.
+    capa_listing_after_login: tuple[str, ...] | None = None
+    #: Gmail's normal mode: a message retrieved with RETR, or marked with DELE, in a
+    #: session that ended with QUIT is "popped": it stays in the mailbox (see
+    #: Mailbox.popped) but no later session is offered it, and DELE removes nothing
+    #: (Gmail's default, "keep Gmail's copy in the Inbox"); it also takes the place of
+    #: ``expire=0``'s removal. A session that ends any other way pops nothing.
+    hide_popped: bool = False
+    #: Gmail's recent mode: a login name that starts with this prefix (``"recent:"``)
+    #: opens the mailbox of the rest of the name, popped mail included. fakepop's mail
+    #: has no dates, so every message counts as one of Gmail's last 30 days.
+    recent_prefix: str | None = None
+    #: A session is offered only the oldest this many messages (Gmail offers "about
+    #: 250" a session); None: all of them.
+    max_messages_offered: int | None = None
+    #: Refuse every login but XOAUTH2 and OAUTHBEARER, whatever the password, with the
+    #: wrong-credentials reply (``auth_failed``, ``sasl_failed``); the other methods
+    #: stay offered. Exchange Online has refused basic authentication so since 2022.
+    oauth_only: bool = False
+    #: Answer a refused bearer token with the JSON error challenge that the client
+    #: acknowledges before the ``-ERR`` (Google, RFC 7628); False: the ``-ERR`` at once,
+    #: as Exchange Online does.
+    token_error_challenge: bool = True
     #: Offer STLS (RFC 2595) when the server has a TLS context.
     stls: bool = True
     #: Accept USER/PASS before TLS is active. RFC 5034 section 4 asks servers to be
@@ -231,9 +222,54 @@ class ServerConfig:
                 "utf8_refuse_unless_enabled needs utf8=True: without the UTF8 command a "
                 "client could never get a message with raw UTF-8 headers"
             )
-        if self.max_line_length < RFC_MIN_LINE_LENGTH:
+        self._check_limits()
+        self._check_listings()
+
+    def _check_limits(self) -> None:
+        # Line lengths, counts and durations.
+        for name in ("max_line_length", "max_line_length_before_login"):
+            value = getattr(self, name)
+            if value is None and name != "max_line_length":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"{name} must be a number of octets, not {value!r}")
+            if value < RFC_MIN_LINE_LENGTH:
+                raise ConfigError(
+                    f"{name} must be at least {RFC_MIN_LINE_LENGTH} (RFC 2449 section 4)"
+                )
+        for name in ("max_bad_commands", "max_bad_commands_before_login", "max_messages_offered"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise ConfigError(f"{name} must be a count >= 1 or None, not {value!r}")
+        for name in ("failed_login_delay", "lock_wait"):
+            if not _seconds(getattr(self, name), allow_zero=True):
+                raise ConfigError(f"{name} must be seconds >= 0, not {getattr(self, name)!r}")
+
+    def _check_listings(self) -> None:
+        # The CAPA listings and the recent-mode prefix.
+        for name in ("capa_listing", "capa_listing_after_login"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{name} must be a tuple of capability lines, not {value!r}")
+            bad = [v for v in value if not v.strip() or v != v.strip() or _BAD_LINE.search(v)]
+            if bad or len(set(value)) != len(value):
+                raise ConfigError(
+                    f"{name} must list each capability once, on one line of printable "
+                    f"ASCII that does not start with '.', not {bad or value!r}"
+                )
+            object.__setattr__(self, name, tuple(value))
+        if self.recent_prefix is not None and (
+            not isinstance(self.recent_prefix, str)
+            or not self.recent_prefix
+            or _BAD_LINE.search(self.recent_prefix)
+            or " " in self.recent_prefix
+        ):
             raise ConfigError(
-                f"max_line_length must be at least {RFC_MIN_LINE_LENGTH} (RFC 2449 section 4)"
+                f"recent_prefix must be printable ASCII without spaces, not {self.recent_prefix!r}"
             )
 
     def text(self, key: str, **fields: object) -> str:
@@ -265,10 +301,42 @@ class ServerConfig:
         """The mechanisms AUTH accepts on a connection with or without TLS."""
         return [m for m in self.sasl if self.tls_refusal(m, tls_active=tls_active) is None]
 
-    def capabilities(self, *, stls: bool = False, tls_active: bool = False) -> list[str]:
+    def login_mailbox(self, name: str) -> tuple[str, bool]:
+        """The mailbox a login name opens, and whether in recent mode (``recent_prefix``)."""
+        prefix = self.recent_prefix
+        if prefix is not None and name.startswith(prefix) and len(name) > len(prefix):
+            return name[len(prefix) :], True
+        return name, False
+
+    @property
+    def login_line_limit(self) -> int:
+        """The longest command line accepted before login."""
+        if self.max_line_length_before_login is None:
+            return self.max_line_length
+        return self.max_line_length_before_login
+
+    def capabilities(
+        self, *, stls: bool = False, tls_active: bool = False, logged_in: bool = False
+    ) -> list[str]:
         """The CAPA listing. ``stls``: STLS would be accepted now (RFC 2595 section 4
         lists it only then); ``tls_active``: the connection is encrypted, which
-        decides whether USER is offered."""
+        decides whether USER is offered; ``logged_in``: the session is in
+        TRANSACTION (``capa_listing_after_login`` applies)."""
+        offered = self._offered(stls=stls, tls_active=tls_active)
+        listing = self.capa_listing
+        if logged_in and self.capa_listing_after_login is not None:
+            listing = self.capa_listing_after_login
+        if listing is None:
+            return offered
+        by_name = {line.partition(" ")[0]: line for line in ["CAPA", *offered]}
+        return [
+            by_name[name] if name in CAPABILITY_NAMES else name
+            for name in listing
+            if name in by_name or name not in CAPABILITY_NAMES
+        ]
+
+    def _offered(self, *, stls: bool, tls_active: bool) -> list[str]:
+        # Every capability offered now, in fakepop's order.
         lines = []
         if self.top:
             lines.append("TOP")

@@ -46,6 +46,7 @@ class MailboxState:
         "methods",
         "next_uid",
         "password",
+        "popped",
         "retrieved",
         "snapshot",
         "used_uids",
@@ -61,6 +62,8 @@ class MailboxState:
         self.next_uid = 1
         self.deleted: list[StoredMessage] = []
         self.retrieved: list[str] = []
+        # UIDs a session with hide_popped retrieved or marked before QUIT, in order.
+        self.popped: dict[str, None] = {}
         self.lock_holder: object | None = None  # the Maildrop that holds the lock
         self.last_login: float | None = None
         self.logins = 0

@@ -22,13 +22,14 @@ import time
 from collections.abc import Callable
 
 from . import _sasl
-from ._authorization import LoginCommands, LoginGate
+from ._arguments import extra_arguments
+from ._authorization import SASL_LINE_LIMIT, LoginCommands, LoginGate
 from ._config import ServerConfig
 from ._credentials import CredentialCheck
 from ._lines import LineReader, TooLong, ascii_upper
 from ._message import StoredMessage
 from ._replies import Command, Reply, multiline, ok, status_line
-from ._state import ALLOWED, KNOWN, NO_ARGUMENTS, State, next_state
+from ._state import ALLOWED, KNOWN, State, next_state
 from ._store import MailboxGone, Maildrop, MailStore
 from ._transaction import MaildropCommands, messages_text
 from .errors import ConfigError, UsageError
@@ -97,8 +98,12 @@ class Pop3Protocol(LoginCommands, MaildropCommands):
     ) -> None:
         self.store = store
         self.config = config = config or ServerConfig()
+        password_of: Callable[[str], str | None] = store.password_of
+        if config.recent_prefix is not None:
+            # A recent-mode login name has the password of its mailbox.
+            password_of = lambda name: store.password_of(config.login_mailbox(name)[0])  # noqa: E731
         self._credentials = CredentialCheck(
-            store.password_of, prepare=config.utf8, token_validator=config.token_validator
+            password_of, prepare=config.utf8, token_validator=config.token_validator
         )
         self._login_gate = login_gate
         self._auth_command: Command | None = None
@@ -114,7 +119,11 @@ class Pop3Protocol(LoginCommands, MaildropCommands):
         #: Whether the connection is encrypted (POP3S, or after STLS).
         self.tls_active = tls_active
         self._pending_user: str | None = None
-        self._lines = LineReader(config.max_line_length)
+        self._lines = LineReader(config.login_line_limit)
+        #: Whether the server hung up on the client (too many bad commands, a line too
+        #: long, a locked mailbox, as the config asks), rather than after QUIT.
+        self.hung_up = False
+        self._bad_commands = 0  # in a row
         self._sasl: _sasl.Exchange | None = None
         #: Whether the client has sent UTF8 (RFC 6856 section 2).
         self.utf8_mode = False
@@ -168,7 +177,8 @@ class Pop3Protocol(LoginCommands, MaildropCommands):
         if isinstance(line, TooLong):
             # Refused, but parsed from the octets kept like any line, so that what it
             # was (a PASS, a SASL response) and whether it carries a secret are known.
-            problem = f"Line too long (at most {self._lines.limit} octets including CRLF)"
+            key = "line_too_long" if self.state is _T else "line_too_long_before_login"
+            problem = self.config.text(key, limit=self._lines.limit)
             line = line.prefix
         if self.state is State.AUTHENTICATING:
             return Command(line, "", None, problem, sasl_response=True)
@@ -181,20 +191,20 @@ class Pop3Protocol(LoginCommands, MaildropCommands):
         if self.state is State.CLOSED:
             raise UsageError("the session is closed; no command can be handled")
         if self.state is State.AUTHENTICATING:
-            return self._sasl_response(command)
+            return self._sasl_response(command)  # a SASL response, not a command
+        logged_in = self.state is _T
         if command.problem is not None:
-            return self._err(command.problem)
-        keyword = command.keyword
-        if not keyword:
-            return self._err("Empty command")
-        if keyword not in self._enabled:
-            return self._err(self.config.text("unknown_command", keyword=keyword[:40]))
-        if keyword not in ALLOWED[self.state]:
-            return self._err(self._wrong_state_text(keyword))
-        if keyword in NO_ARGUMENTS and command.argument is not None:
-            return self._err(f"{keyword} takes no arguments")
-        handler = _HANDLERS[keyword]
-        return handler(self, command)
+            if self.config.close_on_long_line:
+                return self._hang_up(self._err(command.problem))
+            return self._judged(self._err(command.problem), bad=True, logged_in=logged_in)
+        refusal = self._unusable(command)
+        if refusal is not None:
+            text, bad = refusal
+            return self._judged(self._err(text), bad=bad, logged_in=logged_in)
+        reply = _HANDLERS[command.keyword](self, command)
+        if not logged_in and command.keyword == "AUTH":
+            return reply  # Dovecot counts AUTH neither as a bad command nor as a good one
+        return self._judged(reply, bad=logged_in and not reply.ok, logged_in=logged_in)
 
     # -- what fault injection needs ------------------------------------------------
     def login_name(self, command: Command) -> str | None:
@@ -244,7 +254,7 @@ class Pop3Protocol(LoginCommands, MaildropCommands):
         """The TLS handshake after STLS succeeded. Everything the client sent in
         cleartext and the server has not handled yet is dropped, never executed, and a
         half-done login must start again (RFC 2595 section 4, RFC 5034 section 4)."""
-        self._lines = LineReader(self.config.max_line_length)
+        self._lines = LineReader(self.config.login_line_limit)
         self._pending_user = None
         self._enter("TLS started")
         self.tls_active = True
@@ -260,16 +270,61 @@ class Pop3Protocol(LoginCommands, MaildropCommands):
         self._enter("connection lost")
 
     def _enter(self, event: str) -> None:
-        # Every change of state goes through the one table of _state.py.
+        # Every change of state goes through the one table of _state.py, and the
+        # longest line accepted follows the state.
         self.state = next_state(self.state, event)
+        state = self.state
+        if state is State.AUTHENTICATING:
+            self._lines.limit = SASL_LINE_LIMIT  # OAuth tokens run to kilobytes
+        elif state is _T:
+            self._lines.limit = self.config.max_line_length
+        else:
+            self._lines.limit = self.config.login_line_limit
+
+    def _hang_up(self, reply: Reply) -> Reply:
+        # The server closes the connection after ``reply``, without UPDATE.
+        self.connection_lost()
+        self.hung_up = True
+        return dataclasses.replace(reply, close=True)
+
+    def _judged(self, reply: Reply, *, bad: bool, logged_in: bool) -> Reply:
+        # Counts bad commands in a row; at the config's limit the server hangs up
+        # with a notice after the reply.
+        if not bad:
+            self._bad_commands = 0
+            return reply
+        self._bad_commands += 1
+        config = self.config
+        limit = config.max_bad_commands if logged_in else config.max_bad_commands_before_login
+        if limit is None or self._bad_commands < limit:
+            return reply
+        key = "too_many_bad_commands" if logged_in else "too_many_bad_commands_before_login"
+        notice = self._hang_up(self._err(config.text(key)))
+        return dataclasses.replace(reply, followed_by=notice)
 
     # -- helpers -------------------------------------------------------------------
-    def _wrong_state_text(self, keyword: str) -> str:
-        if self.state is State.TRANSACTION:
-            return self.config.text("after_login", keyword=keyword)
-        if keyword == "PASS":
-            return "PASS must come right after a successful USER"
-        return self.config.text("before_login", keyword=keyword)
+    def _unusable(self, command: Command) -> tuple[str, bool] | None:
+        # Why a command cannot be executed here at all, and whether that makes it a
+        # bad command (one the server does not know, or does not take in this state;
+        # before login, a login command used out of turn is not bad); or None.
+        keyword = command.keyword
+        config = self.config
+        before_login = self.state is not _T
+        if not keyword:
+            return config.text("empty_command"), True
+        if keyword not in self._enabled:
+            if keyword == "APOP" and before_login:
+                return config.text("apop_disabled", keyword=keyword), False
+            key = "unknown_before_login" if before_login else "unknown_command"
+            return config.text(key, keyword=keyword), True
+        if keyword not in ALLOWED[self.state]:
+            if not before_login:
+                return config.text("after_login", keyword=keyword), True
+            if keyword == "PASS":
+                return config.text("pass_without_user"), False
+            return config.text("before_login", keyword=keyword), True
+        extra = extra_arguments(command, config)
+        return None if extra is None else (extra.text, not before_login)
 
     def _quit(self, command: Command) -> Reply:
         if self.state is not State.TRANSACTION:
@@ -278,7 +333,9 @@ class Pop3Protocol(LoginCommands, MaildropCommands):
         assert self.maildrop is not None
         self._enter("QUIT")
         try:
-            self.removed = self.maildrop.commit(delete_retrieved=self.config.expire == 0)
+            self.removed = self.maildrop.commit(
+                delete_retrieved=self.config.expire == 0, pop=self.config.hide_popped
+            )
         except MailboxGone:
             # RFC 1939 section 6: if messages cannot be removed, QUIT answers -ERR.
             failed = self._err("Mailbox was removed during the session", "SYS/PERM")
@@ -293,7 +350,9 @@ class Pop3Protocol(LoginCommands, MaildropCommands):
 
     def _capa(self, command: Command) -> Reply:
         stls = "STLS" in self._enabled and not self.tls_active and self.state in (_A, _AP)
-        capabilities = self.config.capabilities(stls=stls, tls_active=self.tls_active)
+        capabilities = self.config.capabilities(
+            stls=stls, tls_active=self.tls_active, logged_in=self.state is _T
+        )
         payload = "".join(f"{line}\r\n" for line in capabilities).encode() + b".\r\n"
         return multiline(self.config.text("capa"), payload, len(capabilities))
 

@@ -63,6 +63,12 @@ class Reply:
     lines: int = 0
     #: The TLS handshake starts right after this reply (the +OK to STLS).
     starttls: bool = False
+    #: Seconds the server waits before sending this reply (a refused login's delay).
+    delay: float = 0.0
+    #: A reply the server sends right after this one, unasked: the notice of a server
+    #: that hangs up (Dovecot's "-ERR Too many bad commands."). ``bytes(reply)`` is
+    #: this reply alone.
+    followed_by: Reply | None = None
 
     @property
     def ok(self) -> bool:

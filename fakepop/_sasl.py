@@ -47,6 +47,9 @@ class Success:
 class Failure:
     text: str
     code: str | None = "AUTH"
+    #: The exchange was well formed and the credentials were wrong: answered as any
+    #: refused login is (the config's wording and delay).
+    wrong_credentials: bool = False
 
 
 Step = Challenge | Success | Failure
@@ -68,7 +71,7 @@ class Exchange:
 
     def _check(self, user: str, password: str) -> Step:
         good = self.credentials.password(user, password)
-        return Success(user) if good else Failure("Authentication failed")
+        return Success(user) if good else Failure("Authentication failed", wrong_credentials=True)
 
 
 def _text(data: bytes) -> str:
@@ -126,14 +129,16 @@ class _CramMd5(Exchange):
             return Failure("CRAM-MD5 needs 'user digest'", None)
         if self.credentials.cram_md5(user, self.challenge, digest):
             return Success(user)
-        return Failure("Authentication failed")
+        return Failure("Authentication failed", wrong_credentials=True)
 
 
 class _Bearer(Exchange):
     # XOAUTH2 (Google, Microsoft) and OAUTHBEARER (RFC 7628) carry a bearer token;
     # a refused token gets a JSON error challenge, which the client answers (with an
-    # empty line, or a lone ^A for OAUTHBEARER) before the final -ERR.
+    # empty line, or a lone ^A for OAUTHBEARER) before the final -ERR; without
+    # ``error_challenge`` (as Exchange Online does it) the -ERR comes at once.
     failed: Failure | None = None
+    error_challenge = True
 
     def start(self, initial: bytes | None) -> Step:
         return Challenge(b"") if initial is None else self.step(initial)
@@ -151,6 +156,8 @@ class _Bearer(Exchange):
             return Failure(str(failure) or "Token validation is unavailable", "SYS/TEMP")
         if good:
             return Success(user)
+        if not self.error_challenge:
+            return Failure("Invalid or expired token", wrong_credentials=True)
         self.failed = Failure("Invalid or expired token")
         error = {"status": "401", "schemes": "bearer", "scope": "https://mail.google.com/"}
         return Challenge(json.dumps(error).encode())
@@ -201,6 +208,8 @@ class Mechanism:
     sends_password: bool
     #: What the credential check compares, for the reader.
     checks: str
+    #: Whether the client sends an OAuth 2.0 bearer token.
+    bearer: bool = False
 
 
 #: The registry: the mechanisms in the order CAPA lists them by default.
@@ -212,15 +221,28 @@ MECHANISMS: dict[str, Mechanism] = {
         Mechanism(
             "CRAM-MD5", _CramMd5, sends_password=False, checks="HMAC-MD5 of a challenge"
         ),
-        Mechanism("XOAUTH2", _XOAuth2, sends_password=False, checks="a bearer token"),
         Mechanism(
-            "OAUTHBEARER", _OAuthBearer, sends_password=False, checks="a bearer token (RFC 7628)"
+            "XOAUTH2", _XOAuth2, sends_password=False, checks="a bearer token", bearer=True
+        ),
+        Mechanism(
+            "OAUTHBEARER",
+            _OAuthBearer,
+            sends_password=False,
+            checks="a bearer token (RFC 7628)",
+            bearer=True,
         ),
     )
 }
 
 
 def start_exchange(
-    name: str, *, credentials: CredentialCheck, nonce: Callable[[], str]
+    name: str,
+    *,
+    credentials: CredentialCheck,
+    nonce: Callable[[], str],
+    error_challenge: bool = True,
 ) -> Exchange:
-    return MECHANISMS[name].exchange(credentials, nonce)
+    exchange = MECHANISMS[name].exchange(credentials, nonce)
+    if isinstance(exchange, _Bearer):
+        exchange.error_challenge = error_challenge
+    return exchange

@@ -165,10 +165,18 @@ class Session:
             instead = outcome
         reply = protocol.handle(command) if instead is None else instead
         entered = None if protocol.state is state else protocol.state
+        if reply.delay:
+            await trio.sleep(reply.delay)  # a refused login's delay, on trio's clock
         if await self.write(reply, command, entered):
             return EndReason.FAULT
+        if reply.followed_by is not None:
+            reply = reply.followed_by  # the notice of a server that hangs up
+            if await self.write(reply, None):
+                return EndReason.FAULT
         if reply.close:
-            return EndReason.QUIT if instead is None else EndReason.FAULT
+            if instead is not None:
+                return EndReason.FAULT
+            return EndReason.HUNG_UP if protocol.hung_up else EndReason.QUIT
         if reply.starttls and not await self._start_tls():
             return EndReason.TLS_FAILED
         return None

@@ -63,7 +63,9 @@ class Mailbox:
     answered ``+OK`` for, once per retrieval, in order; ``marked_for_deletion`` the
     UIDs the session holding the lock has marked with DELE so far, in message order
     (RFC 1939 section 6: DELE marks, UPDATE after QUIT removes; a session that ends
-    otherwise removes nothing), empty while no session holds the lock.
+    otherwise removes nothing), empty while no session holds the lock; ``popped`` the
+    UIDs that sessions of a server with ``hide_popped`` retrieved or marked before
+    QUIT (still in ``messages``, but offered only to logins in recent mode), in order.
     """
 
     user: str
@@ -73,6 +75,7 @@ class Mailbox:
     locked: bool
     logins: int
     marked_for_deletion: tuple[str, ...] = ()
+    popped: tuple[str, ...] = ()
 
     @property
     def uids(self) -> list[str]:
@@ -89,11 +92,23 @@ class Maildrop:
     marks live here until :meth:`commit` applies them; :meth:`release` drops them.
     """
 
-    def __init__(self, store: MailStore, state: MailboxState) -> None:
+    def __init__(
+        self,
+        store: MailStore,
+        state: MailboxState,
+        *,
+        hide_popped: bool = False,
+        limit: int | None = None,
+    ) -> None:
         self._store = store
         self._state = state
         self.user = state.user
-        self.messages = state.take_snapshot()  # called with the store's lock held
+        messages = state.take_snapshot()  # called with the store's lock held
+        if hide_popped and state.popped:
+            messages = tuple(m for m in messages if m.uid not in state.popped)
+        if limit is not None and len(messages) > limit:
+            messages = messages[:limit]  # the oldest
+        self.messages = messages
         self._marked: set[int] = set()
         self._retrieved: set[int] = set()
         self._live_count = len(self.messages)
@@ -127,13 +142,14 @@ class Maildrop:
 
     def mark_deleted(self, number: int) -> None:
         if number not in self._marked:
-            with self._store._lock:  # a test may read the marks from another thread
+            # A test may read the marks from another thread, and wait for them.
+            with self._store._change:
                 self._marked.add(number)
             self._live_count -= 1
             self._live_octets -= self.messages[number - 1].size
 
     def unmark_all(self) -> None:
-        with self._store._lock:
+        with self._store._change:
             self._marked.clear()
         self._live_count = len(self.messages)
         self._live_octets = sum(message.size for message in self.messages)
@@ -167,13 +183,22 @@ class Maildrop:
             self._state.retrieved.append(self.messages[number - 1].uid)
 
     # -- ending the session ---------------------------------------------------------
-    def commit(self, *, delete_retrieved: bool = False) -> list[StoredMessage]:
+    def commit(
+        self, *, delete_retrieved: bool = False, pop: bool = False
+    ) -> list[StoredMessage]:
         """UPDATE: remove the marked messages (and, for EXPIRE 0, the retrieved ones),
-        release the lock, and return what was removed.
+        release the lock, and return what was removed. With ``pop`` nothing is removed:
+        the marked and the retrieved messages are popped (see Mailbox.popped).
 
         Raises MailboxGone, after releasing, if there was something to remove but the
         test removed the whole mailbox from the store during the session.
         """
+        if pop:
+            uids = [self.messages[n - 1].uid for n in sorted(self._marked | self._retrieved)]
+            with self._store._change:
+                self._state.popped.update(dict.fromkeys(uids))
+                self._release_locked()
+            return []
         numbers = self._marked | self._retrieved if delete_retrieved else self._marked
         doomed = {id(self.messages[n - 1]) for n in numbers}
         with self._store._change:
@@ -326,6 +351,7 @@ class MailStore:
                 marked_for_deletion=(
                     holder._marked_uids_locked() if isinstance(holder, Maildrop) else ()
                 ),
+                popped=tuple(state.popped),
             )
 
     def __contains__(self, user: object) -> bool:
@@ -351,9 +377,16 @@ class MailStore:
             return None if state is None else state.password
 
     def open_maildrop(
-        self, user: str, *, now: float, login_delay: float | None = None
+        self,
+        user: str,
+        *,
+        now: float,
+        login_delay: float | None = None,
+        hide_popped: bool = False,
+        limit: int | None = None,
     ) -> Maildrop:
-        """Lock ``user``'s mailbox and snapshot it for a session that authenticated.
+        """Lock ``user``'s mailbox and snapshot it for a session that authenticated:
+        without its popped messages if ``hide_popped``, and only its ``limit`` oldest.
 
         Raises KeyError for an unknown user, LoginTooSoon if the last login was less
         than ``login_delay`` seconds before ``now``, MailboxInUse if locked.
@@ -368,7 +401,7 @@ class MailStore:
                 raise LoginTooSoon(user)
             if state.lock_holder is not None:
                 raise MailboxInUse(user)
-            maildrop = Maildrop(self, state)
+            maildrop = Maildrop(self, state, hide_popped=hide_popped, limit=limit)
             state.lock_holder = maildrop
             state.last_login = now
             state.logins += 1

@@ -5,9 +5,9 @@ maildrop and answers, and none changes the session's state.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
+from ._arguments import MessageNumber, Refused, line_count, message_arguments
 from ._config import ServerConfig
 from ._listing import without
 from ._message import StoredMessage
@@ -15,15 +15,6 @@ from ._replies import Command, Reply, multiline, ok, status_line
 from ._store import Maildrop, MailStore
 
 __all__ = ["MaildropCommands", "messages_text"]
-
-_DIGITS = re.compile(r"[0-9]+\Z")
-
-
-def _bounded_int(digits: str, too_big: int) -> int:
-    # The value of a string of digits, leading zeros and all; ``too_big`` for more
-    # significant digits than any mailbox or message could need, without a big int.
-    significant = digits.lstrip("0") or "0"
-    return int(significant) if len(significant) <= 12 else too_big
 
 
 def messages_text(count: int) -> str:
@@ -54,18 +45,38 @@ class MaildropCommands:
         marked = self.maildrop.marked()
         return without(listing, marked) if marked else listing
 
-    def _message(self, text: str) -> tuple[int, StoredMessage] | Reply:
-        # Parses a message-number argument; returns the message or the -ERR reply.
+    def _message(
+        self, command: Command, *, top: bool = False
+    ) -> tuple[int, StoredMessage, str] | Reply:
+        # The message RETR, DELE or TOP names (and the text of TOP's line count), or the
+        # -ERR reply; the argument rules are _arguments.py's.
+        parsed = message_arguments(command, self.config, top=top)
+        if isinstance(parsed, Refused):
+            return self._err(parsed.text)
+        number, rest = parsed
+        assert number is not None
+        found = self._look_up(number)
+        return found if isinstance(found, Reply) else (number.value, found, rest)
+
+    def _optional_message(self, command: Command) -> tuple[int, StoredMessage] | Reply | None:
+        # The message LIST or UIDL names, None for all of them, or the -ERR reply.
+        parsed = message_arguments(command, self.config, optional=True)
+        if isinstance(parsed, Refused):
+            return self._err(parsed.text)
+        number, _ = parsed
+        if number is None:
+            return None
+        found = self._look_up(number)
+        return found if isinstance(found, Reply) else (number.value, found)
+
+    def _look_up(self, number: MessageNumber) -> StoredMessage | Reply:
         assert self.maildrop is not None
-        if not _DIGITS.match(text):
-            return self._err(f"Invalid message number: {text[:40]}")
-        number = _bounded_int(text, 0)
-        message = self.maildrop.get(number)
+        message = self.maildrop.get(number.value)
         if message is not None:
-            return number, message
-        if self.maildrop.is_deleted(number):
-            return self._err(self.config.text("message_deleted", number=number))
-        return self._err(self.config.text("no_such_message", number=text[:40]))
+            return message
+        if self.maildrop.is_deleted(number.value):
+            return self._err(self.config.text("message_deleted", number=number.value))
+        return self._err(self.config.text("no_such_message", number=number.shown))
 
     # -- TRANSACTION ---------------------------------------------------------------
     def _stat(self, command: Command) -> Reply:
@@ -74,13 +85,10 @@ class MaildropCommands:
 
     def _list(self, command: Command) -> Reply:
         assert self.maildrop is not None
-        args = command.args
-        if len(args) > 1:
-            return self._err("LIST takes at most one argument: a message number")
-        if args:
-            found = self._message(args[0])
-            if isinstance(found, Reply):
-                return found
+        found = self._optional_message(command)
+        if isinstance(found, Reply):
+            return found
+        if found is not None:
             number, message = found
             return ok(f"{number} {message.size}")
         maildrop = self.maildrop
@@ -92,13 +100,10 @@ class MaildropCommands:
 
     def _uidl(self, command: Command) -> Reply:
         assert self.maildrop is not None
-        args = command.args
-        if len(args) > 1:
-            return self._err("UIDL takes at most one argument: a message number")
-        if args:
-            found = self._message(args[0])
-            if isinstance(found, Reply):
-                return found
+        found = self._optional_message(command)
+        if isinstance(found, Reply):
+            return found
+        if found is not None:
             number, message = found
             return ok(f"{number} {message.uid}")
         listing = self._listing("UIDL", self.store.listings.full_uidl)
@@ -106,13 +111,10 @@ class MaildropCommands:
 
     def _retr(self, command: Command) -> Reply:
         assert self.maildrop is not None
-        args = command.args
-        if len(args) != 1:
-            return self._err("RETR needs exactly one argument: a message number")
-        found = self._message(args[0])
+        found = self._message(command)
         if isinstance(found, Reply):
             return found
-        number, message = found
+        number, message, _ = found
         refused = self._needs_utf8(message)
         if refused is not None:
             return refused
@@ -130,32 +132,27 @@ class MaildropCommands:
 
     def _top(self, command: Command) -> Reply:
         assert self.maildrop is not None
-        args = command.args
-        if len(args) != 2:
-            return self._err("TOP needs two arguments: a message number and a line count")
-        found = self._message(args[0])
+        found = self._message(command, top=True)
         if isinstance(found, Reply):
             return found
-        if not _DIGITS.match(args[1]):
-            return self._err(f"Invalid line count: {args[1][:40]}")
-        _, message = found
+        _, message, count_text = found
+        count = line_count(count_text, self.config)
+        if isinstance(count, Refused):
+            return self._err(count.text)
         refused = self._needs_utf8(message)
         if refused is not None:
             return refused
-        payload = message.top_payload(_bounded_int(args[1], 10**12))
+        payload = message.top_payload(count)
         whole = payload is message.retr_payload  # then its lines are already counted
         lines = message.lines if whole else payload.count(b"\r\n") - 1
         return multiline(self.config.text("top"), payload, lines)
 
     def _dele(self, command: Command) -> Reply:
         assert self.maildrop is not None
-        args = command.args
-        if len(args) != 1:
-            return self._err("DELE needs exactly one argument: a message number")
-        found = self._message(args[0])
+        found = self._message(command)
         if isinstance(found, Reply):
             return found
-        number, _ = found
+        number, _, _ = found
         self.maildrop.mark_deleted(number)
         return ok(self.config.text("dele", number=number))
 

@@ -56,7 +56,10 @@ def feed(protocol: Pop3Protocol, pieces: Iterable[bytes]) -> bytes:
     for piece in pieces:
         protocol.receive_data(piece)
         while (command := protocol.next_command()) is not None:
-            out += bytes(protocol.handle(command))
+            reply = protocol.handle(command)
+            out += bytes(reply)
+            if reply.followed_by is not None:
+                out += bytes(reply.followed_by)
     return bytes(out)
 
 
