@@ -246,11 +246,13 @@ class Pop3Server(MailAssertions):
         transcript so far, after ``timeout`` seconds (10 by default) of the run's
         clock: under ``MockClock`` with autojump, a timeout takes no real time.
         """
+        __tracebackhide__ = True  # pytest shows the caller, not this frame
         await wait_in_trio(self, predicate, timeout)
 
     async def wait_for_sessions(self, count: int, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         """Wait until at least ``count`` sessions have ended since the server started
         or was last reset (see :attr:`ended_sessions`)."""
+        __tracebackhide__ = True  # pytest shows the caller, not this frame
         await self.wait_for(sessions_ended(count), timeout=timeout)
 
     async def wait_for_command(
@@ -264,12 +266,14 @@ class Pop3Server(MailAssertions):
         """Wait until a command with this keyword (ASCII case-insensitive: ``"dele"``
         is ``DELE``) has been answered, its reply recorded in the transcript, at least
         ``count`` times, in the sessions of ``user`` if given. Needs the transcript."""
+        __tracebackhide__ = True  # pytest shows the caller, not this frame
         await self.wait_for(command_answered(keyword, user=user, count=count), timeout=timeout)
 
     async def wait_until_empty(self, user: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         """Wait until ``user``'s mailbox in the store holds no message: a session's
         UPDATE removed them, or the test did (a mailbox removed meanwhile counts as
         empty). A user unknown when the wait starts raises ``KeyError``."""
+        __tracebackhide__ = True  # pytest shows the caller, not this frame
         await self.wait_for(mailbox_emptied(user), timeout=timeout)
 
     # -- errors --------------------------------------------------------------------

@@ -463,6 +463,7 @@ class Pop3ServerThread(MailAssertions):
         :class:`~fakepop.UsageError` if the server is not running or stops meanwhile.
         From async code, ``await server.async_wait_for(...)`` instead: this one blocks.
         """
+        __tracebackhide__ = True  # pytest shows the caller, not this frame
         self._waiting_call("wait_for")
         wait_in_thread(self, predicate, timeout, self._still_serving(predicate))
 
@@ -471,18 +472,21 @@ class Pop3ServerThread(MailAssertions):
     ) -> None:
         """:meth:`wait_for` for a coroutine of the test's own event loop, Trio or
         asyncio (told apart by sniffio): it sleeps in that loop, whose clock times it."""
+        __tracebackhide__ = True  # pytest shows the caller, not this frame
         self._waiting_call(None)
         await wait_in_event_loop(self, predicate, timeout, self._still_serving(predicate))
 
     def wait_for_sessions(self, count: int, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         """Block until at least ``count`` sessions have ended since the server started
         or was last reset (see :attr:`ended_sessions`)."""
+        __tracebackhide__ = True  # pytest shows the caller, not this frame
         self.wait_for(sessions_ended(count), timeout=timeout)
 
     async def async_wait_for_sessions(
         self, count: int, *, timeout: float = DEFAULT_TIMEOUT
     ) -> None:
         """:meth:`wait_for_sessions` for a coroutine (Trio or asyncio)."""
+        __tracebackhide__ = True  # pytest shows the caller, not this frame
         await self.async_wait_for(sessions_ended(count), timeout=timeout)
 
     def wait_for_command(
@@ -496,6 +500,7 @@ class Pop3ServerThread(MailAssertions):
         """Block until a command with this keyword (ASCII case-insensitive: ``"dele"``
         is ``DELE``) has been answered, its reply recorded in the transcript, at least
         ``count`` times, in the sessions of ``user`` if given. Needs the transcript."""
+        __tracebackhide__ = True  # pytest shows the caller, not this frame
         self.wait_for(command_answered(keyword, user=user, count=count), timeout=timeout)
 
     async def async_wait_for_command(
@@ -507,6 +512,7 @@ class Pop3ServerThread(MailAssertions):
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         """:meth:`wait_for_command` for a coroutine (Trio or asyncio)."""
+        __tracebackhide__ = True  # pytest shows the caller, not this frame
         await self.async_wait_for(
             command_answered(keyword, user=user, count=count), timeout=timeout
         )
@@ -515,12 +521,14 @@ class Pop3ServerThread(MailAssertions):
         """Block until ``user``'s mailbox in the store holds no message: a session's
         UPDATE removed them, or the test did (a mailbox removed meanwhile counts as
         empty). A user unknown when the wait starts raises ``KeyError``."""
+        __tracebackhide__ = True  # pytest shows the caller, not this frame
         self.wait_for(mailbox_emptied(user), timeout=timeout)
 
     async def async_wait_until_empty(
         self, user: str, *, timeout: float = DEFAULT_TIMEOUT
     ) -> None:
         """:meth:`wait_until_empty` for a coroutine (Trio or asyncio)."""
+        __tracebackhide__ = True  # pytest shows the caller, not this frame
         await self.async_wait_for(mailbox_emptied(user), timeout=timeout)
 
     def expect_errors(

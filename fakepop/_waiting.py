@@ -270,6 +270,7 @@ def wait_in_thread(
 ) -> None:
     """Block this thread until ``predicate(server)`` is true; WaitTimeout after
     ``timeout`` seconds of real time. ``serving()`` raises if the server has ended."""
+    __tracebackhide__ = True  # pytest shows the caller, not this frame
     timeout = _start(server, predicate, timeout)
     if not _block(server.store._changes, lambda: predicate(server), timeout, serving):
         raise _timed_out(server, predicate, timeout)
@@ -289,6 +290,7 @@ async def _wait_in_loop(
     serving: Callable[[], None],
     waker: _Waker,
 ) -> None:
+    __tracebackhide__ = True  # pytest shows the caller, not this frame
     changes = server.store._changes
     changes.add_waker(waker.wake)
     try:
@@ -339,6 +341,7 @@ async def wait_in_trio(
 ) -> None:
     """Sleep in this Trio task until ``predicate(server)`` is true; WaitTimeout after
     ``timeout`` seconds of the run's clock."""
+    __tracebackhide__ = True  # pytest shows the caller, not this frame
     timeout = _start(server, predicate, timeout)
     await _wait_in_loop(server, predicate, timeout, serving, _TrioWaker(timeout))
 
@@ -384,6 +387,7 @@ async def wait_in_asyncio(
 ) -> None:
     """Sleep in this asyncio task until ``predicate(server)`` is true; WaitTimeout after
     ``timeout`` seconds of the loop's clock."""
+    __tracebackhide__ = True  # pytest shows the caller, not this frame
     timeout = _start(server, predicate, timeout)
     await _wait_in_loop(server, predicate, timeout, serving, _AsyncioWaker(timeout))
 
@@ -395,6 +399,7 @@ async def wait_in_event_loop(
     serving: Callable[[], None] = _not_serving_check,
 ) -> None:
     """:func:`wait_in_trio` or :func:`wait_in_asyncio`, whichever loop runs this task."""
+    __tracebackhide__ = True  # pytest shows the caller, not this frame
     try:
         library = sniffio.current_async_library()
     except sniffio.AsyncLibraryNotFoundError:
@@ -460,6 +465,7 @@ class ExpectedErrors:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        __tracebackhide__ = True  # pytest shows the caller, not this frame
         if exc is None and self._timeout is not None:
             _block(self._server.store._changes, self._raised, self._timeout, _not_serving_check)
         self.errors = self._raised()

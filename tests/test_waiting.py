@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import trio
@@ -322,6 +323,15 @@ def test_a_timeout_names_what_was_awaited_and_shows_the_transcript() -> None:
         f"gave up after {EXPIRES:g} s waiting for at least 1 POP3 session to end "
         "(0 ended, 1 still open)"
     )
+    for timed_out in (caught, shortcut):
+        assert_report_starts_in_this_test(timed_out)
+
+
+def assert_report_starts_in_this_test(caught: pytest.ExceptionInfo[WaitTimeout]) -> None:
+    # The waits hide their own frames, as the assertion helpers do, so that pytest's
+    # report of a timeout ends in the test that waited.
+    shown = caught.traceback.filter(caught)
+    assert Path(shown[-1].path) == Path(__file__), [str(entry.path) for entry in shown]
 
 
 def test_without_a_transcript_the_store_and_the_session_count_can_be_awaited() -> None:
@@ -457,6 +467,7 @@ async def test_a_trio_timeout_takes_no_real_time(autojump_clock: trio.testing.Mo
             assert trio.current_time() - started == pytest.approx(300)
             assert time.monotonic() - real < 30  # not five minutes
             assert "C: USER alice" in str(caught.value)
+            assert_report_starts_in_this_test(caught)
             await client.command("QUIT")
         await server.wait_for_sessions(1)
 
