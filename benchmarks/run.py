@@ -203,7 +203,7 @@ def _median_per_unit(
     return figures
 
 
-# Targets: fakepop's median against the floor's, in the same run (see the README).
+# Targets: fakepop's median against the floor's, in the same run (see docs/project/benchmarks.md).
 CHURN_TARGET = 1.3
 RETR_TARGET = 1.2
 LIST_TARGET = 1.2

@@ -100,7 +100,7 @@ def test_hypothesis_catches_the_naive_importer(
 ) -> None:
     with pytest.raises(AssertionError) as caught:
         check(import_mail_naively, pop3_server, tmp_path)
-    # The shrunk example, as hypothesis reports it (see docs/strategies.md): no faults
+    # The shrunk example, as hypothesis reports it (see docs/howto/strategies.md): no faults
     # needed, only a message without a text/plain part.
     report = "\n".join(getattr(caught.value, "__notes__", []))
     drawn = re.search(

@@ -127,7 +127,7 @@ class StoredMessage:
         """Parse the message with the stdlib ``email`` package (``policy.default``).
 
         Lines are split on LF before parsing, as a client that joins poplib's lines
-        with ``\n`` would, so text parts read back as ``"body\n"``.
+        with ``"\\n"`` would, so text parts read back as ``"body\\n"``.
         """
         import email.parser  # noqa: PLC0415 - only tests that inspect mail need it
 

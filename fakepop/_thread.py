@@ -240,7 +240,7 @@ class Pop3ServerThread(MailAssertions):
 
     @property
     def host(self) -> str:
-        """The address the server listens on, e.g. ``"127.0.0.1"``."""
+        """The address the server listens on, such as ``"127.0.0.1"``."""
         return self.address[0]
 
     @property

@@ -55,8 +55,8 @@ class EndReason(enum.Enum):
     #: The TLS handshake (POP3S, or after STLS) failed or timed out.
     TLS_FAILED = "TLS handshake failed"
     #: The server closed the connection on the client, as its config asks: too many
-    #: bad commands, a line too long, a locked mailbox (ServerConfig's close_on_...
-    #: and max_bad_commands options).
+    #: bad commands, a line too long, a locked mailbox (ServerConfig's ``close_on_*``
+    #: and ``max_bad_commands`` options).
     HUNG_UP = "the server hung up"
 
 

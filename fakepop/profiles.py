@@ -7,12 +7,12 @@ A profile only chooses ServerConfig defaults; every option can still be given::
     config = profiles.dovecot(autologout=5)
     config = profiles.profile("gmail", texts={"quit": "Bye."})
 
-docs/profiles.md has the table of profiles and quirks. What each profile reproduces,
+docs/reference/quirks.md has the table of profiles and quirks. What each profile reproduces,
 where the facts come from, and what it leaves out:
 
 - ``dovecot``: Dovecot 2.3 (Debian), proven line by line against a real Dovecot
   2.3.19 by tests/test_dovecot_differential.py (scenarios and results in
-  docs/dovecot.md); the limits below were read in Dovecot's source (src/pop3,
+  docs/explanation/dovecot.md); the limits below were read in Dovecot's source (src/pop3,
   src/pop3-login, src/login-common) before being measured. Reproduced: its greeting;
   CAPA with CAPA itself first and USER, STLS and SASL only before login; SASL PLAIN
   LOGIN CRAM-MD5 and no APOP ("APOP not enabled."); the wording of every reply;
@@ -241,6 +241,8 @@ def rfc1939(**overrides: Any) -> ServerConfig:
     return _config(base, overrides)
 
 
+#: Every profile by name, as ``profile(name)``, ``--profile`` and
+#: ``@pytest.mark.pop3(profile=...)`` take it.
 PROFILES: dict[str, Callable[..., ServerConfig]] = {
     "dovecot": dovecot,
     "gmail": gmail,

@@ -3,7 +3,7 @@
 The run has nothing to do while the thread works, so the clock jumps to the next
 deadline: the autologout timer (RFC 1939 section 3), or the TLS handshake's, fires in
 the middle of a session whatever the client does. fakepop fails the session with a
-UsageError that says so (docs/howto.md, "Trio") rather than record a timeout that did
+UsageError that says so (docs/howto/trio.md) rather than record a timeout that did
 not happen; a Trio client, or no autojump, keeps the timers as they are.
 """
 

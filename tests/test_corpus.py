@@ -60,7 +60,7 @@ def test_each_message_comes_back_through_poplib_as_given() -> None:
 
 
 def test_raw_utf8_headers_are_sent_as_they_are_by_default() -> None:
-    """As Dovecot, Gmail and Exchange do (README, Conformance): no UTF8 needed."""
+    """As Dovecot, Gmail and Exchange do (docs/explanation/conformance.md): no UTF8 needed."""
     message = corpus.all()["utf8_headers"]
     mailbox = {"alice": {"password": "pw", "messages": {"utf8_headers": message}}}
     with Pop3ServerThread(mailbox) as server:

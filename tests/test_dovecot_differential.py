@@ -1,10 +1,10 @@
 """fakepop side by side with a real Dovecot 2.3: the same scripted sessions, the same
-accounts and the same message octets, compared line by line (docs/dovecot.md).
+accounts and the same message octets, compared line by line (docs/explanation/dovecot.md).
 
 ``profiles.dovecot()`` must answer every scenario exactly as Dovecot does, timing
 included where a scenario waits for a delay (scaled: Dovecot's are seconds, fakepop's
 a fraction of one). The default ``ServerConfig()`` differs from Dovecot on purpose in
-the scenarios listed in ``DEFAULT_DIFFERS``, each for a reason docs/dovecot.md gives;
+the scenarios listed in ``DEFAULT_DIFFERS``, each for a reason docs/explanation/dovecot.md gives;
 the test fails when that list changes, so a new difference cannot slip in unnoticed.
 
 One Dovecot serves the whole module (started in tmp_path, stopped at the end); every
@@ -276,7 +276,7 @@ DOVECOT = profiles.dovecot(
 )
 
 #: Why the default ServerConfig() does what a client can see differently from Dovecot
-#: (docs/dovecot.md explains each): every reason names the options of the dovecot
+#: (docs/explanation/dovecot.md explains each): every reason names the options of the dovecot
 #: profile that take it away.
 REASONS: dict[str, tuple[str, ...]] = {
     "capabilities": ("capa_listing", "capa_listing_after_login", "implementation"),
@@ -434,5 +434,6 @@ def test_each_documented_difference_has_exactly_its_reasons(
 
 
 def test_docs_dovecot_md_explains_every_reason() -> None:
-    page = (Path(__file__).parents[1] / "docs" / "dovecot.md").read_text(encoding="utf-8")
+    page = Path(__file__).parents[1] / "docs" / "explanation" / "dovecot.md"
+    page = page.read_text(encoding="utf-8")
     assert [reason for reason in REASONS if f"`{reason}`" not in page] == []

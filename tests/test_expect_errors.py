@@ -1,5 +1,5 @@
 """``with server.expect_errors(SomeError):``: an error inside the server that is the
-point of the test (docs/howto.md, "Waiting for the application").
+point of the test (docs/howto/waiting.md).
 
 The errors come from a fault hook that raises, as a test's own hook might: a session
 that meets it ends with ``-ERR [SYS/TEMP]`` and the error is recorded in

@@ -5,7 +5,7 @@ what an open session has marked for deletion.
 Each is driven through stdlib ``poplib`` on a real socket, and each is seen to pass
 and to fail; a failure is an ExpectationError (an AssertionError) whose message shows
 the difference first, then the transcript, and whose frames pytest hides, so the
-report starts in the test (docs/howto.md, "Assertions").
+report starts in the test (docs/howto/assertions.md).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ wrong-state commands, pipelined batches, QUIT, abrupt closes and TCP resets, whi
 test delivers new mail into the store or replaces a mailbox under an open session.
 Every reply is checked against the model below, which knows nothing of fakepop's
 internals: it normalises the generated messages to CRLF itself, predicts the sizes, the
-UIDs (``uid000001``... as the README documents, or the test's own), what TOP sends,
+UIDs (``uid000001``... as docs/reference/options.md documents, or the test's own), what TOP sends,
 which numbers are marked deleted, what QUIT removes and who holds each mailbox's lock.
 After every step the store must match the model; after a drop the test waits until the
 server has noticed it (``wait_for`` its count of open sessions to be the test's) before
@@ -129,7 +129,7 @@ class Mailbox:
 
     def add(self, source: bytes | str, uid: str | None = None) -> Message:
         if uid is None:
-            uid = f"uid{self.next_auto:06d}"  # README: uid000001, uid000002, ...
+            uid = f"uid{self.next_auto:06d}"  # docs/reference/options.md: uid000001, uid000002, ...
             self.next_auto += 1
         message = Message(uid, normalise(as_bytes(source)))
         self.messages.append(message)

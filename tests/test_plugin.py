@@ -229,7 +229,7 @@ def test_a_thread_client_under_autojump_clock_fails_the_test_naming_the_cause(
     """With autojump_clock, a client in a worker thread leaves the run with nothing
     to do while the thread works, so the clock jumps to the autologout deadline (RFC
     1939 section 3) in the middle of a session in use. The test fails saying so, and
-    how to fix it (docs/howto.md, "Trio"); tests/test_autojump_threads.py has more."""
+    how to fix it (docs/howto/trio.md); tests/test_autojump_threads.py has more."""
     result = run(
         pytester,
         """
@@ -926,7 +926,7 @@ def test_the_shared_server_refuses_a_pop3_config_it_does_not_run_with(
 def test_markers_at_every_level_merge_key_by_key_the_closest_winning(
     pytester: pytest.Pytester,
 ) -> None:
-    """A module's mailboxes and a test's options make one server (docs/howto.md, "Markers
+    """A module's mailboxes and a test's options make one server (docs/howto/fixtures.md, "Markers
     at several levels"): each key comes from the closest marker that sets it."""
     result = run(
         pytester,

@@ -1,6 +1,6 @@
 """Each quirk of each server profile, through a real client (poplib) on a real socket.
 
-Where each quirk comes from is in fakepop/profiles.py; docs/profiles.md has the table
+Where each quirk comes from is in fakepop/profiles.py; docs/reference/quirks.md has the table
 of profiles and quirks. The Dovecot profile is also compared line by line with a real
 Dovecot in tests/test_dovecot_differential.py.
 """

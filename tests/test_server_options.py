@@ -3,7 +3,7 @@ particular, than RFC 1939: how arguments are read, when the server hangs up, its
 delays, what CAPA lists, and Gmail's and Exchange Online's logins and mail.
 
 Sans-IO where the rule is the protocol's, over Trio (``autojump_clock``) where it is
-time. Where each behaviour comes from: docs/dovecot.md and fakepop/profiles.py.
+time. Where each behaviour comes from: docs/explanation/dovecot.md and fakepop/profiles.py.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def logged_in(data: bytes, config: ServerConfig, store: MailStore | None = None)
     return out[2:]
 
 
-# -- lenient arguments (Dovecot's reading, docs/dovecot.md) ---------------------------------
+# -- lenient arguments (Dovecot's reading, docs/explanation/dovecot.md) -----------------------
 def test_strictly_read_extra_and_doubled_arguments_are_refused() -> None:
     """RFC 1939 section 3: keywords and arguments are separated by a single space."""
     out = logged_in(b"STAT 1\r\nNOOP x\r\nLIST  2\r\nQUIT x\r\n", ServerConfig())

@@ -238,7 +238,7 @@ def test_pop_finished_takes_ended_sessions_and_keeps_open_ones() -> None:
 async def test_render_leaves_out_payload_sizes_adds_timestamps_and_keeps_the_end(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """The options the pytest plugin's report settings pass (docs/howto.md, "The
+    """The options the pytest plugin's report settings pass (docs/howto/fixtures.md, "The
     failure report"); left out, the rendering is the default one."""
     server = Pop3Server(MAILBOXES)
     client_stream, server_stream = trio.testing.memory_stream_pair()

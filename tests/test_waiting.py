@@ -1,5 +1,5 @@
 """Waiting for what the server saw, without sleeping: ``wait_for`` and its shortcuts
-(docs/howto.md, "Waiting for the application").
+(docs/howto/waiting.md).
 
 The notifier is tested on its own first (a version that moves on every change, thread
 waiters and event-loop wakers); then every server flavour through real sockets:

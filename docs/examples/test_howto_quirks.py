@@ -42,6 +42,7 @@ async def read_lines(stream: trio.SocketStream, count: int) -> bytes:
     return received
 
 
+@pytest.mark.trio  # pytest-trio runs it (not needed where trio_mode = true is set)
 async def test_dovecot_makes_a_wrong_password_wait(autojump_clock: trio.testing.MockClock) -> None:
     async with (
         open_pop3_server(MAILBOXES, config=profiles.dovecot()) as server,
