@@ -21,7 +21,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The pages whose python blocks are example files.
-PAGES = (ROOT / "docs" / "howto.md", ROOT / "docs" / "strategies.md")
+PAGES = (
+    ROOT / "docs" / "howto.md",
+    ROOT / "docs" / "strategies.md",
+    ROOT / "docs" / "cassettes.md",
+)
 #: The line above each python block: the file's path, linked relative to docs/.
 FILE_LINE = re.compile(
     r"File: \[`(?P<path>(?:docs/)?examples/[\w.-]+\.py)`\]\((?P<link>[^)]+)\)"

@@ -1,8 +1,8 @@
 """The docs cannot drift from the code.
 
-- Every Python block of docs/howto.md and docs/strategies.md is a complete file from
-  docs/examples/ or examples/, whose tests run in CI, named on the line above the
-  block; the block must equal the file.
+- Every Python block of docs/howto.md, docs/strategies.md and docs/cassettes.md is a
+  complete file from docs/examples/ or examples/, whose tests run in CI, named on the
+  line above the block; the block must equal the file.
 - Every Python block of README.md that holds a test is a part of such a file, or of
   one in examples/, exactly as shown.
 - docs/api.md must be exactly what docs/make_api.py writes from the code today.
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 HOWTO = DOCS / "howto.md"
 README = ROOT / "README.md"
-PAGES = (HOWTO, DOCS / "strategies.md")
+PAGES = (HOWTO, DOCS / "strategies.md", DOCS / "cassettes.md")
 FILE_LINE = re.compile(
     r"File: \[`(?P<path>(?:docs/)?examples/[\w.-]+\.py)`\]\((?P<link>[^)]+)\)"
 )
