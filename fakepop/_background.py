@@ -6,6 +6,8 @@ in its own ``trio.run`` in a daemon thread and stops it on leaving the block.
 
 from __future__ import annotations
 
+import logging
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -16,6 +18,8 @@ import trio
 from .errors import ServerError
 
 __all__ = ["serve_in_thread"]
+
+logger = logging.getLogger("fakepop")
 
 _TIMEOUT = 10.0
 
@@ -39,7 +43,9 @@ def serve_in_thread(server: S) -> Iterator[S]:
 
     Returns once it listens (a failure to listen is raised here). Leaving the block
     stops it and then raises :class:`~fakepop.ServerError` if ``server.errors`` holds
-    anything: a deviation from the cassette, or a session that failed.
+    anything: a deviation from the cassette, or a session that failed. If the block
+    itself raised, that stays the error, with the server's as a note (as
+    :class:`~fakepop.Pop3ServerThread` does).
     """
     started = threading.Event()
     state: dict[str, object] = {}
@@ -66,8 +72,12 @@ def serve_in_thread(server: S) -> Iterator[S]:
         error = state["error"]
         assert isinstance(error, BaseException)
         raise error
+    failure: BaseException | None = None
     try:
         yield server
+    except BaseException as exc:
+        failure = exc
+        raise
     finally:
         token = state.get("token")
         scope = state.get("scope")
@@ -75,11 +85,24 @@ def serve_in_thread(server: S) -> Iterator[S]:
             with suppress(trio.RunFinishedError):
                 trio.from_thread.run_sync(scope.cancel, trio_token=token)
         thread.join(_TIMEOUT)
-    error = state.get("error")
-    if isinstance(error, BaseException):
-        server.errors.append(error)
-    if server.errors:
-        raise ServerError(server.errors)
+        error = state.get("error")
+        if isinstance(error, BaseException):
+            server.errors.append(error)
+        _report(server.errors, failure)
+
+
+def _report(errors: list[BaseException], failure: BaseException | None) -> None:
+    # As Pop3Server.report: raise the errors if the block ended well; else the block's
+    # own failure is what the test reports, and the errors ride along as a note.
+    if not errors:
+        return
+    error = ServerError(errors)
+    if failure is None:
+        raise error
+    if sys.version_info >= (3, 11):
+        failure.add_note(f"Also, when the fakepop server stopped: {error}")
+    else:
+        logger.error("fakepop: when the server stopped: %s", error)
 
 
 class _Started:

@@ -11,6 +11,7 @@ import json
 import poplib
 import shutil
 import signal
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -372,3 +373,71 @@ def test_the_minimal_cassette_is_valid(tmp_path: Path) -> None:
     read = fakepop.read_cassette(cassette)
     assert [s.number for s in read.sessions] == [1]
     assert [e.data for e in read.sessions[0].lines()] == [b"+OK hi\r\n"]
+
+
+PERL_CLIENT = r"""
+use Net::POP3;
+my ($host, $port) = @ARGV;
+my $pop = Net::POP3->new($host, Port => $port, Timeout => 10) or die "connect";
+print "banner: ", $pop->banner();
+my $count = $pop->login("alice", "s3cret");
+print "count: $count\n";
+my $list = $pop->list();
+print "size $_: $list->{$_}\n" for sort keys %$list;
+my $uidl = $pop->uidl();
+print "uid $_: $uidl->{$_}\n" for sort keys %$uidl;
+print @{ $pop->get(1) };
+$pop->quit();
+"""
+
+
+def _perl_has_net_pop3() -> bool:
+    if shutil.which("perl") is None:
+        return False
+    return subprocess.run(["perl", "-MNet::POP3", "-e", "1"], check=False).returncode == 0
+
+
+@pytest.mark.skipif(not _perl_has_net_pop3(), reason="perl's Net::POP3 is not installed")
+async def test_perl_net_pop3_sees_the_recorded_octets_again(tmp_path: Path) -> None:
+    """A third client, Perl's Net::POP3: banner, login count, LIST, UIDL and RETR
+    replay to the same output."""
+    cassette = tmp_path / "perl.jsonl"
+
+    def run(address: tuple[str, int], tls: TlsCertificates) -> bytes:
+        result = subprocess.run(
+            ["perl", "-e", PERL_CLIENT, address[0], str(address[1])],
+            capture_output=True,
+            timeout=20,
+            check=True,
+        )
+        return result.stdout
+
+    recorded = await _record(cassette, "plain", run)
+    replayed, server = await _replay(cassette, "plain", run)
+    assert replayed == recorded
+    assert server.errors == []
+    assert b"banner: Dovecot (Debian) ready." in recorded  # type: ignore[operator]
+    assert b"..dotted" not in recorded  # type: ignore[operator]
+    assert b".dotted line" in recorded  # type: ignore[operator]
+
+
+DOVECOT = Path(__file__).resolve().parent.parent / "examples/cassettes/dovecot-2.3.jsonl"
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="exception notes are Python 3.11+")
+def test_the_blocks_own_error_stays_and_carries_the_deviation() -> None:
+    """serve_in_thread, like Pop3ServerThread: the client's own error is what the test
+    reports, the deviation that caused it a note on it."""
+
+    def deviate(server: CassetteServer) -> None:
+        client = poplib.POP3(server.host, server.port, timeout=10)
+        try:
+            client.user("bob")
+        finally:
+            client.close()
+
+    server = CassetteServer(DOVECOT)
+    with pytest.raises(poplib.error_proto) as raised, fakepop.serve_in_thread(server):
+        deviate(server)
+    notes = "\n".join(getattr(raised.value, "__notes__", []))
+    assert "expected the client to send b'USER alice\\r\\n', got b'USER bob\\r\\n'" in notes
