@@ -11,6 +11,7 @@ import json
 import poplib
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -441,3 +442,31 @@ def test_the_blocks_own_error_stays_and_carries_the_deviation() -> None:
         deviate(server)
     notes = "\n".join(getattr(raised.value, "__notes__", []))
     assert "expected the client to send b'USER alice\\r\\n', got b'USER bob\\r\\n'" in notes
+
+
+async def test_malformed_lines_are_relayed_and_replayed_as_received(tmp_path: Path) -> None:
+    """A server that ends RETR's lines with a bare LF (RFC 1939 §3 wants CRLF) reaches
+    the client unchanged, is flagged ``bare-lf`` in the cassette, and replays to the
+    same octets."""
+    cassette = tmp_path / "bare-lf.jsonl"
+    script = b"USER alice\r\nPASS s3cret\r\nRETR 1\r\nQUIT\r\n"
+
+    def run(address: tuple[str, int], tls: TlsCertificates) -> bytes:
+        with socket.create_connection(address, timeout=10) as conn:
+            conn.sendall(script)  # pipelined (RFC 2449 §6.6)
+            received = b""
+            while chunk := conn.recv(65536):
+                received += chunk
+        return received
+
+    async with open_pop3_server(MAILBOXES) as upstream:
+        upstream.faults.add(faults.bare_lf("RETR"))
+        async with fakepop.record_to(cassette, upstream.address) as proxy:
+            recorded = await trio.to_thread.run_sync(run, proxy.address, proxy.tls)
+    assert b"Hello\n" in recorded
+    assert b"Hello\r\n" not in recorded
+    flagged = [e for e in _entries(cassette)[1:] if "bare-lf" in e.get("flags", [])]
+    assert "Hello\n" in [e["text"] for e in flagged]
+    replayed, server = await _replay(cassette, "plain", run)
+    assert replayed == recorded
+    assert server.errors == []
