@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from . import corpus, errors, faults, profiles
+    from ._background import serve_in_thread
+    from ._cassette import Cassette, read_cassette
     from ._config import CAPABILITY_NAMES, ServerConfig
     from ._loading import (
         MailSourceError,
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
     )
     from ._message import MessageSource, StoredMessage
     from ._protocol import Pop3Protocol
+    from ._recording import RecordingProxy, record_to
+    from ._replay import CassetteServer
     from ._replies import Command, Reply
     from ._sasl import TemporaryFailure
     from ._server import Pop3Server, ServerOptions, open_pop3_server, serve_pop3
@@ -41,6 +45,7 @@ if TYPE_CHECKING:
     from ._transcript import EndReason, Entry, EntryKind, SessionRecord, Transcript
     from ._waiting import ExpectedErrors
     from .errors import (
+        CassetteError,
         ConfigError,
         ExpectationError,
         FakepopError,
@@ -55,6 +60,9 @@ __version__ = "0.1.0"
 __all__ = [
     "CAPABILITY_NAMES",
     "DEFAULT_TEXTS",
+    "Cassette",
+    "CassetteError",
+    "CassetteServer",
     "Command",
     "ConfigError",
     "EndReason",
@@ -75,6 +83,7 @@ __all__ = [
     "Pop3Protocol",
     "Pop3Server",
     "Pop3ServerThread",
+    "RecordingProxy",
     "Reply",
     "ServerConfig",
     "ServerError",
@@ -93,10 +102,13 @@ __all__ = [
     "faults",
     "open_pop3_server",
     "profiles",
+    "read_cassette",
     "read_eml_dir",
     "read_maildir",
     "read_mbox",
     "read_messages",
+    "record_to",
+    "serve_in_thread",
     "serve_pop3",
 ]
 
@@ -109,6 +121,13 @@ _SOURCES = {
     "CAPABILITY_NAMES": "_config",
     "DEFAULT_TEXTS": "_texts",
     "ServerConfig": "_config",
+    "serve_in_thread": "_background",
+    "Cassette": "_cassette",
+    "read_cassette": "_cassette",
+    "RecordingProxy": "_recording",
+    "record_to": "_recording",
+    "CassetteServer": "_replay",
+    "CassetteError": "errors",
     "MailSourceError": "_loading",
     "read_eml_dir": "_loading",
     "read_maildir": "_loading",

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from ._transcript import Transcript
 
 __all__ = [
+    "CassetteError",
     "ConfigError",
     "ExpectationError",
     "FakepopError",
@@ -40,6 +41,19 @@ class ServerError(FakepopError):
 
 class ConfigError(FakepopError, ValueError):
     """A server option that cannot work (ServerConfig, a profile, a bind option)."""
+
+
+class CassetteError(FakepopError, ValueError):
+    """A cassette file that cannot be read: truncated, of another format or version,
+    or edited by hand into something no recording could be. ``path`` and ``line`` (1
+    for the header; None for the file as a whole) say where."""
+
+    def __init__(self, path: str, line: int | None, reason: str) -> None:
+        where = path if line is None else f"{path}, line {line}"
+        super().__init__(f"{where}: {reason}")
+        self.path = path
+        self.line = line
+        self.reason = reason
 
 
 class UsageError(FakepopError, RuntimeError):

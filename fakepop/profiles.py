@@ -82,13 +82,23 @@ headers as it is, as these servers do.
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import Callable
 from typing import Any
 
 from ._config import ServerConfig
 from .errors import ConfigError
 
-__all__ = ["PROFILES", "dovecot", "gmail", "outlook", "profile", "rfc1939"]
+__all__ = [
+    "PROFILES",
+    "dovecot",
+    "from_cassette",
+    "gmail",
+    "mailboxes_from_cassette",
+    "outlook",
+    "profile",
+    "rfc1939",
+]
 
 
 # What Dovecot's CAPA lists in every state, CAPA itself first.
@@ -260,3 +270,25 @@ def profile(name: str, **overrides: Any) -> ServerConfig:
             f"unknown server profile {name!r}; choose from {', '.join(sorted(PROFILES))}"
         ) from None
     return make(**overrides)
+
+
+def from_cassette(path: str | os.PathLike[str], **overrides: Any) -> ServerConfig:
+    """A ServerConfig derived from a cassette (docs/howto/cassettes.md, "Model replay"): its
+    greeting, APOP, CAPA listings before and after login and what they announce, reply
+    texts that do not depend on the mail, and ``lenient_arguments`` when the recorded
+    server accepted an argument where none belongs. ``overrides`` win. Serve it with
+    :func:`mailboxes_from_cassette`'s mailboxes."""
+    from ._cassette_model import config_from_cassette  # noqa: PLC0415
+
+    return config_from_cassette(path, **overrides)
+
+
+def mailboxes_from_cassette(
+    path: str | os.PathLike[str], *, password: str = "secret"
+) -> dict[str, dict[str, Any]]:
+    """The mailboxes a cassette shows: each logged-in user's messages with the UIDs
+    UIDL gave, the octets RETR gave (or synthetic text of the size LIST gave), and
+    ``password``, since a cassette keeps no password (docs/howto/cassettes.md)."""
+    from ._cassette_model import mailboxes_from_cassette as derive  # noqa: PLC0415
+
+    return derive(path, password=password)

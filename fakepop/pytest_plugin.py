@@ -71,6 +71,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Pop3ServerFactory",
+    "pop3_cassette_server",
     "pop3_config",
     "pop3_listen_address",
     "pop3_mailboxes",
@@ -83,6 +84,8 @@ __all__ = [
 ]
 
 _MARKER = "pop3"
+_CASSETTE_MARKER = "pop3_cassette"
+_RECORD_MODES = ("none", "once", "all")
 
 
 @functools.cache
@@ -94,6 +97,21 @@ def _config_fields() -> frozenset[str]:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
+    group = parser.getgroup("fakepop-cassettes", "fakepop: recording and replaying cassettes")
+    group.addoption(
+        "--fakepop-record",
+        choices=_RECORD_MODES,
+        default="none",
+        help="none: replay cassettes only (default); once: record a cassette that is "
+        "missing; all: record every cassette again",
+    )
+    group.addoption(
+        "--fakepop-upstream",
+        default=None,
+        metavar="HOST:PORT",
+        help="the real server to record from (pop3s://HOST:PORT for POP3S); default "
+        "$FAKEPOP_UPSTREAM",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -104,6 +122,12 @@ def pytest_configure(config: pytest.Config) -> None:
         "TLS (STLS and a POP3S port), server profile and ServerConfig options of this "
         "test's fakepop server; markers on the function, its class and its module "
         "merge key by key, the closest winning",
+    )
+    config.addinivalue_line(
+        "markers",
+        f"{_CASSETTE_MARKER}(path, mode='strict', password='secret'): serve this test's "
+        "pop3_cassette_server from a cassette (path relative to the test file): strict "
+        "replays it as recorded, model serves the mail and server it shows",
     )
 
 
@@ -474,3 +498,92 @@ def pytest_runtest_makereport(
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     restore_report(report)  # before the terminal and other reporters see it
+
+
+# -- cassettes -----------------------------------------------------------------------
+
+
+def _upstream(config: pytest.Config) -> tuple[str, bool]:
+    # (HOST:PORT, POP3S?) from --fakepop-upstream or $FAKEPOP_UPSTREAM.
+    import os  # noqa: PLC0415
+
+    value = config.getoption("--fakepop-upstream") or os.environ.get("FAKEPOP_UPSTREAM")
+    if not value:
+        raise pytest.UsageError(
+            "recording a cassette needs the real server: --fakepop-upstream HOST:PORT "
+            "or FAKEPOP_UPSTREAM"
+        )
+    for scheme, tls in (("pop3s://", True), ("pop3://", False)):
+        if value.startswith(scheme):
+            return value[len(scheme) :], tls
+    return value, False
+
+
+@pytest.fixture
+def pop3_cassette_server(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A server for ``@pytest.mark.pop3_cassette(path, mode="strict")``.
+
+    Replaying (``--fakepop-record=none``, the default, or a cassette that exists with
+    ``once``), it is a :class:`~fakepop.CassetteServer` (``mode="strict"``: answers
+    exactly as recorded, and a client line that differs fails the test) or a
+    :class:`~fakepop.Pop3ServerThread` serving what the cassette shows
+    (``mode="model"``, with the marker's ``password``). Recording (``all``, or
+    ``once`` without the file), it is a :class:`~fakepop.RecordingProxy` in front of
+    ``--fakepop-upstream``. All have ``host`` and ``port``; over TLS, clients trust
+    ``pop3_tls``'s CA.
+    """
+    __tracebackhide__ = True
+    from pathlib import Path  # noqa: PLC0415
+
+    from ._background import serve_in_thread  # noqa: PLC0415
+
+    marker = request.node.get_closest_marker(_CASSETTE_MARKER)
+    if marker is None or len(marker.args) != 1:
+        raise pytest.UsageError(
+            f"pop3_cassette_server needs @pytest.mark.{_CASSETTE_MARKER}(path, mode=...)"
+        )
+    mode = marker.kwargs.get("mode", "strict")
+    if mode not in ("strict", "model"):
+        raise pytest.UsageError(f"{_CASSETTE_MARKER}: mode must be 'strict' or 'model'")
+    path = Path(request.node.path).parent / marker.args[0]
+    record = request.config.getoption("--fakepop-record")
+    with _reported_as_ours(request):
+        if record == "all" or (record == "once" and not path.exists()):
+            from ._recording import RecordingProxy  # noqa: PLC0415
+
+            upstream, upstream_tls = _upstream(request.config)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tls: TlsCertificates = request.getfixturevalue("pop3_tls")
+            proxy = RecordingProxy(path, upstream, upstream_tls=upstream_tls, tls=tls)
+            with serve_in_thread(proxy):
+                yield proxy
+            return
+        from ._cassette import read_cassette  # noqa: PLC0415
+
+        cassette = read_cassette(path)
+        context = None
+        if cassette.uses_tls:  # else no certificate is made
+            context = request.getfixturevalue("pop3_tls").server_context()
+        pop3s_port = None if context is None else 0
+        if mode == "strict":
+            from ._replay import CassetteServer  # noqa: PLC0415
+
+            server = CassetteServer(cassette, ssl_context=context, pop3s_port=pop3s_port)
+            with serve_in_thread(server):
+                yield server
+        else:
+            from ._cassette_model import (  # noqa: PLC0415
+                config_from_cassette,
+                mailboxes_from_cassette,
+            )
+            from ._thread import Pop3ServerThread  # noqa: PLC0415
+
+            password = marker.kwargs.get("password", "secret")
+            with Pop3ServerThread(
+                mailboxes_from_cassette(cassette, password=password),
+                config=config_from_cassette(cassette),
+                ssl_context=context,
+                pop3s_port=pop3s_port,
+            ) as thread:
+                report_transcript(request.node, thread.transcript)
+                yield thread

@@ -1,14 +1,15 @@
 """The fakepop command: serve demo mailboxes, or your own, until Ctrl-C or SIGTERM.
 
-``main`` runs it; the options and the plan they add up to are in ``_arguments``,
-reading the mail sources in ``_sources``, what is printed in ``_console`` and
---transcript in ``_follower``.
+``main`` runs it (``fakepop record``, the recording proxy, is in ``_record``); the
+options and the plan they add up to are in ``_arguments``, reading the mail sources in
+``_sources``, what is printed in ``_console`` and --transcript in ``_follower``.
 """
 
 from __future__ import annotations
 
 import errno
 import signal
+import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
 
@@ -80,7 +81,13 @@ def _is_interrupt(exc: BaseException) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the server the arguments describe; returns the exit status."""
+    """Run the server the arguments describe (or, after ``record``, the recording
+    proxy of ``_record``); returns the exit status."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["record"]:
+        from ._record import record_main  # noqa: PLC0415
+
+        return record_main(arguments[1:])
     parser = make_parser()
     with ExitStack() as stack:
         try:
