@@ -269,7 +269,7 @@ SCENARIOS = [
 SCENARIOS_BY_NAME = {s.name: s for s in SCENARIOS}
 
 #: Dovecot's delays as fakepop's profile is given them in these tests (seconds).
-FAKEPOP_DELAYS = {"failed-login": 0.2, "lock": 0.3}
+FAKEPOP_DELAYS = {"failed-login": 0.6, "lock": 0.7}
 #: The dovecot profile as these tests run it.
 DOVECOT = profiles.dovecot(
     failed_login_delay=FAKEPOP_DELAYS["failed-login"], lock_wait=FAKEPOP_DELAYS["lock"]
