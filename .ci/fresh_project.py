@@ -1,11 +1,12 @@
 """Run what the README and the docs show as a user would: in a project of its own.
 
 Installs fakepop's wheel in a new virtual environment in a temporary directory outside
-this tree, with what a user's test suite adds (pytest, pytest-trio, pytest-asyncio),
-copies examples/ and docs/examples/ there with the files of .ci/fresh_project/ (a
-pytest.ini of a user's kind, and a test that fakepop is the installed one), and runs
-pytest there, once for every supported Python found on this machine. Nothing of this
-repository's own setup helps: not its trio_mode, not its source tree on sys.path.
+this tree, with what a user's test suite adds (pytest, pytest-trio, pytest-asyncio;
+Django and Celery for the recipes), copies examples/ and docs/examples/ there with the
+files of .ci/fresh_project/ (a pytest.ini of a user's kind, and a test that fakepop is
+the installed one), and runs pytest there, once for every supported Python found on
+this machine. Nothing of this repository's own setup helps: not its trio_mode, not its
+source tree on sys.path.
 
     python .ci/fresh_project.py [--wheel dist/fakepop-X-py3-none-any.whl] [--python PATH]...
 
@@ -30,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROJECT_FILES = Path(__file__).resolve().parent / "fresh_project"
 # What a user's test environment holds besides fakepop, for every example to run.
 USER_PACKAGES = ["pytest", "pytest-trio", "pytest-asyncio"]
-EXTRAS = ["hypothesis"]
+EXTRAS = ["hypothesis", "recipes"]
 COPIED = ["examples", "docs/examples"]
 #: The Pythons fakepop supports (pyproject.toml's requires-python and classifiers).
 SUPPORTED = ("3.10", "3.11", "3.12", "3.13")
@@ -64,7 +65,8 @@ def run_project(python: str, wheel: Path, temporary: Path) -> int:
     run(python, "-m", "venv", "--without-pip", venv)
     venv_python = venv / "bin" / "python"
     # As a user would: `pip install fakepop[hypothesis]` (the extra for
-    # fakepop.strategies, which the property examples use).
+    # fakepop.strategies, which the property examples use), and the recipes' Django
+    # and Celery (about 5 s more a Python), so the recipes run on every Python too.
     wanted = f"{wheel}[{','.join(EXTRAS)}]"
     pip = (sys.executable, "-m", "pip", "--python", venv_python)
     run(*pip, "install", "-q", wanted, *USER_PACKAGES)

@@ -1,0 +1,1 @@
+"""A Django app, ``mailpoll``, whose management command fetches new mail by UIDL."""

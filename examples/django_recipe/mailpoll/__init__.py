@@ -1,0 +1,1 @@
+"""Polls a POP3 mailbox into the database: ``python manage.py poll_mailbox``."""
