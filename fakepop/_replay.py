@@ -61,6 +61,8 @@ class CassetteServer:
         self.errors: list[BaseException] = []
         #: How many sessions of the cassette have been replayed to their end.
         self.sessions_replayed = 0
+        self._open = 0  # connections being replayed now
+        self._idle = trio.Event()  # set (and replaced) when the last one has ended
 
     @property
     def address(self) -> tuple[str, int]:
@@ -101,6 +103,13 @@ class CassetteServer:
         finally:
             self._listeners = self._pop3s_listeners = []
 
+    async def wait_idle(self) -> None:
+        """Wait until no connection is being replayed: each one counted in
+        ``sessions_replayed`` or ``errors``. A client that has read the last reply may
+        be done before the server has finished with its session."""
+        while self._open:
+            await self._idle.wait()
+
     def check(self) -> None:
         """Raise :class:`~fakepop.ServerError` if the client deviated or replay failed."""
         from .errors import ServerError  # noqa: PLC0415
@@ -120,6 +129,7 @@ class CassetteServer:
     async def _replay(self, stream: trio.abc.Stream, *, implicit_tls: bool) -> None:
         number = next(self._numbers)
         player = _Player(self, stream, number)
+        self._open += 1
         try:
             if number > len(self.cassette.sessions):
                 await player.deviate(
@@ -137,8 +147,14 @@ class CassetteServer:
         except (trio.BrokenResourceError, ssl.SSLError) as exc:
             self.errors.append(exc)
         finally:
-            with trio.CancelScope(shield=True):
-                await close_stream(player.stream)
+            try:
+                with trio.CancelScope(shield=True):
+                    await close_stream(player.stream)
+            finally:
+                self._open -= 1
+                if not self._open:
+                    self._idle.set()
+                    self._idle = trio.Event()
 
 
 class _Player:

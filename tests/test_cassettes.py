@@ -104,6 +104,7 @@ async def _replay(
         await nursery.start(server.serve)
         address = (server.host, server.pop3s_port) if mode == "pop3s" else server.address
         result = await trio.to_thread.run_sync(run, address, certificates)
+        await server.wait_idle()  # the session counted, not cut off by the cancel
         nursery.cancel_scope.cancel()
     return result, server
 
