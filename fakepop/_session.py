@@ -96,7 +96,7 @@ class Session:
             config,
             clock=clock,
             tls_available=ssl_context is not None,
-            login_gate=self._login_gate,
+            login_gate=_LoginFaults(faults, number, recorder),
         )
         #: Everything the session does; the server cancels it to stop the session.
         self.scope = trio.CancelScope()
@@ -288,19 +288,6 @@ class Session:
                 return ended
         return None
 
-    def _login_gate(
-        self, user: str, method: str, command: Command
-    ) -> tuple[str, str | None] | None:
-        # The protocol asks at every login whose credentials were right.
-        if not self._faults:
-            return None
-        context = FaultContext(self.number, user, command, method)
-        for fired in fire(self._faults, Stage.LOGIN, context):
-            self.recorder.event(f"fault: {fired.armed.fault}")
-            if fired.refusal is not None:
-                return fired.refusal
-        return None
-
     async def _carry_out(self, action: object, jitter: float) -> EndReason | None:
         # Close, Delay or Stall at a connection or command: how the session ended, if it did.
         if isinstance(action, Delay):
@@ -338,6 +325,30 @@ class Session:
             f"TLS started: {tls.version()} {cipher[0] if cipher else ''}".rstrip()
         )
         return True
+
+
+class _LoginFaults:
+    """The protocol's login gate: the faults that fire at a login whose credentials
+    were right. Not a method of the Session, which keeps the protocol: the protocol
+    keeping the Session in turn would make every session a reference cycle, freed only
+    by the cyclic garbage collector."""
+
+    __slots__ = ("_faults", "_number", "_recorder")
+
+    def __init__(self, faults: FaultSet, number: int, recorder: Recorder) -> None:
+        self._faults = faults
+        self._number = number
+        self._recorder = recorder
+
+    def __call__(self, user: str, method: str, command: Command) -> tuple[str, str | None] | None:
+        if not self._faults:
+            return None
+        context = FaultContext(self._number, user, command, method)
+        for fired in fire(self._faults, Stage.LOGIN, context):
+            self._recorder.event(f"fault: {fired.armed.fault}")
+            if fired.refusal is not None:
+                return fired.refusal
+        return None
 
 
 async def send_reply(stream: trio.abc.Stream, reply: Reply) -> None:
