@@ -90,7 +90,7 @@ class Session:
         self._autologout = config.autologout
         # The run's clock (a MockClock in tests that use one), without the lookup that
         # trio.current_time() repeats on every call.
-        clock = trio.lowlevel.current_clock().current_time
+        self._clock = clock = trio.lowlevel.current_clock().current_time
         self.protocol = Pop3Protocol(
             store,
             config,
@@ -98,14 +98,17 @@ class Session:
             tls_available=ssl_context is not None,
             login_gate=_LoginFaults(faults, number, recorder),
         )
-        #: Everything the session does; the server cancels it to stop the session.
+        #: Everything the session does; the server cancels it to stop the session, and
+        #: its deadline is the autologout timer's while the session waits for a command.
         self.scope = trio.CancelScope()
+        self._stopped = False
         # While the last reply is written: shielded, until the server stops.
         self._final_write: trio.CancelScope | None = None
 
     def stop(self) -> None:
         """End the session at its next checkpoint, without UPDATE; a last reply being
         written gets a short grace to finish."""
+        self._stopped = True
         self.scope.cancel()
         if self._final_write is not None:
             self._final_write.deadline = min(
@@ -119,7 +122,11 @@ class Session:
             if implicit_tls and not await self._start_tls():
                 return EndReason.TLS_FAILED
             return await self._converse()
-        return EndReason.SERVER_STOPPED
+        return self._cancelled()
+
+    def _cancelled(self) -> EndReason:
+        # Why the session's scope was cancelled: stop(), or the autologout deadline.
+        return EndReason.SERVER_STOPPED if self._stopped else EndReason.TIMEOUT
 
     async def _converse(self) -> EndReason:
         protocol = self.protocol
@@ -130,25 +137,26 @@ class Session:
         if await self.write(protocol.greeting(), None):
             return EndReason.FAULT
         # RFC 1939 section 3: after the autologout time without a command the session
-        # ends silently, without UPDATE. One scope for the whole session, its deadline
-        # pushed forward before each read, is cheaper than a new scope per read.
-        with trio.CancelScope() as idle:
-            while True:
-                command = protocol.next_command()
-                if command is None:
-                    if protocol.client_closed:
-                        return EndReason.CLIENT_CLOSED
-                    idle.deadline = trio.current_time() + self._autologout
-                    protocol.receive_data(await self.stream.receive_some(_RECEIVE_SIZE))
-                    continue
-                if self.scope.cancel_called:
-                    # Stopped: pipelined commands already received are not executed.
-                    return EndReason.SERVER_STOPPED
-                idle.deadline = math.inf  # a slow client reading a reply is not idle
-                ended = await self._execute(command)
-                if ended is not None:
-                    return ended
-        return EndReason.TIMEOUT
+        # ends silently, without UPDATE. The session's own scope keeps that timer: its
+        # deadline is pushed forward as each read starts, cheaper than a scope per read
+        # or a second scope for the whole session.
+        scope = self.scope
+        while True:
+            command = protocol.next_command()
+            if command is None:
+                if protocol.client_closed:
+                    return EndReason.CLIENT_CLOSED
+                scope.deadline = self._clock() + self._autologout
+                protocol.receive_data(await self.stream.receive_some(_RECEIVE_SIZE))
+                continue
+            if scope.cancel_called:
+                # Stopped (or idle too long): pipelined commands already received are
+                # not executed.
+                return self._cancelled()
+            scope.deadline = math.inf  # a slow client reading a reply is not idle
+            ended = await self._execute(command)
+            if ended is not None:
+                return ended
 
     async def _execute(self, command: Command) -> EndReason | None:
         # Faults, then the command, then its reply; how the session ended, if it did.
