@@ -86,10 +86,11 @@ class Maildrop:
         self._state = state
         self.user = state.user
         self.messages = state.take_snapshot()  # called with the store's lock held
+        self._all_octets = state.snapshot_octets
         self._marked: set[int] = set()
         self._retrieved: set[int] = set()
         self._live_count = len(self.messages)
-        self._live_octets = sum(message.size for message in self.messages)
+        self._live_octets = self._all_octets
         self._derived: dict[str, bytes] = {}
         self.released = False
 
@@ -126,7 +127,7 @@ class Maildrop:
     def unmark_all(self) -> None:
         self._marked.clear()
         self._live_count = len(self.messages)
-        self._live_octets = sum(message.size for message in self.messages)
+        self._live_octets = self._all_octets
 
     def derived(self, key: str, build: Callable[[tuple[StoredMessage, ...]], bytes]) -> bytes:
         """``build(self.messages)``, computed once for every session that sees the same
@@ -161,9 +162,12 @@ class Maildrop:
         test removed the whole mailbox from the store during the session.
         """
         numbers = self._marked | self._retrieved if delete_retrieved else self._marked
+        if not numbers:  # the usual QUIT: nothing to remove, only the lock to give back
+            self.release()
+            return []
         doomed = {id(self.messages[n - 1]) for n in numbers}
         with self._store._lock:
-            if doomed and self._store._boxes.get(self.user) is not self._state:
+            if self._store._boxes.get(self.user) is not self._state:
                 self._release_locked()
                 raise MailboxGone(self.user)
             removed = [m for m in self._state.messages if id(m) in doomed]
@@ -178,6 +182,8 @@ class Maildrop:
 
     def release(self) -> None:
         """Give the lock back without UPDATE. Safe to call more than once."""
+        if self.released:  # set once, under the lock, and never unset
+            return
         with self._store._lock:
             self._release_locked()
 
