@@ -97,6 +97,11 @@ class Texts(Mapping[str, str]):
     def __getitem__(self, key: str) -> str:
         return self._items[key]
 
+    def __contains__(self, key: object) -> bool:
+        # Without raising and catching a KeyError, as Mapping's would for a text that
+        # is not overridden: the usual case, at every reply.
+        return key in self._items
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._items)
 
@@ -229,7 +234,8 @@ class ServerConfig:
 
     def text(self, key: str, **fields: object) -> str:
         """The wording of reply ``key`` with its fields filled in."""
-        template = self.texts.get(key, DEFAULT_TEXTS[key])
+        texts = self.texts
+        template = texts[key] if key in texts else DEFAULT_TEXTS[key]
         return template.format(**fields)
 
     # -- the TLS policy: one rule, and everything advertised derives from it ---------
