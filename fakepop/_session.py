@@ -18,6 +18,7 @@ and closes), and records what happened. Two rules hold here, in one place:
 
 from __future__ import annotations
 
+import errno
 import math
 import socket
 import ssl
@@ -42,8 +43,11 @@ __all__ = ["Recorder", "Session", "close_stream"]
 
 _RECEIVE_SIZE = 16384
 # Replies shorter than this go out in one write with their status line; longer
-# payloads are sent as they are stored, without copying them to prepend the status.
+# payloads are sent as they are stored, without copying them to prepend the status:
+# gathered with it in one system call on a socket, after it on other streams.
 _COALESCE_LIMIT = 65536
+# SocketStream.send_all's rule: these errors mean the socket was closed on our side.
+_CLOSED_ERRNOS = frozenset({errno.EBADF, errno.ENOTSOCK})
 # How long a session's last reply may still take once the server is stopping.
 _FINAL_WRITE_GRACE = 1.0
 
@@ -366,9 +370,28 @@ async def send_reply(stream: trio.abc.Stream, reply: Reply) -> None:
         await stream.send_all(reply.status)
     elif len(payload) < _COALESCE_LIMIT:
         await stream.send_all(reply.status + payload)
+    elif isinstance(stream, trio.SocketStream) and hasattr(stream.socket, "sendmsg"):
+        await _send_gathered(stream.socket, reply.status, payload)
     else:
         await stream.send_all(reply.status)
         await stream.send_all(payload)
+
+
+async def _send_gathered(sock: trio.socket.SocketType, *parts: bytes) -> None:
+    # The parts in as few system calls (and segments) as the socket takes them, none
+    # copied; a failure is reported as SocketStream.send_all reports it.
+    views = [memoryview(part) for part in parts]
+    try:
+        while views:
+            sent = await sock.sendmsg(views)
+            while views and sent >= len(views[0]):
+                sent -= len(views.pop(0))
+            if sent:
+                views[0] = views[0][sent:]
+    except OSError as exc:
+        if exc.errno in _CLOSED_ERRNOS:
+            raise trio.ClosedResourceError("this socket was already closed") from None
+        raise trio.BrokenResourceError(f"socket connection broken: {exc}") from exc
 
 
 async def close_stream(stream: trio.abc.Stream) -> None:

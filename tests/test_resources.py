@@ -4,7 +4,8 @@ measures at full scale, here as correctness checks (no timing assertions).
 - a client that pipelines without ever reading is stopped by TCP backpressure, the
   server's memory stays bounded, and another session keeps working meanwhile;
 - an endless line never makes the server buffer more than 255 octets;
-- a slow reader of a large RETR gets it intact and is not taken for idle;
+- a slow reader of a large RETR gets it intact and is not taken for idle, and a client
+  that resets during one only ends its own session;
 - stopping the server with 20 sessions open deletes nothing and leaves nothing locked;
 - 100 connections open at once are all served;
 - a finished session leaves nothing for the cyclic garbage collector.
@@ -245,6 +246,24 @@ def test_a_slow_reader_of_a_large_retr_gets_it_intact_and_is_not_idle() -> None:
         server.wait_idle(timeout=TIMEOUT)
         assert server.store["alice"].retrieved == ("uid000001",)
         assert server.transcript.sessions_of("alice")[0].ended_by is EndReason.QUIT
+        assert server.errors == []
+
+
+def test_a_client_that_resets_during_a_large_retr_only_ends_its_session() -> None:
+    # A large payload goes out gathered with its status line, past SocketStream's
+    # send_all: a reset must still read as the client gone, not as a server error.
+    line = "z" * 98 + "\n"
+    big = "Subject: big\n\n" + line * ((_largest_send_buffer() + (1 << 20)) // 100)
+    with Pop3ServerThread({"alice": {"password": "pw", "messages": [big]}}) as server:
+        sock = connect(server, buffers=8192)
+        lines = login(sock, "alice")
+        sock.sendall(b"RETR 1\r\n")
+        assert lines.ok().startswith(b"+OK")
+        reset(sock)  # the server is still writing: far more than the buffers hold
+        server.wait_idle(timeout=TIMEOUT)
+        (session,) = server.transcript.sessions_of("alice")
+        assert session.ended_by is EndReason.CLIENT_CLOSED
+        assert "reply not sent whole: client gone" in [entry.text for entry in session.entries]
         assert server.errors == []
 
 
