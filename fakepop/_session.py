@@ -145,19 +145,23 @@ class Session:
         # deadline is pushed forward as each read starts, cheaper than a scope per read
         # or a second scope for the whole session.
         scope = self.scope
+        idle_timer = False  # whether the scope has the autologout deadline now
         while True:
             command = protocol.next_command()
             if command is None:
                 if protocol.client_closed:
                     return EndReason.CLIENT_CLOSED
                 scope.deadline = self._clock() + self._autologout
+                idle_timer = True
                 protocol.receive_data(await self.stream.receive_some(_RECEIVE_SIZE))
                 continue
             if scope.cancel_called:
                 # Stopped (or idle too long): pipelined commands already received are
                 # not executed.
                 return self._cancelled()
-            scope.deadline = math.inf  # a slow client reading a reply is not idle
+            if idle_timer:  # not for each of a batch of pipelined commands
+                scope.deadline = math.inf  # a slow client reading a reply is not idle
+                idle_timer = False
             ended = await self._execute(command)
             if ended is not None:
                 return ended
