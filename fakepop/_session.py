@@ -106,18 +106,19 @@ class Session:
         #: its deadline is the autologout timer's while the session waits for a command.
         self.scope = trio.CancelScope()
         self._stopped = False
-        # While the last reply is written: shielded, until the server stops.
-        self._final_write: trio.CancelScope | None = None
+        # How the session ends, once its last reply is being written: from then on the
+        # scope is shielded, and stopping gives that write a grace instead.
+        self._last_reply: EndReason | None = None
 
     def stop(self) -> None:
         """End the session at its next checkpoint, without UPDATE; a last reply being
         written gets a short grace to finish."""
         self._stopped = True
-        self.scope.cancel()
-        if self._final_write is not None:
-            self._final_write.deadline = min(
-                self._final_write.deadline, trio.current_time() + _FINAL_WRITE_GRACE
-            )
+        if self._last_reply is None:
+            self.scope.cancel()
+        else:
+            grace = self._clock() + _FINAL_WRITE_GRACE
+            self.scope.deadline = min(self.scope.deadline, grace)
 
     async def run(self, *, implicit_tls: bool = False) -> EndReason:
         """Converse until the session ends; how it ended. Raises what went wrong
@@ -126,6 +127,8 @@ class Session:
             if implicit_tls and not await self._start_tls():
                 return EndReason.TLS_FAILED
             return await self._converse()
+        if self._last_reply is not None:
+            return self._last_reply  # stopped, and the grace ran out: the reply is unsent
         return self._cancelled()
 
     def _cancelled(self) -> EndReason:
@@ -179,10 +182,12 @@ class Session:
         state = protocol.state
         reply = protocol.handle(command) if refusal is None else refusal
         entered = None if protocol.state is state else protocol.state
+        if reply.close:
+            self._last_reply = EndReason.QUIT if refusal is None else EndReason.FAULT
         if await self.write(reply, command, entered):
             return EndReason.FAULT
-        if reply.close:
-            return EndReason.QUIT if refusal is None else EndReason.FAULT
+        if self._last_reply is not None:
+            return self._last_reply
         if reply.starttls and not await self._start_tls():
             return EndReason.TLS_FAILED
         return None
@@ -194,18 +199,19 @@ class Session:
         """Send a reply, shaped or broken by the faults that fire at it, and record it
         as written; True if a fault ended the connection. ``entered``: the state the
         command led to, if it changed."""
-        if not reply.close:
-            return await self._write(reply, command, entered)
-        # The session's last reply: what it reports has happened (QUIT's UPDATE).
-        with trio.CancelScope(shield=True) as final:
-            self._final_write = final
-            if self.scope.cancel_called:  # stopping already: no more than the grace
-                final.deadline = trio.current_time() + _FINAL_WRITE_GRACE
-            try:
+        if reply.close and self.scope.cancel_called:
+            # The last reply, but stopping already: no more than the grace.
+            grace = self._clock() + _FINAL_WRITE_GRACE
+            with trio.CancelScope(shield=True, deadline=grace):
                 return await self._write(reply, command, entered)
-            finally:
-                self._final_write = None
-        return False  # the grace ran out: the client did not take the reply
+            return False  # the grace ran out: the client did not take the reply
+        if reply.close:
+            # The session's last reply: what it reports has happened (QUIT's UPDATE).
+            # Shielding the session's own scope from here on is cheaper than a scope
+            # of its own; stop() then gives the write a grace (and run() says how the
+            # session ended if it runs out).
+            self.scope.shield = True
+        return await self._write(reply, command, entered)
 
     async def _write(self, reply: Reply, command: Command | None, entered: State | None) -> bool:
         fired = []
