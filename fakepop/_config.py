@@ -274,7 +274,8 @@ class ServerConfig:
 
     def text(self, key: str, **fields: object) -> str:
         """The wording of reply ``key`` with its fields filled in."""
-        template = self.texts.get(key, DEFAULT_TEXTS[key])
+        texts = self.texts
+        template = texts[key] if key in texts else DEFAULT_TEXTS[key]
         return template.format(**fields)
 
     # -- the TLS policy: one rule, and everything advertised derives from it ---------

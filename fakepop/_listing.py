@@ -1,17 +1,20 @@
 """LIST and UIDL listings (RFC 1939 section 7): built once per mailbox snapshot, with
 the lines of messages marked deleted cut out per session.
 
-The per-message work is done in C (zip, map, join), and the "1 ", "2 ", ... line
-starts are kept by the :class:`Listings` of the store whose mailboxes they list,
-grown under its lock as sessions in several threads may ask at once.
+The per-message work is done in C (zip, map, join, accumulate), and the "1 ", "2 ",
+... line starts are kept by the :class:`Listings` of the store whose mailboxes they
+list, grown under its lock as sessions in several threads may ask at once. Where each
+line starts is worked out only once a session has marked a message, and then once per
+snapshot, so that cutting lines out is a lookup per line and one copy of the rest.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from itertools import chain
-from operator import attrgetter
+from array import array
+from collections.abc import Callable, Sequence
+from itertools import accumulate, chain
+from operator import add, attrgetter
 
 from ._message import StoredMessage
 
@@ -44,6 +47,22 @@ class Listings:
         """``n uid`` for every message, then the terminating dot."""
         return self._join(messages, _UIDL_SUFFIX)
 
+    def list_starts(self, messages: tuple[StoredMessage, ...]) -> bytes:
+        """Where each line of :meth:`full_list` starts, then where its dot does."""
+        return self._starts(messages, _LIST_SUFFIX)
+
+    def uidl_starts(self, messages: tuple[StoredMessage, ...]) -> bytes:
+        """Where each line of :meth:`full_uidl` starts, then where its dot does."""
+        return self._starts(messages, _UIDL_SUFFIX)
+
+    def _starts(
+        self, messages: tuple[StoredMessage, ...], suffix: Callable[[StoredMessage], bytes]
+    ) -> bytes:
+        # The offsets as native unsigned 64-bit integers (memoryview.cast("Q") reads
+        # them in place): 0, then the running total of the lines' lengths.
+        lengths = map(add, map(len, self._numbered(len(messages))), map(len, map(suffix, messages)))
+        return array("Q", chain((0,), accumulate(lengths))).tobytes()
+
     def _join(
         self, messages: tuple[StoredMessage, ...], suffix: Callable[[StoredMessage], bytes]
     ) -> bytes:
@@ -52,19 +71,14 @@ class Listings:
         return b"".join(chain.from_iterable(pairs)) + b".\r\n"
 
 
-def without(listing: bytes, numbers: list[int]) -> bytes:
-    """A full listing with the lines of the given message numbers (ascending) cut out.
-
-    Every line starts with its number and a space, and nothing else in a listing
-    follows CRLF with digits and a space, so each line is found by one forward search
-    from the previous cut: linear in the listing, however many lines are cut.
-    """
+def without(listing: bytes, numbers: list[int], starts: Sequence[int]) -> bytes:
+    """A full listing with the lines of the given message numbers (ascending) cut out;
+    ``starts``: where each of its lines starts, then where its dot does."""
+    whole = memoryview(listing)
     parts = []
     position = 0
     for number in numbers:
-        line_start = b"\r\n%d " % number
-        start = 0 if number == 1 else listing.index(line_start, max(position - 2, 0)) + 2
-        parts.append(listing[position:start])
-        position = listing.index(b"\r\n", start) + 2
-    parts.append(listing[position:])
-    return b"".join(parts)
+        parts.append(whole[position : starts[number - 1]])
+        position = starts[number]
+    parts.append(whole[position:])
+    return b"".join(parts)  # the only copy

@@ -49,6 +49,7 @@ class MailboxState:
         "popped",
         "retrieved",
         "snapshot",
+        "snapshot_octets",
         "used_uids",
         "user",
     )
@@ -70,6 +71,7 @@ class MailboxState:
         # The messages as an immutable tuple, shared by every session that logs in
         # until the mailbox changes, and what sessions derived from exactly that tuple.
         self.snapshot: tuple[StoredMessage, ...] | None = None
+        self.snapshot_octets = 0  # the size of the snapshot's messages, summed once
         self.derived: dict[str, bytes] = {}
 
     def changed(self) -> None:
@@ -79,6 +81,7 @@ class MailboxState:
     def take_snapshot(self) -> tuple[StoredMessage, ...]:
         if self.snapshot is None:
             self.snapshot = tuple(self.messages)
+            self.snapshot_octets = sum(message.size for message in self.snapshot)
         return self.snapshot
 
     def add(self, source: MessageSource, uid: str | None) -> StoredMessage:

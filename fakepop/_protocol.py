@@ -16,7 +16,6 @@ the mailbox unlocked.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import os
 import time
 from collections.abc import Callable
@@ -130,17 +129,25 @@ class Pop3Protocol(LoginCommands, MaildropCommands):
         self._sasl_name = ""
         self._eof = False
         # Where APOP timestamps and CRAM-MD5 challenges come from: a test can make
-        # them predictable, the default makes each one fresh.
-        # The default's serial, this session's identity and a count, is unique among
-        # live sessions, and the clock part sets it apart from every earlier one.
-        serials = (f"{id(self):x}.{n}" for n in itertools.count())
-        self._nonce = nonce or (lambda: fresh_msg_id(config.hostname, next(serials)))
+        # them predictable, the default makes each one fresh (see _nonce).
+        self._nonce_source = nonce
+        self._nonces_made = 0
         if config.apop:
             self.apop_timestamp: str | None = apop_timestamp or self._nonce()
         elif apop_timestamp is not None:
             raise ConfigError("apop_timestamp given but APOP is disabled in the config")
         else:
             self.apop_timestamp = None
+
+    def _nonce(self) -> str:
+        # A method, not a closure kept in an attribute: that would make every protocol
+        # a reference cycle, left for the cyclic garbage collector to free.
+        if self._nonce_source is not None:
+            return self._nonce_source()
+        # The default's serial, this session's identity and a count, is unique among
+        # live sessions, and the clock part sets it apart from every earlier one.
+        self._nonces_made += 1
+        return fresh_msg_id(self.config.hostname, f"{id(self):x}.{self._nonces_made}")
 
     # -- I/O surface ---------------------------------------------------------------
     def greeting(self) -> Reply:

@@ -93,10 +93,10 @@ def status_line(indicator: bytes, text: str, ending: str = "") -> bytes:
     # too long for the line is cut and ends in "..."; ``ending`` (the APOP timestamp)
     # follows the text after a space and is never cut.
     if ending:
-        ending = " " + _UNPRINTABLE.sub("?", ending)
+        ending = " " + _printable(ending)
     elif not text:
         return indicator + b"\r\n"
-    text = _UNPRINTABLE.sub("?", text)
+    text = _printable(text)
     room = _STATUS_LIMIT - len(indicator) - len(" \r\n") - len(ending)
     if len(text) > room:
         code = _RESPONSE_CODE.match(text)
@@ -104,7 +104,13 @@ def status_line(indicator: bytes, text: str, ending: str = "") -> bytes:
             text = text[code.end() :]  # a code that cannot fit is left out, not cut
         if len(text) > room:
             text = text[: max(room - len(_CUT), 0)] + _CUT
-    return (indicator + b" " + text.encode() + ending.encode())[: _STATUS_LIMIT - 2] + b"\r\n"
+    return (indicator + b" " + (text + ending).encode())[: _STATUS_LIMIT - 2] + b"\r\n"
+
+
+def _printable(text: str) -> str:
+    # Printable ASCII is what str.isprintable() accepts of ASCII text: checked without
+    # the regular expression, as nearly every text is.
+    return text if text.isascii() and text.isprintable() else _UNPRINTABLE.sub("?", text)
 
 
 def fits_status_line(indicator: bytes, text: str) -> bool:

@@ -13,6 +13,7 @@ import itertools
 import logging
 import ssl
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, NoReturn, TypedDict
@@ -102,6 +103,10 @@ class Pop3Server(MailAssertions):
         self._numbers = itertools.count(1)
         # Set while reset() runs: connections arriving meanwhile wait for it.
         self._resetting: trio.Event | None = None
+        # Held while a session starts (numbered, recorded, registered) and while
+        # reset_if_idle runs, which may be in another thread: neither sees the other
+        # half-way.
+        self._admission = threading.Lock()
         # What escaped a session and is ending the whole run (not an Exception).
         self.fatal: BaseException | None = None
         #: Faults to inject; add and remove them from any thread while serving.
@@ -200,14 +205,15 @@ class Pop3Server(MailAssertions):
 
     def reset_if_idle(self, mailboxes: Mapping[str, MailboxSpec] | None = None) -> bool:
         """:meth:`reset` at once, if no session is open; False (nothing done) if one
-        is. Call it from the server's Trio thread: with no await in it, no connection
-        can start half-way."""
-        if self._resetting is not None:
-            raise UsageError("the server is already being reset")
-        if self._sessions:
-            return False
-        self.store.replace(mailboxes or {})
-        errors = self._start_afresh()
+        is. Safe from any thread: a connection arriving meanwhile starts its session
+        once this is done, so it meets the new state whole."""
+        with self._admission:
+            if self._resetting is not None:
+                raise UsageError("the server is already being reset")
+            if self._sessions:
+                return False
+            self.store.replace(mailboxes or {})
+            errors = self._start_afresh()
         if errors:
             raise ServerError(errors) from errors[0]
         return True
@@ -368,19 +374,20 @@ class Pop3Server(MailAssertions):
         """
         while self._resetting is not None:
             await self._resetting.wait()
-        number = next(self._numbers)
-        recorder = self._recorder(stream, number)
-        session = Session(
-            number,
-            stream,
-            store=self.store,
-            config=self.config,
-            faults=self.faults,
-            recorder=recorder,
-            ssl_context=self.ssl_context,
-        )
-        ended = trio.Event()
-        self._sessions[session] = ended
+        with self._admission:  # no await in here: see reset_if_idle
+            number = next(self._numbers)
+            recorder = self._recorder(stream, number)
+            session = Session(
+                number,
+                stream,
+                store=self.store,
+                config=self.config,
+                faults=self.faults,
+                recorder=recorder,
+                ssl_context=self.ssl_context,
+            )
+            ended = trio.Event()
+            self._sessions[session] = ended
         self._changes.bump()
         ended_by = EndReason.SERVER_STOPPED
         try:

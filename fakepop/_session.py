@@ -18,6 +18,7 @@ and closes), and records what happened. Two rules hold here, in one place:
 
 from __future__ import annotations
 
+import errno
 import math
 import socket
 import ssl
@@ -43,8 +44,11 @@ __all__ = ["Recorder", "Session", "close_stream"]
 
 _RECEIVE_SIZE = 16384
 # Replies shorter than this go out in one write with their status line; longer
-# payloads are sent as they are stored, without copying them to prepend the status.
+# payloads are sent as they are stored, without copying them to prepend the status:
+# gathered with it in one system call on a socket, after it on other streams.
 _COALESCE_LIMIT = 65536
+# SocketStream.send_all's rule: these errors mean the socket was closed on our side.
+_CLOSED_ERRNOS = frozenset({errno.EBADF, errno.ENOTSOCK})
 # How long a session's last reply may still take once the server is stopping.
 _FINAL_WRITE_GRACE = 1.0
 
@@ -91,27 +95,31 @@ class Session:
         self._autologout = config.autologout
         # The run's clock (a MockClock in tests that use one), without the lookup that
         # trio.current_time() repeats on every call.
-        clock = trio.lowlevel.current_clock().current_time
+        self._clock = clock = trio.lowlevel.current_clock().current_time
         self.protocol = Pop3Protocol(
             store,
             config,
             clock=clock,
             tls_available=ssl_context is not None,
-            login_gate=self._login_gate,
+            login_gate=_LoginFaults(faults, number, recorder),
         )
-        #: Everything the session does; the server cancels it to stop the session.
+        #: Everything the session does; the server cancels it to stop the session, and
+        #: its deadline is the autologout timer's while the session waits for a command.
         self.scope = trio.CancelScope()
-        # While the last reply is written: shielded, until the server stops.
-        self._final_write: trio.CancelScope | None = None
+        self._stopped = False
+        # How the session ends, once its last reply is being written: from then on the
+        # scope is shielded, and stopping gives that write a grace instead.
+        self._last_reply: EndReason | None = None
 
     def stop(self) -> None:
         """End the session at its next checkpoint, without UPDATE; a last reply being
         written gets a short grace to finish."""
-        self.scope.cancel()
-        if self._final_write is not None:
-            self._final_write.deadline = min(
-                self._final_write.deadline, trio.current_time() + _FINAL_WRITE_GRACE
-            )
+        self._stopped = True
+        if self._last_reply is None:
+            self.scope.cancel()
+        else:
+            grace = self._clock() + _FINAL_WRITE_GRACE
+            self.scope.deadline = min(self.scope.deadline, grace)
 
     async def run(self, *, implicit_tls: bool = False) -> EndReason:
         """Converse until the session ends; how it ended. Raises what went wrong
@@ -120,7 +128,17 @@ class Session:
             if implicit_tls and not await self._start_tls():
                 return EndReason.TLS_FAILED
             return await self._converse()
-        return EndReason.SERVER_STOPPED
+        if self._last_reply is not None:
+            return self._last_reply  # stopped, and the grace ran out: the reply is unsent
+        return self._cancelled()
+
+    def _cancelled(self) -> EndReason:
+        # Why the session's scope was cancelled: stop(), or the autologout deadline
+        # (which must not have fired only because an autojumping clock jumped).
+        if self._stopped:
+            return EndReason.SERVER_STOPPED
+        check_timer("autologout timer", self._autologout, self.number)
+        return EndReason.TIMEOUT
 
     async def _converse(self) -> EndReason:
         protocol = self.protocol
@@ -131,26 +149,30 @@ class Session:
         if await self.write(protocol.greeting(), None):
             return EndReason.FAULT
         # RFC 1939 section 3: after the autologout time without a command the session
-        # ends silently, without UPDATE. One scope for the whole session, its deadline
-        # pushed forward before each read, is cheaper than a new scope per read.
-        with trio.CancelScope() as idle:
-            while True:
-                command = protocol.next_command()
-                if command is None:
-                    if protocol.client_closed:
-                        return EndReason.CLIENT_CLOSED
-                    idle.deadline = trio.current_time() + self._autologout
-                    protocol.receive_data(await self.stream.receive_some(_RECEIVE_SIZE))
-                    continue
-                if self.scope.cancel_called:
-                    # Stopped: pipelined commands already received are not executed.
-                    return EndReason.SERVER_STOPPED
-                idle.deadline = math.inf  # a slow client reading a reply is not idle
-                ended = await self._execute(command)
-                if ended is not None:
-                    return ended
-        check_timer("autologout timer", self._autologout, self.number)
-        return EndReason.TIMEOUT
+        # ends silently, without UPDATE. The session's own scope keeps that timer: its
+        # deadline is pushed forward as each read starts, cheaper than a scope per read
+        # or a second scope for the whole session.
+        scope = self.scope
+        idle_timer = False  # whether the scope has the autologout deadline now
+        while True:
+            command = protocol.next_command()
+            if command is None:
+                if protocol.client_closed:
+                    return EndReason.CLIENT_CLOSED
+                scope.deadline = self._clock() + self._autologout
+                idle_timer = True
+                protocol.receive_data(await self.stream.receive_some(_RECEIVE_SIZE))
+                continue
+            if scope.cancel_called:
+                # Stopped (or idle too long): pipelined commands already received are
+                # not executed.
+                return self._cancelled()
+            if idle_timer:  # not for each of a batch of pipelined commands
+                scope.deadline = math.inf  # a slow client reading a reply is not idle
+                idle_timer = False
+            ended = await self._execute(command)
+            if ended is not None:
+                return ended
 
     async def _execute(self, command: Command) -> EndReason | None:
         # Faults, then the command, then its reply; how the session ended, if it did.
@@ -167,16 +189,25 @@ class Session:
         entered = None if protocol.state is state else protocol.state
         if reply.delay:
             await trio.sleep(reply.delay)  # a refused login's delay, on trio's clock
+        # How the session ends if this reply, or the notice a server that hangs up
+        # sends after it, is its last; set before the last write, which stop() then
+        # lets finish within a grace (see write and run).
+        last = reply.followed_by if reply.followed_by is not None else reply
+        ending = None
+        if last.close:
+            hung_up = EndReason.HUNG_UP if protocol.hung_up else EndReason.QUIT
+            ending = EndReason.FAULT if instead is not None else hung_up
+        if reply.close:
+            self._last_reply = ending
         if await self.write(reply, command, entered):
             return EndReason.FAULT
         if reply.followed_by is not None:
-            reply = reply.followed_by  # the notice of a server that hangs up
-            if await self.write(reply, None):
+            if reply.followed_by.close:
+                self._last_reply = ending
+            if await self.write(reply.followed_by, None):
                 return EndReason.FAULT
-        if reply.close:
-            if instead is not None:
-                return EndReason.FAULT
-            return EndReason.HUNG_UP if protocol.hung_up else EndReason.QUIT
+        if self._last_reply is not None:
+            return self._last_reply
         if reply.starttls and not await self._start_tls():
             return EndReason.TLS_FAILED
         return None
@@ -188,18 +219,19 @@ class Session:
         """Send a reply, shaped or broken by the faults that fire at it, and record it
         as written; True if a fault ended the connection. ``entered``: the state the
         command led to, if it changed."""
-        if not reply.close:
-            return await self._write(reply, command, entered)
-        # The session's last reply: what it reports has happened (QUIT's UPDATE).
-        with trio.CancelScope(shield=True) as final:
-            self._final_write = final
-            if self.scope.cancel_called:  # stopping already: no more than the grace
-                final.deadline = trio.current_time() + _FINAL_WRITE_GRACE
-            try:
+        if reply.close and self.scope.cancel_called:
+            # The last reply, but stopping already: no more than the grace.
+            grace = self._clock() + _FINAL_WRITE_GRACE
+            with trio.CancelScope(shield=True, deadline=grace):
                 return await self._write(reply, command, entered)
-            finally:
-                self._final_write = None
-        return False  # the grace ran out: the client did not take the reply
+            return False  # the grace ran out: the client did not take the reply
+        if reply.close:
+            # The session's last reply: what it reports has happened (QUIT's UPDATE).
+            # Shielding the session's own scope from here on is cheaper than a scope
+            # of its own; stop() then gives the write a grace (and run() says how the
+            # session ended if it runs out).
+            self.scope.shield = True
+        return await self._write(reply, command, entered)
 
     async def _write(self, reply: Reply, command: Command | None, entered: State | None) -> bool:
         fired = []
@@ -301,19 +333,6 @@ class Session:
                 return ended
         return None
 
-    def _login_gate(
-        self, user: str, method: str, command: Command
-    ) -> tuple[str, str | None] | None:
-        # The protocol asks at every login whose credentials were right.
-        if not self._faults:
-            return None
-        context = FaultContext(self.number, user, command, method)
-        for fired in fire(self._faults, Stage.LOGIN, context):
-            self.recorder.event(f"fault: {fired.armed.fault}")
-            if fired.refusal is not None:
-                return fired.refusal
-        return None
-
     async def _carry_out(self, action: object, jitter: float) -> EndReason | None:
         # Close, Delay or Stall at a connection or command: how the session ended, if it did.
         if isinstance(action, Delay):
@@ -355,6 +374,30 @@ class Session:
         return True
 
 
+class _LoginFaults:
+    """The protocol's login gate: the faults that fire at a login whose credentials
+    were right. Not a method of the Session, which keeps the protocol: the protocol
+    keeping the Session in turn would make every session a reference cycle, freed only
+    by the cyclic garbage collector."""
+
+    __slots__ = ("_faults", "_number", "_recorder")
+
+    def __init__(self, faults: FaultSet, number: int, recorder: Recorder) -> None:
+        self._faults = faults
+        self._number = number
+        self._recorder = recorder
+
+    def __call__(self, user: str, method: str, command: Command) -> tuple[str, str | None] | None:
+        if not self._faults:
+            return None
+        context = FaultContext(self._number, user, command, method)
+        for fired in fire(self._faults, Stage.LOGIN, context):
+            self._recorder.event(f"fault: {fired.armed.fault}")
+            if fired.refusal is not None:
+                return fired.refusal
+        return None
+
+
 async def send_reply(stream: trio.abc.Stream, reply: Reply) -> None:
     """Write a reply whole."""
     payload = reply.payload
@@ -362,9 +405,28 @@ async def send_reply(stream: trio.abc.Stream, reply: Reply) -> None:
         await stream.send_all(reply.status)
     elif len(payload) < _COALESCE_LIMIT:
         await stream.send_all(reply.status + payload)
+    elif isinstance(stream, trio.SocketStream) and hasattr(stream.socket, "sendmsg"):
+        await _send_gathered(stream.socket, reply.status, payload)
     else:
         await stream.send_all(reply.status)
         await stream.send_all(payload)
+
+
+async def _send_gathered(sock: trio.socket.SocketType, *parts: bytes) -> None:
+    # The parts in as few system calls (and segments) as the socket takes them, none
+    # copied; a failure is reported as SocketStream.send_all reports it.
+    views = [memoryview(part) for part in parts]
+    try:
+        while views:
+            sent = await sock.sendmsg(views)
+            while views and sent >= len(views[0]):
+                sent -= len(views.pop(0))
+            if sent:
+                views[0] = views[0][sent:]
+    except OSError as exc:
+        if exc.errno in _CLOSED_ERRNOS:
+            raise trio.ClosedResourceError("this socket was already closed") from None
+        raise trio.BrokenResourceError(f"socket connection broken: {exc}") from exc
 
 
 async def close_stream(stream: trio.abc.Stream) -> None:

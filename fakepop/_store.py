@@ -104,15 +104,19 @@ class Maildrop:
         self._state = state
         self.user = state.user
         messages = state.take_snapshot()  # called with the store's lock held
+        all_octets = state.snapshot_octets
         if hide_popped and state.popped:
             messages = tuple(m for m in messages if m.uid not in state.popped)
+            all_octets = sum(message.size for message in messages)
         if limit is not None and len(messages) > limit:
             messages = messages[:limit]  # the oldest
+            all_octets = sum(message.size for message in messages)
         self.messages = messages
+        self._all_octets = all_octets
         self._marked: set[int] = set()
         self._retrieved: set[int] = set()
         self._live_count = len(self.messages)
-        self._live_octets = sum(message.size for message in self.messages)
+        self._live_octets = self._all_octets
         self._derived: dict[str, bytes] = {}
         self.released = False
 
@@ -152,7 +156,7 @@ class Maildrop:
         with self._store._change:
             self._marked.clear()
         self._live_count = len(self.messages)
-        self._live_octets = sum(message.size for message in self.messages)
+        self._live_octets = self._all_octets
 
     def _marked_uids_locked(self) -> tuple[str, ...]:
         # Called with the store's lock held, under which the marks change.
@@ -200,9 +204,12 @@ class Maildrop:
                 self._release_locked()
             return []
         numbers = self._marked | self._retrieved if delete_retrieved else self._marked
+        if not numbers:  # the usual QUIT: nothing to remove, only the lock to give back
+            self.release()
+            return []
         doomed = {id(self.messages[n - 1]) for n in numbers}
         with self._store._change:
-            if doomed and self._store._boxes.get(self.user) is not self._state:
+            if self._store._boxes.get(self.user) is not self._state:
                 self._release_locked()
                 raise MailboxGone(self.user)
             removed = [m for m in self._state.messages if id(m) in doomed]
@@ -217,7 +224,7 @@ class Maildrop:
 
     def release(self) -> None:
         """Give the lock back without UPDATE. Safe to call more than once."""
-        if self.released:
+        if self.released:  # set once, under the lock, and never unset
             return
         with self._store._change:
             self._release_locked()

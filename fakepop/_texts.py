@@ -110,6 +110,11 @@ class Texts(Mapping[str, str]):
     def __getitem__(self, key: str) -> str:
         return self._items[key]
 
+    def __contains__(self, key: object) -> bool:
+        # Without raising and catching a KeyError, as Mapping's would for a text that
+        # is not overridden: the usual case, at every reply.
+        return key in self._items
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._items)
 

@@ -381,8 +381,9 @@ class Pop3ServerThread(MailAssertions):
         :class:`~fakepop.ServerError`.
         """
         token = self._blocking_call("reset")
-        # Without an open session, one cheap synchronous call in the server's thread.
-        if not trio.from_thread.run_sync(self.server.reset_if_idle, mailboxes, trio_token=token):
+        # Without an open session, done here and now: no round trip to the server's
+        # thread, which would first have to wake up.
+        if not self.server.reset_if_idle(mailboxes):
             trio.from_thread.run(self.server.reset, mailboxes, trio_token=token)
 
     def close_sessions(self) -> None:

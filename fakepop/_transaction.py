@@ -36,14 +36,20 @@ class MaildropCommands:
         return Reply(status_line(b"-ERR", text))
 
     def _listing(
-        self, kind: str, build: Callable[[tuple[StoredMessage, ...]], bytes]
+        self,
+        kind: str,
+        build: Callable[[tuple[StoredMessage, ...]], bytes],
+        starts: Callable[[tuple[StoredMessage, ...]], bytes],
     ) -> bytes:
         # The listing of every message, shared by the sessions that see the same mail,
         # with the lines of messages marked deleted cut out.
         assert self.maildrop is not None
         listing = self.maildrop.derived(kind, build)
         marked = self.maildrop.marked()
-        return without(listing, marked) if marked else listing
+        if not marked:
+            return listing
+        line_starts = self.maildrop.derived(f"{kind} line starts", starts)
+        return without(listing, marked, memoryview(line_starts).cast("Q"))
 
     def _message(
         self, command: Command, *, top: bool = False
@@ -92,7 +98,8 @@ class MaildropCommands:
             number, message = found
             return ok(f"{number} {message.size}")
         maildrop = self.maildrop
-        listing = self._listing("LIST", self.store.listings.full_list)
+        listings = self.store.listings
+        listing = self._listing("LIST", listings.full_list, listings.list_starts)
         text = self.config.text(
             "list", messages=messages_text(maildrop.count), octets=maildrop.octets
         )
@@ -106,7 +113,8 @@ class MaildropCommands:
         if found is not None:
             number, message = found
             return ok(f"{number} {message.uid}")
-        listing = self._listing("UIDL", self.store.listings.full_uidl)
+        listings = self.store.listings
+        listing = self._listing("UIDL", listings.full_uidl, listings.uidl_starts)
         return multiline(self.config.text("uidl"), listing, self.maildrop.count)
 
     def _retr(self, command: Command) -> Reply:

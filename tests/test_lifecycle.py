@@ -271,4 +271,5 @@ async def test_a_reply_the_client_never_took_is_taken_back_from_the_transcript(
     assert record.replies_to("QUIT") == []
     assert any(e.text == "reply not sent whole: server stopped" for e in record.entries)
     assert record.removed == ("uid000001",)
+    assert record.ended_by is EndReason.QUIT  # it did quit; only the +OK was lost
     assert server.store["alice"].uids == ["uid000002"]

@@ -364,6 +364,24 @@ def test_dele_hides_the_message_from_stat_and_list() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "marked", [[1], [2], [12], [1, 2], [11, 12], [1, 6, 12], list(range(1, 13))]
+)
+def test_list_and_uidl_leave_out_exactly_the_marked_lines(marked: list[int]) -> None:
+    # RFC 1939 section 5: a message marked deleted is not listed. Numbers of one and
+    # two digits, first and last lines, neighbours, and every line at once.
+    messages = {f"u-{n}" * (n % 3 + 1): f"Subject: {n}\n\n{'x' * n}\n" for n in range(1, 13)}
+    session = new_session(MailStore({"alice": {"password": "secret", "messages": messages}}))
+
+    def listings(commands: bytes) -> list[bytes]:  # LIST's and UIDL's lines, dots too
+        out = lines(feed(session, [commands + b"LIST\r\nUIDL\r\n"]))
+        return [line for line in out if not line.startswith(b"+OK")]
+
+    full = listings(LOGIN)
+    kept = [line for line in full if line == b"." or int(line.split()[0]) not in marked]
+    assert listings(b"".join(b"DELE %d\r\n" % n for n in marked)) == kept
+
+
 @pytest.mark.parametrize("command", [b"DELE 1", b"RETR 1", b"LIST 1", b"TOP 1 0", b"UIDL 1"])
 def test_a_deleted_message_cannot_be_used(command: bytes) -> None:
     """checklist #31"""

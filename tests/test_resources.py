@@ -4,13 +4,16 @@ measures at full scale, here as correctness checks (no timing assertions).
 - a client that pipelines without ever reading is stopped by TCP backpressure, the
   server's memory stays bounded, and another session keeps working meanwhile;
 - an endless line never makes the server buffer more than 255 octets;
-- a slow reader of a large RETR gets it intact and is not taken for idle;
+- a slow reader of a large RETR gets it intact and is not taken for idle, and a client
+  that resets during one only ends its own session;
 - stopping the server with 20 sessions open deletes nothing and leaves nothing locked;
-- 100 connections open at once are all served.
+- 100 connections open at once are all served;
+- a finished session leaves nothing for the cyclic garbage collector.
 """
 
 from __future__ import annotations
 
+import gc
 import poplib
 import select
 import socket
@@ -246,6 +249,24 @@ def test_a_slow_reader_of_a_large_retr_gets_it_intact_and_is_not_idle() -> None:
         assert server.errors == []
 
 
+def test_a_client_that_resets_during_a_large_retr_only_ends_its_session() -> None:
+    # A large payload goes out gathered with its status line, past SocketStream's
+    # send_all: a reset must still read as the client gone, not as a server error.
+    line = "z" * 98 + "\n"
+    big = "Subject: big\n\n" + line * ((_largest_send_buffer() + (1 << 20)) // 100)
+    with Pop3ServerThread({"alice": {"password": "pw", "messages": [big]}}) as server:
+        sock = connect(server, buffers=8192)
+        lines = login(sock, "alice")
+        sock.sendall(b"RETR 1\r\n")
+        assert lines.ok().startswith(b"+OK")
+        reset(sock)  # the server is still writing: far more than the buffers hold
+        server.wait_idle(timeout=TIMEOUT)
+        (session,) = server.transcript.sessions_of("alice")
+        assert session.ended_by is EndReason.CLIENT_CLOSED
+        assert "reply not sent whole: client gone" in [entry.text for entry in session.entries]
+        assert server.errors == []
+
+
 # -- (f) stopping with sessions open -------------------------------------------------------------
 
 
@@ -308,3 +329,35 @@ def test_100_connections_open_at_once_are_all_served() -> None:
         server.wait_idle(timeout=TIMEOUT)
         assert not any(server.store[user].locked for user in users)
         assert server.errors == []
+
+
+# -- what a finished session leaves behind ---------------------------------------------------
+
+
+@pytest.fixture
+def uncollected_garbage() -> Iterator[list[object]]:
+    # With the collector off and DEBUG_SAVEALL, gc.collect() puts what only reference
+    # cycles kept alive into gc.garbage instead of freeing it.
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        yield gc.garbage
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+
+
+def test_a_finished_session_is_freed_without_the_cyclic_collector(
+    uncollected_garbage: list[object],
+) -> None:
+    # Nothing of a session may wait for the cyclic garbage collector: its passes cost
+    # the server CPU in proportion to what it holds, as sessions come and go.
+    with Pop3ServerThread({"alice": {"password": "pw", "messages": [message(1)]}}) as server:
+        for _ in range(3):
+            assert poplib_session(server, "alice")[0] == 1
+            server.wait_idle(timeout=TIMEOUT)
+        gc.collect()
+    left = [type(obj) for obj in uncollected_garbage]
+    assert [kind.__qualname__ for kind in left if kind.__module__.startswith("fakepop")] == []

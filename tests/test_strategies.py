@@ -163,7 +163,8 @@ def test_curl_retrieves_each_drawn_message_octet_for_octet(
 @given(messages(max_size=5_000, raw_utf8_headers=True))
 def test_the_stdlib_parser_reads_every_message_without_a_defect(message: bytes) -> None:
     """policy.default finds no defect in any part, and writes the message back as its
-    POP3 form (plus the empty line after headers that had no body)."""
+    POP3 form (plus the empty line after headers that had no body); of a message with
+    no final line end, the stdlib adds one after a multipart only."""
     # utf8=True: the headers may hold raw UTF-8 (RFC 6532), which is written back as
     # it is, not turned into encoded words (as Python 3.13 does with utf8=False).
     policy = email.policy.default.clone(refold_source="none", linesep="\r\n", utf8=True)
@@ -172,7 +173,10 @@ def test_the_stdlib_parser_reads_every_message_without_a_defect(message: bytes) 
     expected = pop3_form(message)
     if b"\r\n\r\n" not in expected:
         expected += b"\r\n"
-    assert parsed.as_bytes() == expected
+    written = parsed.as_bytes()
+    if not message.endswith((b"\n", b"\r")) and not written.endswith(b"\r\n"):
+        written += b"\r\n"  # the stdlib ends a multipart with a line end, a text not
+    assert written == expected
 
 
 def test_mbox_quotes_from_lines_and_maildir_keeps_every_octet(tmp_path: Path) -> None:

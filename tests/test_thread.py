@@ -18,7 +18,7 @@ from contextlib import contextmanager
 import pytest
 import trio
 
-from fakepop import Command, MailStore, Pop3Protocol, Pop3Server, Reply, ServerError
+from fakepop import Command, MailStore, Pop3Protocol, Pop3Server, Reply, ServerError, faults
 from fakepop._thread import Pop3ServerThread
 from tests.clients import ALICE_WIRE, CLIENT_TIMEOUT, mailboxes
 from tests.trio_client import TrioPop3Client
@@ -383,6 +383,37 @@ def test_reset_gives_a_fresh_server_on_the_same_address() -> None:
         again.pass_("pw2")
         assert again.stat() == (0, 0)
         again.quit()
+
+
+def test_resetting_an_idle_server_needs_nothing_from_its_thread() -> None:
+    # pop3_shared_server resets before every test: with no session open the reset is
+    # done in the caller's thread, without waiting for the server's to wake up, so it
+    # is done even while that thread is busy.
+    tokens: list[trio.lowlevel.TrioToken] = []
+
+    def note_token(context: object) -> None:
+        tokens.append(trio.lowlevel.current_trio_token())
+
+    with Pop3ServerThread({"alice": "pw"}) as server:
+        server.faults.add(faults.hook(note_token, "NOOP"))
+        client = poplib.POP3(server.host, server.port, timeout=CLIENT_TIMEOUT)
+        client.user("alice")
+        client.pass_("pw")
+        client.noop()
+        client.quit()
+        server.wait_idle()
+        release, done = threading.Event(), threading.Event()
+        tokens[0].run_sync_soon(release.wait, CLIENT_TIMEOUT)  # the server's thread waits
+        resetting = threading.Thread(target=lambda: (server.reset({"bob": "pw2"}), done.set()))
+        resetting.start()
+        try:
+            reset_while_busy = done.wait(2)
+        finally:
+            release.set()
+            resetting.join(CLIENT_TIMEOUT)
+        assert reset_while_busy
+        assert server.store.users == ["bob"]
+        assert len(server.transcript) == 0
 
 
 def test_the_thread_wrapper_exposes_every_property_of_the_server() -> None:
