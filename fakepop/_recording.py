@@ -25,6 +25,7 @@ import trio
 
 from ._cassette import CassetteEntry, CassetteWriter
 from ._cassette_rules import BODY_MODES, BodyMode, Conversation, line_content, redact_body_line
+from ._listening import Listening
 from ._session import close_stream
 from ._tls import TlsCertificates
 from .errors import ConfigError, UsageError
@@ -46,7 +47,7 @@ def parse_address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-class RecordingProxy:
+class RecordingProxy(Listening):
     """A POP3 proxy that records what passes through it into a cassette file.
 
     Start it with ``await nursery.start(proxy.serve)`` (or :func:`record_to`), point
@@ -54,6 +55,8 @@ class RecordingProxy:
     as it happened. Errors while relaying (the upstream unreachable, a TLS handshake
     failing) end that session and are kept in :attr:`errors`.
     """
+
+    _noun = "proxy"
 
     def __init__(
         self,
@@ -92,22 +95,6 @@ class RecordingProxy:
         self._writer: CassetteWriter | None = None
         #: What went wrong while relaying, oldest first.
         self.errors: list[BaseException] = []
-
-    @property
-    def address(self) -> tuple[str, int]:
-        """(host, port) for the client to connect to."""
-        if not self._listeners:
-            raise UsageError("the proxy is not listening (start it with nursery.start)")
-        host, port = self._listeners[0].socket.getsockname()[:2]
-        return host, port
-
-    @property
-    def host(self) -> str:
-        return self.address[0]
-
-    @property
-    def port(self) -> int:
-        return self.address[1]
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Listen and relay until cancelled; ``task_status.started()`` once listening."""

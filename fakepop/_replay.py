@@ -21,15 +21,16 @@ import trio
 
 from ._cassette import Cassette, CassetteEntry, CassetteSession, read_cassette
 from ._cassette_rules import redact_client_line
+from ._listening import ListeningWithPop3s
 from ._session import close_stream
-from .errors import ConfigError, ExpectationError, UsageError
+from .errors import ConfigError, ExpectationError
 
 __all__ = ["CassetteServer"]
 
 _CHUNK = 65536
 
 
-class CassetteServer:
+class CassetteServer(ListeningWithPop3s):
     """Replays a cassette strictly; ``await nursery.start(server.serve)`` to run it.
 
     A cassette with TLS sessions (STLS or POP3S) needs ``ssl_context``; a POP3S
@@ -63,30 +64,6 @@ class CassetteServer:
         self.sessions_replayed = 0
         self._open = 0  # connections being replayed now
         self._idle = trio.Event()  # set (and replaced) when the last one has ended
-
-    @property
-    def address(self) -> tuple[str, int]:
-        """(host, port) to connect to."""
-        if not self._listeners:
-            raise UsageError("the server is not listening (start it with nursery.start)")
-        host, port = self._listeners[0].socket.getsockname()[:2]
-        return host, port
-
-    @property
-    def host(self) -> str:
-        return self.address[0]
-
-    @property
-    def port(self) -> int:
-        return self.address[1]
-
-    @property
-    def pop3s_port(self) -> int:
-        """The implicit-TLS (POP3S) port, when made with ``pop3s_port``."""
-        if not self._pop3s_listeners:
-            raise UsageError("the server has no POP3S port (make it with pop3s_port=...)")
-        port: int = self._pop3s_listeners[0].socket.getsockname()[1]
-        return port
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Listen and replay until cancelled; ``task_status.started()`` once listening."""

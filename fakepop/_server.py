@@ -22,6 +22,7 @@ import trio
 
 from ._config import ServerConfig
 from ._expectations import MailAssertions
+from ._listening import ListeningWithPop3s
 from ._replies import Reply
 from ._session import Recorder, Session, close_stream, send_reply
 from ._store import MailboxSpec, MailStore
@@ -52,7 +53,7 @@ _INTERNAL_ERROR = Reply(
 )
 
 
-class Pop3Server(MailAssertions):
+class Pop3Server(MailAssertions, ListeningWithPop3s):
     """A fakepop POP3 server: its store, its options, and (once serving) its address.
 
     Start it with ``await nursery.start(server.serve)`` or use :func:`open_pop3_server`;
@@ -113,42 +114,6 @@ class Pop3Server(MailAssertions):
         self.faults = FaultSet()
 
     # -- where it listens ----------------------------------------------------------
-    @property
-    def addresses(self) -> list[tuple[str, int]]:
-        """(host, port) of every listening socket."""
-        result = []
-        for listener in self._listeners:
-            host, port = listener.socket.getsockname()[:2]
-            result.append((host, port))
-        return result
-
-    @property
-    def address(self) -> tuple[str, int]:
-        """(host, port) to connect to."""
-        if not self._listeners:
-            raise UsageError("the server is not listening (start it with nursery.start)")
-        return self.addresses[0]
-
-    @property
-    def pop3s_address(self) -> tuple[str, int]:
-        """(host, port) of the implicit-TLS (POP3S) listener."""
-        if not self._pop3s_listeners:
-            raise UsageError("the server has no POP3S port (serve it with pop3s_port=...)")
-        host, port = self._pop3s_listeners[0].socket.getsockname()[:2]
-        return host, port
-
-    @property
-    def pop3s_port(self) -> int:
-        return self.pop3s_address[1]
-
-    @property
-    def host(self) -> str:
-        return self.address[0]
-
-    @property
-    def port(self) -> int:
-        return self.address[1]
-
     @property
     def active_sessions(self) -> int:
         """Connections currently open."""

@@ -247,7 +247,7 @@ async def test_render_leaves_out_payload_sizes_adds_timestamps_and_keeps_the_end
         client = TrioPop3Client(client_stream)
         await client.line()
         await client.command("USER alice")
-        await trio.sleep(1.5)  # virtual time: the timestamps are on the server's clock
+        await trio.sleep(1.5)  # sleep-ok: MockClock time, the timestamps are on the server's clock
         await client.command("PASS s3cret pw")
         _, lines = await client.multiline("RETR 1")
         await client.command("QUIT")

@@ -418,7 +418,7 @@ def test_the_async_forms_from_an_asyncio_run() -> None:
 def test_an_asyncio_waiter_is_woken_by_a_change_from_another_thread() -> None:
     async def main(server: Pop3ServerThread) -> None:
         waiting = asyncio.ensure_future(server.async_wait_for(lambda s: "bob" in s.store))
-        await asyncio.sleep(0)  # let it take its first look (no time passes)
+        await asyncio.sleep(0)  # sleep-ok: let it take its first look (no time passes)
         assert not waiting.done()
         await asyncio.to_thread(server.store.add_user, "bob", "pw")
         await asyncio.wait_for(waiting, CLIENT_TIMEOUT)
