@@ -45,7 +45,7 @@ def test_a_good_token_fetches_the_mail(
     assert len(pop3_server.store["alice@example.com"].messages) == 2
 
 
-@pytest.mark.pop3(MAILBOXES, max_line_length=1024, **SERVER)
+@pytest.mark.pop3(MAILBOXES, **SERVER)
 def test_a_long_token_goes_on_a_line_of_its_own(
     pop3_server: Pop3ServerThread, pop3_tls: TlsCertificates
 ) -> None:
