@@ -274,8 +274,10 @@ def profile(name: str, **overrides: Any) -> ServerConfig:
 
 def from_cassette(path: str | os.PathLike[str], **overrides: Any) -> ServerConfig:
     """A ServerConfig derived from a cassette (docs/howto/cassettes.md, "Model replay"): its
-    greeting, APOP, CAPA listings before and after login and what they announce, reply
-    texts that do not depend on the mail, and ``lenient_arguments`` when the recorded
+    greeting, APOP, CAPA listings before and after login and what they announce,
+    whether replies carry response codes, the wording of every recorded reply the
+    engine takes from its texts (with the user, counts, octets, message numbers and
+    keyword turned back into fields), and ``lenient_arguments`` when the recorded
     server accepted an argument where none belongs. ``overrides`` win. Serve it with
     :func:`mailboxes_from_cassette`'s mailboxes."""
     from ._cassette_model import config_from_cassette  # noqa: PLC0415

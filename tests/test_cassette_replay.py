@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import poplib
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,161 @@ def test_the_shipped_dovecot_cassette_reads_as_dovecot() -> None:
     assert config.greeting == "Dovecot (Debian) ready."
     assert not config.apop
     assert list(profiles.mailboxes_from_cassette(DOVECOT)) == ["alice"]
+
+
+# -- the wording of replies ---------------------------------------------------------------
+
+Script = list[tuple[str, bool]]  # a command line, and whether its reply is multi-line
+MAIL = {"bob": {"password": "pw", "messages": {"u-1": "Subject: a\n\nA\n", "u-2": "B" * 300}}}
+# Recorded: every reply whose wording the engine takes from its texts, in one order.
+RECORDED: list[Script] = [
+    [("BLAH", False), ("APOP bob 0123456789abcdef0123456789abcdef", False), ("QUIT", False)],
+    [("USER bob", False), ("PASS wrong", False), ("QUIT", False)],
+    [
+        ("RETR 1", False),
+        ("PASS pw", False),
+        ("USER bob", False),
+        ("PASS pw", False),
+        ("STAT", False),
+        ("LIST", True),
+        ("RETR 1", True),
+        ("RETR 2", True),
+        ("DELE 1", False),
+        ("RETR 1", False),
+        ("LIST 3", False),
+        ("XYZZY", False),
+        ("USER bob", False),
+        ("RSET", False),
+        ("DELE 2", False),
+        ("QUIT", False),
+    ],
+    [("USER bob", False), ("PASS pw", False), ("QUIT", False)],
+]
+# Never recorded in this order, nor with these numbers and keywords.
+UNRECORDED: Script = [
+    ("FOO", False),
+    ("APOP eve 00000000000000000000000000000000", False),
+    ("USER bob", False),
+    ("PASS pw", False),
+    ("DELE 2", False),
+    ("RSET", False),
+    ("LIST 1", False),
+    ("DELE 2", False),
+    ("LIST", True),
+    ("RETR 7", False),
+    ("TOP 2 0", False),
+    ("DELE 2", False),
+    ("RETR 1", True),
+    ("FROB", False),
+    ("PASS pw", False),
+    ("QUIT", False),
+]
+
+
+def _converse(address: tuple[str, int], script: Script) -> list[bytes]:
+    """The status line of each reply to ``script``, -ERR included."""
+    client = poplib.POP3(*address, timeout=10)
+    statuses = [client.getwelcome()]
+    for line, multiline in script:
+        try:
+            reply = client._longcmd(line) if multiline else client._shortcmd(line)
+        except poplib.error_proto as refused:
+            statuses.append(refused.args[0])
+            continue
+        statuses.append(reply[0] if isinstance(reply, tuple) else reply)
+    client.close()
+    return statuses
+
+
+def _record(tmp_path: Path, config: fakepop.ServerConfig, scripts: list[Script]) -> Path:
+    tmp_path.mkdir(exist_ok=True)
+    cassette = tmp_path / "worded.jsonl"
+    with Pop3ServerThread(MAIL, config=config) as upstream:
+        with serve_in_thread(RecordingProxy(cassette, upstream.address)) as proxy:
+            for script in scripts:
+                _converse(proxy.address, script)
+    return cassette
+
+
+@pytest.mark.parametrize("profile", [profiles.dovecot, profiles.gmail])
+def test_the_model_words_unrecorded_replies_as_the_recorded_server(
+    tmp_path: Path, profile: Callable[..., fakepop.ServerConfig]
+) -> None:
+    """Each reply the engine words from its texts (docs/howto/cassettes.md, "Model
+    replay") is worded as the recorded server worded it, with the numbers and keyword
+    of the new situation filled in: USER, PASS and QUIT (RFC 1939 §4, §6, §7), LIST,
+    RETR, DELE and RSET (§5), a message that does not exist or is deleted, an unknown
+    command, and the response codes (RFC 2449 §8)."""
+    upstream = profile(failed_login_delay=0, lock_wait=0)
+    cassette = _record(tmp_path, upstream, RECORDED)
+    model = profiles.from_cassette(cassette, failed_login_delay=0)
+    mailboxes = profiles.mailboxes_from_cassette(cassette, password="pw")
+    with Pop3ServerThread(mailboxes, config=model) as server:
+        replayed = _converse(server.address, UNRECORDED)
+    with Pop3ServerThread(MAIL, config=upstream) as live:
+        expected = _converse(live.address, UNRECORDED)
+    assert replayed == expected
+
+
+def test_response_codes_follow_what_the_replies_show(tmp_path: Path) -> None:
+    """A server whose failed login carries no ``[AUTH]`` sends no response codes
+    (RFC 2449 §8), even when no CAPA was recorded to say so."""
+    upstream = fakepop.ServerConfig(resp_codes=False)
+    cassette = _record(tmp_path, upstream, [RECORDED[1]])
+    assert profiles.from_cassette(cassette).resp_codes is False
+    coded = _record(tmp_path / "coded", fakepop.ServerConfig(), [RECORDED[1]])
+    assert profiles.from_cassette(coded).resp_codes is True
+
+
+def test_an_ambiguous_text_keeps_the_default(tmp_path: Path) -> None:
+    """A value the engine fills in that the recorded text shows twice cannot be told
+    from the wording around it: that text stays fakepop's own."""
+    upstream = fakepop.ServerConfig(texts={"dele": "Message {number} of 1 marked"})
+    cassette = _record(
+        tmp_path,
+        upstream,
+        [[("USER bob", False), ("PASS pw", False), ("DELE 1", False), ("DELE 2", False)]],
+    )
+    # DELE 1 is ambiguous ("1" twice); DELE 2 alone would derive the template.
+    assert profiles.from_cassette(cassette).texts["dele"] == "Message {number} of 1 marked"
+    once = _record(
+        tmp_path / "once", upstream, [[("USER bob", False), ("PASS pw", False), ("DELE 1", False)]]
+    )
+    assert "dele" not in profiles.from_cassette(once).texts
+
+
+def test_the_shipped_dovecot_cassette_words_replies_as_dovecot() -> None:
+    """The real Dovecot's wording of USER, PASS, LIST, RETR, DELE and QUIT."""
+    texts = profiles.from_cassette(DOVECOT).texts
+    assert dict(texts) == {
+        "user": "",
+        "logged_in": "Logged in.",
+        "list": "{messages}:",
+        "retr": "{size} octets",
+        "dele": "Marked to be deleted.",
+        "quit_update": "Logging out, messages deleted.",
+    }
+    mailboxes = profiles.mailboxes_from_cassette(DOVECOT, password="pw")
+    with Pop3ServerThread(mailboxes, config=profiles.from_cassette(DOVECOT)) as server:
+        statuses = _converse(
+            server.address,
+            [
+                ("USER alice", False),
+                ("PASS pw", False),
+                ("LIST", True),
+                ("RETR 2", True),
+                ("DELE 2", False),
+                ("QUIT", False),
+            ],
+        )
+    assert statuses[1:] == [
+        b"+OK",
+        b"+OK Logged in.",
+        b"+OK 2 messages:",
+        b"+OK 54 octets",
+        b"+OK Marked to be deleted.",
+        b"+OK Logging out, messages deleted.",
+    ]
 
 
 # -- the pytest marker -------------------------------------------------------------------
