@@ -285,8 +285,13 @@ def _negative(
     if keyword in _NAMING_A_MESSAGE and first.isdigit() and reply.code is None:
         if int(first) in maildrop.deleted:
             return "message_deleted", {"number": str(int(first))}
-        if maildrop.count is not None and 0 < int(first) <= maildrop.count:
+        number = int(first)
+        if number in maildrop.sizes or (
+            maildrop.count is not None and 0 < number <= maildrop.count
+        ):
             return None  # a message that exists, refused for some other reason
+        if maildrop.count is None and not re.search(rf"(?<![0-9]){first}(?![0-9])", reply.text):
+            return None  # the recording cannot tell a missing message from another refusal
         return "no_such_message", {"number": first}
     return None
 

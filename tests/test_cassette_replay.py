@@ -202,6 +202,17 @@ def test_an_ambiguous_text_keeps_the_default(tmp_path: Path) -> None:
     assert "dele" not in profiles.from_cassette(once).texts
 
 
+def test_a_refusal_that_may_not_be_about_the_message_keeps_the_default(tmp_path: Path) -> None:
+    """TOP refused by a server without TOP (RFC 2449 §6.1) names a message the
+    recording never listed: it is not taken for the wording of a missing message."""
+    cassette = _record(
+        tmp_path,
+        fakepop.ServerConfig(top=False),
+        [[("USER bob", False), ("PASS pw", False), ("TOP 1 0", False)]],
+    )
+    assert "no_such_message" not in profiles.from_cassette(cassette).texts
+
+
 def test_the_shipped_dovecot_cassette_words_replies_as_dovecot() -> None:
     """The real Dovecot's wording of USER, PASS, LIST, RETR, DELE and QUIT."""
     texts = profiles.from_cassette(DOVECOT).texts
