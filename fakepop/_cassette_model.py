@@ -129,13 +129,13 @@ def config_from_cassette(
                 )
                 options.setdefault(key, tuple(line.decode() for line in reply.payload))
             lenient |= reply.keyword in NO_ARGUMENTS and bool(reply.argument) and reply.positive
+            if not reply.positive and reply.code is not None:
+                coded = True
         for key, reply, values in _worded(session):
             template = _template(key, reply.text, values)
             if template is not None:
                 candidates.setdefault(key, set()).add(template)
-            if reply.code is not None:
-                coded = True
-            elif key in _CODED and coded is None:
+            if key in _CODED and reply.code is None and coded is None:
                 coded = False
     options["texts"] = {key: found.pop() for key, found in candidates.items() if len(found) == 1}
     if lenient:
