@@ -17,11 +17,15 @@ if TYPE_CHECKING:
 __all__ = ["TlsCertificates"]
 
 DEFAULT_IDENTITIES = ("localhost", "127.0.0.1", "::1")
+#: The longest CommonName a certificate may hold (ub-common-name, RFC 5280 appendix A.1).
+_COMMON_NAME_MAX = 64
 
 
 class TlsCertificates:
     """A certificate authority that exists only for this test run, and a certificate
-    it signed for the server's names.
+    it signed for the server's names (``localhost``, ``127.0.0.1`` and ``::1`` unless
+    ``identities`` are given; the first that fits, at most 64 characters, is also the
+    subject's CommonName).
 
     ``server_context()`` goes to the server (``Pop3Server(ssl_context=...)``), and
     ``client_context()`` to the code under test, which then trusts the server exactly
@@ -34,7 +38,13 @@ class TlsCertificates:
 
         self.identities = identities or DEFAULT_IDENTITIES
         self._ca: trustme.CA = trustme.CA()
-        self._certificate: trustme.LeafCert = self._ca.issue_cert(*self.identities)
+        # A name is the subject's CommonName too, as on certificates public CAs issue:
+        # some clients (fetchmail) refuse a certificate whose subject has none, even
+        # when its subjectAltName holds the host's name.
+        common_name = next((n for n in self.identities if len(n) <= _COMMON_NAME_MAX), None)
+        self._certificate: trustme.LeafCert = self._ca.issue_cert(
+            *self.identities, common_name=common_name
+        )
 
     def server_context(self) -> ssl.SSLContext:
         """A server-side context with the certificate; TLS 1.2 or newer (RFC 8997)."""

@@ -247,6 +247,41 @@ def test_the_certificates_are_trusted_only_through_their_ca(tmp_path: Path) -> N
     assert TlsCertificates("mail.test").identities == ("mail.test",)
 
 
+@pytest.mark.parametrize(
+    ("identities", "common_name"),
+    [
+        ((), "localhost"),
+        (("mail.test", "localhost"), "mail.test"),
+        (("a" * 60 + ".example.org", "localhost"), "localhost"),  # RFC 5280: 64 at most
+    ],
+)
+async def test_the_certificate_names_its_first_identity_as_its_common_name(
+    identities: tuple[str, ...], common_name: str
+) -> None:
+    """docs/howto/tls.md: the subject's CommonName is the first name the certificate is
+    for that fits in one (RFC 5280 appendix A.1), as on certificates public CAs issue,
+    so that clients which check it (fetchmail refuses a certificate without one) trust
+    the server too."""
+    certificates = TlsCertificates(*identities)
+    async with open_pop3_server(
+        MAILBOXES, ssl_context=certificates.server_context(), pop3s_port=0
+    ) as server:
+
+        def subject() -> dict[str, str]:
+            client = poplib.POP3_SSL(
+                "localhost",
+                server.pop3s_port,
+                context=certificates.client_context(),
+                timeout=TIMEOUT,
+            )
+            certificate = client.sock.getpeercert()
+            client.quit()
+            assert certificate is not None
+            return dict(pair for rdn in certificate["subject"] for pair in rdn)
+
+        assert (await in_thread(subject)).get("commonName") == common_name
+
+
 def test_a_pop3s_port_needs_a_tls_context() -> None:
     """Refused when the server is made, before anything listens."""
     with pytest.raises(ValueError, match="POP3S port needs"):
