@@ -8,15 +8,18 @@ is replayed is not what a default fakepop would say anyway.
 from __future__ import annotations
 
 import json
+import os
 import poplib
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import trio
@@ -24,7 +27,7 @@ import trio
 import fakepop
 from fakepop import CassetteServer, TlsCertificates, faults, open_pop3_server, profiles
 from fakepop.errors import CassetteError, ExpectationError, ServerError
-from tests.clients import curl
+from tests.clients import CLIENT_TIMEOUT, curl
 
 MAILBOXES: dict[str, Any] = {
     "alice": {
@@ -421,6 +424,109 @@ async def test_perl_net_pop3_sees_the_recorded_octets_again(tmp_path: Path) -> N
     assert b"banner: Dovecot (Debian) ready." in recorded  # type: ignore[operator]
     assert b"..dotted" not in recorded  # type: ignore[operator]
     assert b".dotted line" in recorded  # type: ignore[operator]
+
+
+# -- fetchmail ----------------------------------------------------------------------------
+# One poll, no daemon, from a generated rcfile. fetchmail appends what it fetched to a
+# BSMTP file (the SMTP transaction it would have had with a mail server), so what a run
+# delivered is one file to compare.
+
+FETCHMAIL_TLS = {
+    "plain": "sslproto ''",  # fetchmail would otherwise take the STLS that CAPA offers
+    "stls": "sslproto 'tls1.2+' sslcertck",  # STLS, and no mail without it (RFC 2595 §4)
+    "pop3s": "ssl sslproto 'tls1.2+' sslcertck",  # TLS from the first octet (RFC 8314 §3)
+}
+#: alice's messages as BSMTP's DATA holds them: CRLF, dot-stuffed (RFC 5321 §4.5.2).
+FETCHED_ONE = b"Subject: one\r\n\r\nHello\r\n..dotted line\r\n"
+FETCHED_TWO = b"Subject: two\r\n\r\n" + b"x" * 70 + b"\r\n"
+
+
+class FetchmailRun(NamedTuple):
+    status: int  # fetchmail's exit status
+    delivered: bytes  # the BSMTP file it wrote
+    log: str  # what it said (--verbose), to explain a failure
+
+
+def _fetchmail(
+    home: Path,
+    address: tuple[str, int],
+    tls: TlsCertificates,
+    *,
+    mode: str,
+    flags: list[str],
+    seen: list[str],
+) -> FetchmailRun:
+    """One fetchmail poll of alice's mail at ``address``, with ``home`` as its home
+    directory and an idfile that lists the ``seen`` UIDs."""
+    ca, bsmtp = tls.write_ca_pem(home / "ca.pem"), home / "delivered.bsmtp"
+    # fetchmail's record of the UIDs it has fetched decides which messages it asks
+    # for, so every run starts from the same one.
+    idfile = home / "fetchids"
+    idfile.write_text("".join(f"alice@localhost {uid}\n" for uid in seen))
+    rcfile = home / "fetchmailrc"
+    # "poll localhost": fetchmail checks the certificate for the name it polls, and
+    # only among the certificate's DNS names, not its IP address. "invisible": no
+    # Received header, whose time would differ between the runs. The lock (pidfile)
+    # is by default one per user, which would keep parallel tests from polling.
+    rcfile.write_text(
+        "set no syslog\n"
+        "set invisible\n"
+        f'set idfile "{idfile}"\n'
+        f'set pidfile "{home / "fetchmail.pid"}"\n'
+        f"poll localhost with proto POP3 port {address[1]} timeout {CLIENT_TIMEOUT}\n"
+        "    user alice there with password s3cret is alice here\n"
+        f'    options {FETCHMAIL_TLS[mode]} sslcertfile "{ca}" bsmtp "{bsmtp}"\n'
+    )
+    for private in (rcfile, idfile):
+        private.chmod(0o600)  # fetchmail refuses them readable by others
+    result = subprocess.run(
+        ["fetchmail", "--fetchmailrc", str(rcfile), "--verbose", *flags],
+        env={"HOME": str(home), "PATH": os.environ.get("PATH", ""), "LC_ALL": "C"},
+        capture_output=True,
+        timeout=2 * CLIENT_TIMEOUT,
+        check=False,
+    )
+    delivered = bsmtp.read_bytes() if bsmtp.exists() else b""
+    return FetchmailRun(result.returncode, delivered, (result.stdout + result.stderr).decode())
+
+
+def _bsmtp_messages(bsmtp: bytes) -> list[bytes]:
+    """The messages in a BSMTP file, each as its DATA section holds it."""
+    return re.findall(rb"^DATA\r\n(.*?)^\.\r\n", bsmtp, flags=re.DOTALL | re.MULTILINE)
+
+
+@pytest.mark.skipif(shutil.which("fetchmail") is None, reason="fetchmail is not installed")
+@pytest.mark.parametrize(
+    ("mode", "flags", "seen", "fetched"),
+    [
+        # RETR each message; the faulty LIST sizes tell fetchmail both came short.
+        pytest.param("plain", ["--keep"], [], [FETCHED_ONE, FETCHED_TWO], id="plain-keep"),
+        # fetchmail's default deletes what it fetched: DELE 1 gets -ERR [SYS/TEMP]
+        # (RFC 3206 §4), a temporary failure, and the poll ends there.
+        pytest.param("stls", [], [], [FETCHED_ONE], id="stls-delete"),
+        # With UIDL, the idfile's uid000001 is mail fetchmail has seen: only 2 is new.
+        pytest.param("pop3s", ["--uidl", "--keep"], ["uid000001"], [FETCHED_TWO], id="pop3s-uidl"),
+    ],
+)
+async def test_fetchmail_delivers_the_recorded_mail_again(
+    tmp_path: Path, mode: str, flags: list[str], seen: list[str], fetched: list[bytes]
+) -> None:
+    """A fourth client, fetchmail: what it delivers from the strict replay is, octet for
+    octet, what it delivered from the recording, and it exits the same way."""
+    cassette = tmp_path / "fetchmail.jsonl"
+
+    def run(address: tuple[str, int], tls: TlsCertificates) -> FetchmailRun:
+        home = Path(tempfile.mkdtemp(prefix="fetchmail-", dir=tmp_path))
+        return _fetchmail(home, address, tls, mode=mode, flags=flags, seen=seen)
+
+    recorded = await _record(cassette, mode, run)
+    assert isinstance(recorded, FetchmailRun)
+    assert _bsmtp_messages(recorded.delivered) == fetched, recorded.log
+    replayed, server = await _replay(cassette, mode, run)
+    assert isinstance(replayed, FetchmailRun)
+    assert server.errors == [], replayed.log  # every command as recorded (strict replay)
+    assert server.sessions_replayed == 1
+    assert (replayed.status, replayed.delivered) == (recorded.status, recorded.delivered)
 
 
 DOVECOT = Path(__file__).resolve().parent.parent / "examples/cassettes/dovecot-2.3.jsonl"
