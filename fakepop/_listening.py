@@ -1,18 +1,19 @@
 """Where a Trio server of fakepop's listens: one rule for the server, the cassette
-replay server and the recording proxy, which all bind their sockets in ``serve``.
+replay server and the recording proxy, which all bind their sockets in ``serve``
+(with :func:`fakepop._tcp.listen_tcp`).
 """
 
 from __future__ import annotations
 
-import trio
+import socket
 
 from .errors import UsageError
 
 __all__ = ["Listening", "ListeningWithPop3s"]
 
 
-def _bound(listener: trio.SocketListener) -> tuple[str, int]:
-    host, port = listener.socket.getsockname()[:2]
+def _bound(listener: socket.socket) -> tuple[str, int]:
+    host, port = listener.getsockname()[:2]
     return host, port
 
 
@@ -22,7 +23,7 @@ class Listening:
 
     #: What the object is called in those errors.
     _noun = "server"
-    _listeners: list[trio.SocketListener]
+    _listeners: list[socket.socket]
 
     @property
     def addresses(self) -> list[tuple[str, int]]:
@@ -52,7 +53,7 @@ class ListeningWithPop3s(Listening):
     """:class:`Listening`, and ``pop3s_address`` and ``pop3s_port`` of the POP3S
     listener that ``serve`` puts in ``_pop3s_listeners`` when asked for one."""
 
-    _pop3s_listeners: list[trio.SocketListener]
+    _pop3s_listeners: list[socket.socket]
 
     @property
     def pop3s_address(self) -> tuple[str, int]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import socket
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,6 +28,7 @@ from ._cassette import CassetteEntry, CassetteWriter
 from ._cassette_rules import BODY_MODES, BodyMode, Conversation, line_content, redact_body_line
 from ._listening import Listening
 from ._session import close_stream
+from ._tcp import TcpStream, close_sockets, listen_tcp, serve_tcp_sockets
 from ._tls import TlsCertificates
 from .errors import ConfigError, UsageError
 
@@ -90,7 +92,7 @@ class RecordingProxy(Listening):
         self._server_context = self.tls.server_context()
         self.redact_bodies: BodyMode = redact_bodies
         self._bind = (host, port)
-        self._listeners: list[trio.SocketListener] = []
+        self._listeners: list[socket.socket] = []
         self._numbers = itertools.count(1)
         self._writer: CassetteWriter | None = None
         #: What went wrong while relaying, oldest first.
@@ -109,14 +111,14 @@ class RecordingProxy(Listening):
             bodies=self.redact_bodies,
         )
         try:
-            self._listeners = await trio.open_tcp_listeners(self._bind[1], host=self._bind[0])
-            task_status.started()
-            await trio.serve_listeners(self._handle, self._listeners)
+            self._listeners = await listen_tcp(self._bind[1], host=self._bind[0])
+            await serve_tcp_sockets(self._handle, self._listeners, task_status=task_status)
         finally:
+            close_sockets(self._listeners)
             self._listeners = []
             self._writer.close()
 
-    async def _handle(self, client: trio.SocketStream) -> None:
+    async def _handle(self, client: TcpStream) -> None:
         number = next(self._numbers)
         try:
             relay = await _Relay.open(self, number, client)
@@ -156,7 +158,7 @@ class _Relay:
         self._closed_by: str | None = None
 
     @classmethod
-    async def open(cls, proxy: RecordingProxy, number: int, client: trio.SocketStream) -> _Relay:
+    async def open(cls, proxy: RecordingProxy, number: int, client: TcpStream) -> _Relay:
         host, port = proxy.upstream
         upstream: trio.abc.Stream
         if proxy.upstream_tls:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import socket
 import ssl
 from contextlib import suppress
 
@@ -23,6 +24,7 @@ from ._cassette import Cassette, CassetteEntry, CassetteSession, read_cassette
 from ._cassette_rules import redact_client_line
 from ._listening import ListeningWithPop3s
 from ._session import close_stream
+from ._tcp import TcpStream, close_sockets, listen_tcp, serve_tcp_sockets
 from .errors import ConfigError, ExpectationError
 
 __all__ = ["CassetteServer"]
@@ -55,8 +57,8 @@ class CassetteServer(ListeningWithPop3s):
             raise ConfigError("a POP3S port needs the server's ssl_context")
         self.ssl_context = ssl_context
         self._bind = (host, port, pop3s_port)
-        self._listeners: list[trio.SocketListener] = []
-        self._pop3s_listeners: list[trio.SocketListener] = []
+        self._listeners: list[socket.socket] = []
+        self._pop3s_listeners: list[socket.socket] = []
         self._numbers = itertools.count(1)
         #: Deviations from the cassette (ExpectationError) and errors while replaying.
         self.errors: list[BaseException] = []
@@ -68,16 +70,17 @@ class CassetteServer(ListeningWithPop3s):
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Listen and replay until cancelled; ``task_status.started()`` once listening."""
         host, port, pop3s_port = self._bind
-        self._listeners = await trio.open_tcp_listeners(port, host=host)
-        if pop3s_port is not None:
-            self._pop3s_listeners = await trio.open_tcp_listeners(pop3s_port, host=host)
+        self._listeners = await listen_tcp(port, host=host)
         try:
+            if pop3s_port is not None:
+                self._pop3s_listeners = await listen_tcp(pop3s_port, host=host)
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(trio.serve_listeners, self._plain, self._listeners)
+                await nursery.start(serve_tcp_sockets, self._plain, self._listeners)
                 if self._pop3s_listeners:
-                    nursery.start_soon(trio.serve_listeners, self._pop3s, self._pop3s_listeners)
+                    await nursery.start(serve_tcp_sockets, self._pop3s, self._pop3s_listeners)
                 task_status.started()
         finally:
+            close_sockets(self._listeners + self._pop3s_listeners)
             self._listeners = self._pop3s_listeners = []
 
     async def wait_idle(self) -> None:
@@ -94,10 +97,10 @@ class CassetteServer(ListeningWithPop3s):
         if self.errors:
             raise ServerError(self.errors)
 
-    async def _plain(self, stream: trio.SocketStream) -> None:
+    async def _plain(self, stream: TcpStream) -> None:
         await self._replay(stream, implicit_tls=False)
 
-    async def _pop3s(self, stream: trio.SocketStream) -> None:
+    async def _pop3s(self, stream: TcpStream) -> None:
         assert self.ssl_context is not None
         await self._replay(
             trio.SSLStream(stream, self.ssl_context, server_side=True), implicit_tls=True

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
+import socket
 import ssl
 import sys
 import threading
@@ -26,6 +27,7 @@ from ._listening import ListeningWithPop3s
 from ._replies import Reply
 from ._session import Recorder, Session, close_stream, send_reply
 from ._store import MailboxSpec, MailStore
+from ._tcp import TcpStream, close_sockets, listen_tcp, serve_tcp_sockets
 from ._transcript import EndReason, Transcript
 from ._waiting import (
     DEFAULT_TIMEOUT,
@@ -94,8 +96,8 @@ class Pop3Server(MailAssertions, ListeningWithPop3s):
         #: Exceptions raised while handling sessions, oldest first.
         self.errors: list[BaseException] = []
         self._ended = 0  # sessions ended since the start or the last reset
-        self._listeners: list[trio.SocketListener] = []
-        self._pop3s_listeners: list[trio.SocketListener] = []
+        self._listeners: list[socket.socket] = []
+        self._pop3s_listeners: list[socket.socket] = []
         # Every open session, from its start until its stream is closed, with the event
         # set when it has ended.
         self._sessions: dict[Session, trio.Event] = {}
@@ -303,30 +305,24 @@ class Pop3Server(MailAssertions, ListeningWithPop3s):
         if self._listeners:
             raise UsageError("this server is already serving")
         host, port, pop3s_port = self._bind
-        self._listeners = await trio.open_tcp_listeners(port, host=host)
+        self._listeners = await listen_tcp(port, host=host)
         try:
             if pop3s_port is not None:
-                self._pop3s_listeners = await trio.open_tcp_listeners(pop3s_port, host=host)
+                self._pop3s_listeners = await listen_tcp(pop3s_port, host=host)
             async with trio.open_nursery() as nursery:
-                await nursery.start(
-                    functools.partial(trio.serve_listeners, handler_nursery=None),
-                    self.handle_stream,
-                    self._listeners,
-                )
+                await nursery.start(serve_tcp_sockets, self.handle_stream, self._listeners)
                 if self._pop3s_listeners:
                     await nursery.start(
-                        functools.partial(trio.serve_listeners, handler_nursery=None),
+                        serve_tcp_sockets,
                         functools.partial(self.handle_stream, implicit_tls=True),
                         self._pop3s_listeners,
                     )
                 task_status.started(self)
         finally:
-            for listener in self._listeners + self._pop3s_listeners:
-                with suppress(OSError):
-                    listener.socket.close()
+            close_sockets(self._listeners + self._pop3s_listeners)
             self._listeners = []
             self._pop3s_listeners = []
-        raise AssertionError("serve_listeners never returns")  # pragma: no cover
+        raise AssertionError("accepting never ends but by cancellation")  # pragma: no cover
 
     async def handle_stream(self, stream: trio.abc.Stream, *, implicit_tls: bool = False) -> None:
         """Run one POP3 session over ``stream`` until it ends, then close the stream.
@@ -394,7 +390,9 @@ class Pop3Server(MailAssertions, ListeningWithPop3s):
         if not self.record_transcript:
             return _NO_RECORDER
         peer = None
-        if isinstance(stream, trio.SocketStream):
+        if isinstance(stream, TcpStream):
+            peer = stream.peer
+        elif isinstance(stream, trio.SocketStream):
             with suppress(OSError):
                 host, port = stream.socket.getpeername()[:2]
                 peer = (host, port)

@@ -18,7 +18,6 @@ and closes), and records what happened. Two rules hold here, in one place:
 
 from __future__ import annotations
 
-import errno
 import math
 import socket
 import ssl
@@ -36,6 +35,7 @@ from ._protocol import Pop3Protocol
 from ._replies import Command, Reply
 from ._state import State
 from ._store import MailStore
+from ._tcp import TcpStream
 from ._transcript import EndReason
 from ._virtual_time import check_timer
 from .faults import FaultSet
@@ -47,8 +47,6 @@ _RECEIVE_SIZE = 16384
 # payloads are sent as they are stored, without copying them to prepend the status:
 # gathered with it in one system call on a socket, after it on other streams.
 _COALESCE_LIMIT = 65536
-# SocketStream.send_all's rule: these errors mean the socket was closed on our side.
-_CLOSED_ERRNOS = frozenset({errno.EBADF, errno.ENOTSOCK})
 # How long a session's last reply may still take once the server is stopping.
 _FINAL_WRITE_GRACE = 1.0
 
@@ -405,33 +403,18 @@ async def send_reply(stream: trio.abc.Stream, reply: Reply) -> None:
         await stream.send_all(reply.status)
     elif len(payload) < _COALESCE_LIMIT:
         await stream.send_all(reply.status + payload)
-    elif isinstance(stream, trio.SocketStream) and hasattr(stream.socket, "sendmsg"):
-        await _send_gathered(stream.socket, reply.status, payload)
+    elif isinstance(stream, TcpStream):
+        await stream.send_parts(reply.status, payload)
     else:
         await stream.send_all(reply.status)
         await stream.send_all(payload)
 
 
-async def _send_gathered(sock: trio.socket.SocketType, *parts: bytes) -> None:
-    # The parts in as few system calls (and segments) as the socket takes them, none
-    # copied; a failure is reported as SocketStream.send_all reports it.
-    views = [memoryview(part) for part in parts]
-    try:
-        while views:
-            sent = await sock.sendmsg(views)
-            while views and sent >= len(views[0]):
-                sent -= len(views.pop(0))
-            if sent:
-                views[0] = views[0][sent:]
-    except OSError as exc:
-        if exc.errno in _CLOSED_ERRNOS:
-            raise trio.ClosedResourceError("this socket was already closed") from None
-        raise trio.BrokenResourceError(f"socket connection broken: {exc}") from exc
-
-
 async def close_stream(stream: trio.abc.Stream) -> None:
     """Close a session's stream, even when cancelled."""
-    if isinstance(stream, trio.SocketStream):
+    if isinstance(stream, TcpStream):
+        stream.close()  # at once, even when cancelled, and without yielding
+    elif isinstance(stream, trio.SocketStream):
         # Closes the socket at once, even when cancelled; cheaper than
         # aclose_forcefully, which raises and catches a Cancelled every time.
         await stream.aclose()
@@ -449,6 +432,8 @@ def prepare_close(stream: trio.abc.Stream, *, reset: bool) -> None:
     # SO_LINGER on, with a zero timeout.
     if isinstance(stream, trio.SSLStream):
         stream = stream.transport_stream
-    if reset and isinstance(stream, trio.SocketStream):
+    if reset and isinstance(stream, TcpStream):
+        stream.reset_on_close()
+    elif reset and isinstance(stream, trio.SocketStream):
         with suppress(OSError):
             stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

@@ -53,7 +53,7 @@ def test_pop3_server_thread_listens_on_loopback_only() -> None:
     with Pop3ServerThread() as server:
         assert server.host == LOOPBACK
         only_loopback(server.server.addresses)
-        listener = server.server._listeners[0].socket
+        listener = server.server._listeners[0]
         assert listener.family == socket.AF_INET
         not_reachable_from_outside(server.port)
 
