@@ -23,7 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._cassette import Cassette, CassetteEntry, CassetteSession, read_cassette
+from ._cassette import Cassette, read_cassette
+from ._cassette_replies import RecordedReply, RecordedSession, read_session
 from ._cassette_rules import line_content
 from ._config import ServerConfig
 from ._lines import ascii_upper
@@ -35,7 +36,6 @@ from .errors import ConfigError
 __all__ = ["config_from_cassette", "mailboxes_from_cassette"]
 
 _TIMESTAMP = re.compile(r"\s*(<[^<>\s]*@[^<>\s]*>)$")
-_CODE = re.compile(r"^\[([^\]]*)\]\s*")
 # Positive replies whose text is the same whatever the mail: the keyword they answer,
 # and the texts entry they set.
 _FIXED_TEXTS = {"CAPA": "capa", "UIDL": "uidl", "NOOP": "noop", "STLS": "stls", "TOP": "top"}
@@ -46,60 +46,10 @@ _NAMING_A_MESSAGE = frozenset({"RETR", "DELE", "TOP", "LIST", "UIDL"})
 _NUMERIC_FIELDS = frozenset({"messages", "octets", "size", "number", "deleted"})
 
 
-@dataclass
-class _Reply:
-    command: str  # as stored: "RETR 1", "PASS ****"
-    status: bytes  # the status line's content
-    payload: list[bytes] = field(default_factory=list)
-    state: State = State.AUTHORIZATION
-
-    @property
-    def keyword(self) -> str:
-        return ascii_upper(self.command.partition(" ")[0])
-
-    @property
-    def argument(self) -> str:
-        return self.command.partition(" ")[2]
-
-    @property
-    def positive(self) -> bool:
-        return self.status.startswith(b"+OK")
-
-    @property
-    def words(self) -> str:
-        return self.status.decode("utf-8", "replace").partition(" ")[2]
-
-    @property
-    def code(self) -> str | None:
-        found = _CODE.match(self.words)
-        return None if found is None else found.group(1)
-
-    @property
-    def text(self) -> str:
-        return _CODE.sub("", self.words)
-
-
-def _replies(session: CassetteSession) -> Iterator[_Reply]:
-    reply: _Reply | None = None
-    for entry in session.lines("server"):
-        if entry.payload and reply is not None:
-            content, _ = line_content(entry.data)
-            if content != b".":
-                reply.payload.append(content[1:] if content.startswith(b"..") else content)
-            continue
-        if reply is not None:
-            yield reply
-        reply = None
-        if entry.answers is not None and entry.state is not None:
-            reply = _Reply(entry.answers, line_content(entry.data)[0], state=entry.state)
-    if reply is not None:
-        yield reply
-
-
-def _greeting(cassette: Cassette) -> CassetteEntry | None:
+def _greeting(cassette: Cassette) -> bytes | None:
     for session in cassette.sessions:
         for entry in session.lines("server"):
-            return entry
+            return line_content(entry.data)[0]
     return None
 
 
@@ -112,15 +62,16 @@ def config_from_cassette(
     options: dict[str, Any] = {"texts": {}}
     greeting = _greeting(cassette)
     if greeting is not None:
-        text = line_content(greeting.data)[0].decode("utf-8", "replace").partition(" ")[2]
+        text = greeting.decode("utf-8", "replace").partition(" ")[2]
         timestamp = _TIMESTAMP.search(text)
         options["apop"] = timestamp is not None
         options["greeting"] = text[: timestamp.start()] if timestamp else text
     lenient = False
     candidates: dict[str, set[str]] = {}
     coded: bool | None = None
-    for session in cassette.sessions:
-        for reply in _replies(session):
+    sessions = [read_session(session) for session in cassette.sessions]
+    for session in sessions:
+        for reply in session.replies:
             if reply.keyword == "CAPA" and reply.positive:
                 key = (
                     "capa_listing_after_login"
@@ -164,7 +115,7 @@ class _Maildrop:
     sizes: dict[int, int] = field(default_factory=dict)
     deleted: set[int] = field(default_factory=set)
 
-    def learn(self, replies: list[_Reply]) -> None:
+    def learn(self, replies: list[RecordedReply]) -> None:
         for reply in replies:
             if not reply.positive or reply.state is not State.TRANSACTION:
                 continue
@@ -197,24 +148,26 @@ def _listed(payload: list[bytes]) -> dict[int, int]:
     return sizes
 
 
-def _worded(session: CassetteSession) -> Iterator[tuple[str, _Reply, dict[str, str | None]]]:
+def _worded(
+    session: RecordedSession,
+) -> Iterator[tuple[str, RecordedReply, dict[str, str | None]]]:
     """Each reply of the session whose wording is a texts entry: the entry the engine
     would use for the same command in the same situation, and the values it would
     fill in (None where the recording does not show one)."""
-    replies = list(_replies(session))
+    replies = session.replies
     maildrop = _Maildrop()
     maildrop.learn(replies)
-    greeting = next(iter(session.lines("server")), None)
+    greeting = session.greeting
     apop = (
         greeting is not None
-        and _TIMESTAMP.search(line_content(greeting.data)[0].decode("utf-8", "replace")) is not None
+        and _TIMESTAMP.search(greeting.decode("utf-8", "replace")) is not None
     )
-    before = State.AUTHORIZATION
     user: str | None = None
     for reply in replies:
         keyword, first = reply.keyword, reply.argument.split(" ")[0]
         if keyword in {"USER", "APOP"} and first:
             user = first
+        before = reply.before
         worded = (
             _positive(reply, before, user, maildrop)
             if reply.positive
@@ -226,11 +179,10 @@ def _worded(session: CassetteSession) -> Iterator[tuple[str, _Reply, dict[str, s
             maildrop.deleted.add(int(first))
         elif reply.positive and keyword == "RSET":
             maildrop.deleted.clear()
-        before = reply.state
 
 
 def _positive(
-    reply: _Reply, before: State, user: str | None, maildrop: _Maildrop
+    reply: RecordedReply, before: State, user: str | None, maildrop: _Maildrop
 ) -> tuple[str, dict[str, str | None]] | None:
     keyword, argument = reply.keyword, reply.argument
     if keyword in _FIXED_TEXTS and (keyword == "TOP" or not argument):
@@ -260,7 +212,7 @@ def _positive(
 
 
 def _negative(
-    reply: _Reply, before: State, maildrop: _Maildrop, *, apop: bool
+    reply: RecordedReply, before: State, maildrop: _Maildrop, *, apop: bool
 ) -> tuple[str, dict[str, str | None]] | None:
     keyword, first = reply.keyword, reply.argument.split(" ")[0]
     allowed = ALLOWED.get(before)
@@ -378,7 +330,7 @@ def mailboxes_from_cassette(
     for session in cassette.sessions:
         user: str | None = None
         messages: dict[int, _Message] | None = None
-        for reply in _replies(session):
+        for reply in read_session(session).replies:
             if reply.keyword in {"USER", "APOP"} and reply.positive:
                 user = reply.argument.split(" ")[0]
             if reply.state is not State.TRANSACTION or not reply.positive:
@@ -395,7 +347,7 @@ def mailboxes_from_cassette(
     }
 
 
-def _learn(messages: dict[int, _Message], reply: _Reply) -> None:
+def _learn(messages: dict[int, _Message], reply: RecordedReply) -> None:
     keyword, argument = reply.keyword, reply.argument
     if keyword in {"LIST", "UIDL"}:
         lines = reply.payload if not argument else [reply.text.encode()]
