@@ -3,16 +3,20 @@
 sequences that were never recorded.
 
 The server: the greeting (and whether it carries an APOP timestamp, RFC 1939 §7), the
-CAPA listings before and after login (RFC 2449 §5), whether replies carry response
-codes (RFC 2449 §8), leniencies the recording shows (a command that takes no argument
-accepted with one), and the wording of every recorded reply the engine takes from its
-texts: each reply is matched to the texts entry the engine would use for the same
-command in the same situation, and the values the engine would fill in (user, message
-count, octets, message number, keyword) are turned back into their fields where that
-is unambiguous. The mail: each logged-in user's messages, numbered
-as the first session that listed them; their UIDs from UIDL; their octets from RETR
-(dot-stuffing undone), or, where only LIST or TOP was seen, a synthetic message of the
-recorded size.
+CAPA listings before and after login (RFC 2449 §5; before login every listing merged,
+as with and without TLS they differ), whether replies carry response codes (RFC 2449
+§8), leniencies the recording shows (a command that takes no argument accepted with
+one), and the wording of every recorded reply the engine takes from its texts: each
+reply is matched to the texts entry the engine would use for the same command in the
+same situation, and the values the engine would fill in (user, message count, octets,
+message number, keyword, mechanism) are turned back into their fields where that is
+unambiguous. A text keeps the response code the server sent, but on the refusals the
+engine adds one to itself (a refused login, ``[IN-USE]``, a login refused for want of
+TLS). How the server treats logins, its TLS policy included, is read in
+``_cassette_logins``. The mail: each logged-in user's messages,
+numbered as the first session that listed them; their UIDs from UIDL; their octets
+from RETR (dot-stuffing undone), or, where only LIST or TOP was seen, a synthetic
+message of the recorded size.
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._cassette import Cassette, read_cassette
-from ._cassette_replies import RecordedReply, RecordedSession, read_session
+from ._cassette_logins import Logins, read_logins
+from ._cassette_replies import Judged, RecordedReply, RecordedSession, read_session
 from ._cassette_rules import line_content
-from ._config import ServerConfig
+from ._config import SASL_MECHANISMS, ServerConfig
 from ._lines import ascii_upper
 from ._state import ALLOWED, KNOWN, NO_ARGUMENTS, State
 from ._texts import Texts
@@ -44,6 +49,8 @@ _NAMING_A_MESSAGE = frozenset({"RETR", "DELE", "TOP", "LIST", "UIDL"})
 # Fields whose values are numbers, or start with one: a text without a digit cannot
 # hold them even where the recording does not show their values.
 _NUMERIC_FIELDS = frozenset({"messages", "octets", "size", "number", "deleted"})
+Values = dict[str, str | None]
+Worded = tuple[str, Values]  # a texts entry, and the values the engine fills in
 
 
 def _greeting(cassette: Cassette) -> bytes | None:
@@ -66,42 +73,43 @@ def config_from_cassette(
         timestamp = _TIMESTAMP.search(text)
         options["apop"] = timestamp is not None
         options["greeting"] = text[: timestamp.start()] if timestamp else text
-    lenient = False
-    candidates: dict[str, set[str]] = {}
-    coded: bool | None = None
     sessions = [read_session(session) for session in cassette.sessions]
-    for session in sessions:
-        for reply in session.replies:
-            if reply.keyword == "CAPA" and reply.positive:
-                key = (
-                    "capa_listing_after_login"
-                    if reply.state is State.TRANSACTION
-                    else "capa_listing"
-                )
-                options.setdefault(key, tuple(line.decode() for line in reply.payload))
-            lenient |= reply.keyword in NO_ARGUMENTS and bool(reply.argument) and reply.positive
-            if not reply.positive and reply.code is not None:
-                coded = True
-        for key, reply, values in _worded(session):
-            template = _template(key, reply.text, values)
-            if template is not None:
-                candidates.setdefault(key, set()).add(template)
-            if key in _CODED and reply.code is None and coded is None:
-                coded = False
+    replies = [reply for session in sessions for reply in session.replies]
+    logins = read_logins(replies)
+    worded = [pair for session in sessions for pair in _judged(session, logins)]
+    lenient = any(r.keyword in NO_ARGUMENTS and bool(r.argument) and r.positive for r in replies)
+    coded = True if any(r.negative and r.code is not None for r in replies) else None
+    if coded is None and any(i.key in _CODED and i.reply.code is None for i, _ in worded):
+        coded = False
+    candidates: dict[str, set[str]] = {}
+    for key, text, values in _wordings(worded):
+        template = _template(key, text, values)
+        if template is not None:
+            candidates.setdefault(key, set()).add(template)
     options["texts"] = {key: found.pop() for key, found in candidates.items() if len(found) == 1}
     if lenient:
         options["lenient_arguments"] = True
-    _capabilities(options)
+    options.update(_capabilities(replies))
     if coded is not None:  # what the replies show wins over what CAPA announced
         options["resp_codes"] = coded
+    options.update(logins.options)
     options.update(overrides)
     options["texts"] = {**options["texts"], **overrides.get("texts", {})}
     return ServerConfig(**options)
 
 
-# The -ERR replies the engine gives a response code (RFC 2449 §8): whether the
-# recording shows one on them says whether the server sends codes.
-_CODED = frozenset({"auth_failed", "in_use"})
+# The -ERR replies the engine gives a response code (RFC 2449 §8): their recorded text
+# is worded without it, and whether the recording shows one on them says whether the
+# server sends codes. Every other text is worded with the code the server sent.
+_CODED = frozenset({"auth_failed", "sasl_failed", "in_use", "cleartext_refused", "tls_required"})
+
+
+def _wordings(worded: list[tuple[Judged, Values]]) -> Iterator[tuple[str, str, Values]]:
+    # Each recorded text of a texts entry, with the values the engine would fill in.
+    for item, values in worded:
+        key, reply = item.key, item.reply
+        if key is not None:
+            yield key, reply.text if key in _CODED else reply.words, values
 
 
 @dataclass
@@ -148,12 +156,10 @@ def _listed(payload: list[bytes]) -> dict[int, int]:
     return sizes
 
 
-def _worded(
-    session: RecordedSession,
-) -> Iterator[tuple[str, RecordedReply, dict[str, str | None]]]:
-    """Each reply of the session whose wording is a texts entry: the entry the engine
-    would use for the same command in the same situation, and the values it would
-    fill in (None where the recording does not show one)."""
+def _judged(session: RecordedSession, logins: Logins) -> list[tuple[Judged, Values]]:
+    """Each reply of the session with the texts entry the engine would use for the same
+    command in the same situation (None where the recording cannot tell), and the
+    values it would fill in (None where the recording does not show one)."""
     replies = session.replies
     maildrop = _Maildrop()
     maildrop.learn(replies)
@@ -163,6 +169,7 @@ def _worded(
         and _TIMESTAMP.search(greeting.decode("utf-8", "replace")) is not None
     )
     user: str | None = None
+    judged: list[tuple[Judged, Values]] = []
     for reply in replies:
         keyword, first = reply.keyword, reply.argument.split(" ")[0]
         if keyword in {"USER", "APOP"} and first:
@@ -171,14 +178,17 @@ def _worded(
         worded = (
             _positive(reply, before, user, maildrop)
             if reply.positive
-            else _negative(reply, before, maildrop, apop=apop)
+            else _negative(reply, maildrop, logins, apop=apop)
+            if reply.negative
+            else None
         )
-        if worded is not None:
-            yield worded[0], reply, worded[1]
+        key, values = (None, {}) if worded is None else worded
+        judged.append((Judged(reply, key), values))
         if reply.positive and keyword == "DELE" and first.isdigit():
             maildrop.deleted.add(int(first))
         elif reply.positive and keyword == "RSET":
             maildrop.deleted.clear()
+    return judged
 
 
 def _positive(
@@ -212,12 +222,15 @@ def _positive(
 
 
 def _negative(
-    reply: RecordedReply, before: State, maildrop: _Maildrop, *, apop: bool
-) -> tuple[str, dict[str, str | None]] | None:
+    reply: RecordedReply, maildrop: _Maildrop, logins: Logins, *, apop: bool
+) -> Worded | None:
     keyword, first = reply.keyword, reply.argument.split(" ")[0]
+    before = reply.before
     allowed = ALLOWED.get(before)
-    if allowed is None or not keyword:
-        return None  # in the middle of SASL, or an empty line
+    if allowed is None:
+        return None
+    if not keyword:
+        return "empty_command", {}
     logged_in = before is State.TRANSACTION
     if keyword == "APOP" and not logged_in and not apop:
         return "apop_disabled", {"keyword": keyword}
@@ -230,22 +243,24 @@ def _negative(
         if keyword == "PASS":
             return "pass_without_user", {}
         return "before_login", {"keyword": keyword}
-    if keyword in {"PASS", "APOP"} and reply.code in {None, "AUTH"}:
-        return "auth_failed", {}
-    if keyword in {"PASS", "APOP"} and reply.code == "IN-USE":
-        return "in_use", {}
+    if not logged_in:
+        return logins.refusal(reply)
     if keyword in _NAMING_A_MESSAGE and first.isdigit() and reply.code is None:
-        if int(first) in maildrop.deleted:
-            return "message_deleted", {"number": str(int(first))}
-        number = int(first)
-        if number in maildrop.sizes or (
-            maildrop.count is not None and 0 < number <= maildrop.count
-        ):
-            return None  # a message that exists, refused for some other reason
-        if maildrop.count is None and not re.search(rf"(?<![0-9]){first}(?![0-9])", reply.text):
-            return None  # the recording cannot tell a missing message from another refusal
-        return "no_such_message", {"number": first}
+        return _about_a_message(reply, first, maildrop)
     return None
+
+
+def _about_a_message(reply: RecordedReply, first: str, maildrop: _Maildrop) -> Worded | None:
+    # A command naming message ``first``, refused: for the message's sake, if the
+    # recording can tell.
+    if int(first) in maildrop.deleted:
+            return "message_deleted", {"number": str(int(first))}
+    number = int(first)
+    if number in maildrop.sizes or (maildrop.count is not None and 0 < number <= maildrop.count):
+        return None  # a message that exists, refused for some other reason
+    if maildrop.count is None and not re.search(rf"(?<![0-9]){first}(?![0-9])", reply.text):
+        return None  # the recording cannot tell a missing message from another refusal
+    return "no_such_message", {"number": first}
 
 
 def _template(key: str, text: str, values: dict[str, str | None]) -> str | None:
@@ -294,11 +309,23 @@ def _escaped(text: str) -> str:
     return text.replace("{", "{{").replace("}", "}}")
 
 
-def _capabilities(options: dict[str, Any]) -> None:
-    listing = options.get("capa_listing")
-    if listing is None:
-        return
-    words = {ascii_upper(line.partition(" ")[0]): line for line in listing}
+def _capabilities(replies: list[RecordedReply]) -> dict[str, Any]:
+    # The CAPA listings and what they announce: before login every listing recorded,
+    # merged (with and without TLS they differ), after login the first.
+    before: list[tuple[str, ...]] = []
+    after: list[tuple[str, ...]] = []
+    for reply in replies:
+        if reply.keyword == "CAPA" and reply.positive:
+            listing = tuple(line.decode("utf-8", "replace") for line in reply.payload)
+            (after if reply.state is State.TRANSACTION else before).append(listing)
+    options: dict[str, Any] = {}
+    if after:
+        options["capa_listing_after_login"] = _merged(after[:1])[0]
+    if not before:
+        return options
+    listing, mechanisms = _merged(before)
+    options["capa_listing"] = listing
+    words = {_name(line): line for line in listing}
     for capability, option in (("TOP", "top"), ("UIDL", "uidl"), ("STLS", "stls")):
         options[option] = capability in words
     options["user_pass"] = "USER" in words
@@ -307,8 +334,41 @@ def _capabilities(options: dict[str, Any]) -> None:
     options["utf8"] = "UTF8" in words
     implementation = words.get("IMPLEMENTATION")
     options["implementation"] = None if implementation is None else implementation[15:]
-    sasl = words.get("SASL")
-    options["sasl"] = tuple(sasl.split()[1:]) if sasl else ()
+    options["sasl"] = tuple(name for name in mechanisms if name in SASL_MECHANISMS)
+    return options
+
+
+def _merged(listings: list[tuple[str, ...]]) -> tuple[tuple[str, ...], list[str]]:
+    """One listing holding every capability of ``listings``, and every SASL mechanism
+    they list. The SASL line is ``SASL`` alone, which the engine fills in with the
+    mechanisms it offers at the time, where fakepop knows them all; else as listed."""
+    merged: list[str] = []
+    mechanisms: list[str] = []
+    for listing in listings:
+        for line in listing:
+            if _name(line) == "SASL":
+                _merge(mechanisms, [ascii_upper(m) for m in line.split()[1:]])
+        _merge(merged, ["SASL" if _name(line) == "SASL" else line for line in listing])
+    if "SASL" in merged and not set(mechanisms) <= set(SASL_MECHANISMS):
+        merged[merged.index("SASL")] = " ".join(["SASL", *mechanisms])
+    return tuple(merged), mechanisms
+
+
+def _name(line: str) -> str:
+    return ascii_upper(line.partition(" ")[0])
+
+
+def _merge(merged: list[str], listed: list[str]) -> None:
+    # Each line of ``listed`` whose name ``merged`` lacks goes right after the line
+    # that came before it in ``listed``.
+    at = 0
+    for line in listed:
+        names = [_name(known) for known in merged]
+        if _name(line) in names:
+            at = names.index(_name(line)) + 1
+        else:
+            merged.insert(at, line)
+            at += 1
 
 
 @dataclass

@@ -21,7 +21,7 @@ from ._cassette_rules import line_content
 from ._lines import ascii_upper
 from ._state import State
 
-__all__ = ["HANG_UP_WITHIN", "RecordedReply", "RecordedSession", "read_session"]
+__all__ = ["HANG_UP_WITHIN", "Judged", "RecordedReply", "RecordedSession", "read_session"]
 
 #: Seconds within which a server's close must follow its last reply to count as hanging
 #: up after it; a later close is for another reason (an idle client's autologout).
@@ -89,6 +89,14 @@ class RecordedReply:
         if self.line is None or self.line.redacted is not None:
             return None
         return len(line_content(self.line.data)[0]) + 2
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A recorded reply and the texts entry of its situation (None: not known)."""
+
+    reply: RecordedReply
+    key: str | None
 
 
 @dataclass
