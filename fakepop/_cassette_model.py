@@ -9,11 +9,13 @@ as with and without TLS they differ), whether replies carry response codes (RFC 
 one), and the wording of every recorded reply the engine takes from its texts: each
 reply is matched to the texts entry the engine would use for the same command in the
 same situation, and the values the engine would fill in (user, message count, octets,
-message number, keyword, mechanism) are turned back into their fields where that is
-unambiguous. A text keeps the response code the server sent, but on the refusals the
-engine adds one to itself (a refused login, ``[IN-USE]``, a login refused for want of
-TLS). How the server treats logins, its TLS policy included, is read in
-``_cassette_logins``. The mail: each logged-in user's messages,
+message number, keyword, mechanism, line limit) are turned back into their fields
+where that is unambiguous. A text keeps the response code the server sent, but on the
+refusals the engine adds one to itself (a refused login, ``[IN-USE]``, a login refused
+for want of TLS). A -ERR to a line longer than 255 octets (RFC 2449 §4), of a command
+the server takes there, is taken for a refusal of its length. How the server treats
+logins, its TLS policy included, is read in ``_cassette_logins``; its limits, delays
+and hang-ups in ``_cassette_limits``. The mail: each logged-in user's messages,
 numbered as the first session that listed them; their UIDs from UIDL; their octets
 from RETR (dot-stuffing undone), or, where only LIST or TOP was seen, a synthetic
 message of the recorded size.
@@ -28,10 +30,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._cassette import Cassette, read_cassette
+from ._cassette_limits import Limits, derive_limits
 from ._cassette_logins import Logins, read_logins
 from ._cassette_replies import Judged, RecordedReply, RecordedSession, read_session
 from ._cassette_rules import line_content
-from ._config import SASL_MECHANISMS, ServerConfig
+from ._config import RFC_MIN_LINE_LENGTH, SASL_MECHANISMS, ServerConfig
 from ._lines import ascii_upper
 from ._state import ALLOWED, KNOWN, NO_ARGUMENTS, State
 from ._texts import Texts
@@ -48,7 +51,7 @@ _FIXED_TEXTS = {"CAPA": "capa", "UIDL": "uidl", "NOOP": "noop", "STLS": "stls", 
 _NAMING_A_MESSAGE = frozenset({"RETR", "DELE", "TOP", "LIST", "UIDL"})
 # Fields whose values are numbers, or start with one: a text without a digit cannot
 # hold them even where the recording does not show their values.
-_NUMERIC_FIELDS = frozenset({"messages", "octets", "size", "number", "deleted"})
+_NUMERIC_FIELDS = frozenset({"messages", "octets", "size", "number", "deleted", "limit"})
 Values = dict[str, str | None]
 Worded = tuple[str, Values]  # a texts entry, and the values the engine fills in
 
@@ -76,13 +79,20 @@ def config_from_cassette(
     sessions = [read_session(session) for session in cassette.sessions]
     replies = [reply for session in sessions for reply in session.replies]
     logins = read_logins(replies)
-    worded = [pair for session in sessions for pair in _judged(session, logins)]
+    judged = [(session, _judged(session, logins)) for session in sessions]
+    limits = derive_limits([(session, [item for item, _ in items]) for session, items in judged])
+    # Each reply as the limits judged it again, with the values the engine fills in.
+    worded = [
+        (item, values)
+        for confirmed, (_, items) in zip(limits.judged, judged, strict=True)
+        for item, (_, values) in zip(confirmed, items, strict=True)
+    ]
     lenient = any(r.keyword in NO_ARGUMENTS and bool(r.argument) and r.positive for r in replies)
     coded = True if any(r.negative and r.code is not None for r in replies) else None
     if coded is None and any(i.key in _CODED and i.reply.code is None for i, _ in worded):
         coded = False
     candidates: dict[str, set[str]] = {}
-    for key, text, values in _wordings(worded):
+    for key, text, values in _wordings(worded, limits):
         template = _template(key, text, values)
         if template is not None:
             candidates.setdefault(key, set()).add(template)
@@ -93,6 +103,7 @@ def config_from_cassette(
     if coded is not None:  # what the replies show wins over what CAPA announced
         options["resp_codes"] = coded
     options.update(logins.options)
+    options.update(limits.options)
     options.update(overrides)
     options["texts"] = {**options["texts"], **overrides.get("texts", {})}
     return ServerConfig(**options)
@@ -104,12 +115,20 @@ def config_from_cassette(
 _CODED = frozenset({"auth_failed", "sasl_failed", "in_use", "cleartext_refused", "tls_required"})
 
 
-def _wordings(worded: list[tuple[Judged, Values]]) -> Iterator[tuple[str, str, Values]]:
+def _wordings(
+    worded: list[tuple[Judged, Values]], limits: Limits
+) -> Iterator[tuple[str, str, Values]]:
     # Each recorded text of a texts entry, with the values the engine would fill in.
     for item, values in worded:
         key, reply = item.key, item.reply
-        if key is not None:
-            yield key, reply.text if key in _CODED else reply.words, values
+        if key is None:
+            continue
+        limit = limits.line_limits.get(key)
+        filled: Values = values if limit is None else {"limit": str(limit)}
+        yield key, reply.text if key in _CODED else reply.words, filled
+    for key, notices in limits.notices.items():
+        for notice in notices:
+            yield key, notice, {}
 
 
 @dataclass
@@ -243,6 +262,10 @@ def _negative(
         if keyword == "PASS":
             return "pass_without_user", {}
         return "before_login", {"keyword": keyword}
+    if reply.length is not None and reply.length > RFC_MIN_LINE_LENGTH:
+        # A command the server takes there, refused: for its length, as the engine
+        # refuses a line too long before reading it.
+        return ("line_too_long" if logged_in else "line_too_long_before_login"), {"limit": None}
     if not logged_in:
         return logins.refusal(reply)
     if keyword in _NAMING_A_MESSAGE and first.isdigit() and reply.code is None:

@@ -21,12 +21,24 @@ from ._cassette_rules import line_content
 from ._lines import ascii_upper
 from ._state import State
 
-__all__ = ["HANG_UP_WITHIN", "Judged", "RecordedReply", "RecordedSession", "read_session"]
+__all__ = [
+    "HANG_UP_WITHIN",
+    "Judged",
+    "RecordedReply",
+    "RecordedSession",
+    "read_session",
+    "status_words",
+]
 
 #: Seconds within which a server's close must follow its last reply to count as hanging
 #: up after it; a later close is for another reason (an idle client's autologout).
 HANG_UP_WITHIN = 1.0
 _CODE = re.compile(r"^\[([^\]]*)\]\s*")  # RFC 2449 section 8
+
+
+def status_words(status: bytes) -> str:
+    """A status line's text after ``+OK`` or ``-ERR``, response code included."""
+    return status.decode("utf-8", "replace").partition(" ")[2]
 
 
 @dataclass
@@ -69,7 +81,7 @@ class RecordedReply:
     @property
     def words(self) -> str:
         """The text after the status indicator, response code included."""
-        return self.status.decode("utf-8", "replace").partition(" ")[2]
+        return status_words(self.status)
 
     @property
     def code(self) -> str | None:
