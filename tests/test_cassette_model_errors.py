@@ -6,8 +6,8 @@ Sessions are recorded through the recording proxy in front of a fakepop configur
 with the behaviour, the model is derived from the cassette, and a client drives the
 model with commands in an order never recorded: it must answer as the upstream does.
 Delays are measured on trio's clock under ``autojump_clock``. Small hand-written
-cassettes check the derivation's rules (docs/howto/cassettes.md, "What model replay
-derives") where a recording would hide them.
+cassettes check the derivation's rules (docs/howto/cassettes.md, "How the recorded
+server treats errors") where a recording would hide them.
 """
 
 from __future__ import annotations
