@@ -295,6 +295,30 @@ def test_the_model_refuses_plaintext_logins_as_recorded_and_takes_them_after_stl
     assert answered[3].startswith(b"+OK")
 
 
+def test_a_server_that_takes_no_login_without_tls_requires_it(tmp_path: Path) -> None:
+    """RFC 2595 §2.1: CAPA without TLS listed no login at all, not even CRAM-MD5,
+    which sends no password: the model gets ``require_tls=True`` and refuses APOP and
+    CRAM-MD5 without TLS in the recorded words, which it never saw them refused in."""
+    upstream = ServerConfig(
+        require_tls=True, sasl=("PLAIN", "CRAM-MD5"), texts={"tls_required": "Use STLS."}
+    )
+    cassette = _record(
+        tmp_path / "require.jsonl",
+        upstream,
+        [["CAPA", "USER alice", "STLS", "CAPA", *LOGIN, "LIST", "QUIT"]],
+        tls=True,
+    )
+    config = profiles.from_cassette(cassette)
+    assert config.require_tls is True
+    answered = _model_answers_as_upstream(
+        cassette,
+        upstream,
+        ["APOP alice 0123456789abcdef0123456789abcdef", "AUTH CRAM-MD5", "STLS", *LOGIN, "QUIT"],
+        tls=True,
+    )
+    assert answered[:2] == [b"-ERR [AUTH] Use STLS."] * 2
+
+
 @pytest.mark.curl
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 async def test_curl_logs_in_with_a_password_only_after_stls(tmp_path: Path) -> None:
