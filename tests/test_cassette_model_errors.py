@@ -583,3 +583,13 @@ def test_a_plaintext_pass_refused_in_other_words_than_a_wrong_password_over_tls(
         [*login, ("C", "PASS ****"), ("S", "-ERR [AUTH] Use TLS."), ("close", "client")],
     )
     assert profiles.from_cassette(alone).cleartext_login is True
+
+
+def test_a_mechanism_fakepop_lacks_is_listed_but_not_offered(tmp_path: Path) -> None:
+    """RFC 5034 §4: a server may list mechanisms fakepop does not implement (GSSAPI);
+    the model lists them as recorded and offers the ones it has."""
+    capa = [("C", "CAPA"), ("S", "+OK"), ("S", "USER"), ("S", "SASL GSSAPI PLAIN"), ("S", ".")]
+    cassette = _cassette(tmp_path / "gssapi.jsonl", [*capa, ("close", "client")])
+    config = profiles.from_cassette(cassette)
+    assert config.sasl == ("PLAIN",)
+    assert config.capabilities() == ["USER", "SASL GSSAPI PLAIN"]
