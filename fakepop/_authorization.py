@@ -18,6 +18,7 @@ from ._config import BEARER_METHODS, ServerConfig
 from ._credentials import CredentialCheck
 from ._lines import LineReader, ascii_upper
 from ._replies import Command, Reply, multiline, ok, status_line
+from ._sasl_lines import decode_sasl_base64, is_sasl_cancel
 from ._saslprep import SaslprepError, saslprep
 from ._state import State
 from ._store import LoginTooSoon, MailboxInUse, Maildrop, MailStore
@@ -31,17 +32,9 @@ __all__ = ["SASL_LINE_LIMIT", "LoginCommands", "LoginGate"]
 #: to refuse the login with ``-ERR`` as a real server would. Fault injection uses it.
 LoginGate = Callable[[str, str, "Command"], "tuple[str, str | None] | None"]
 
-_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?\Z")
 #: A SASL response line may be far longer than a command: an OAuth token is kilobytes.
 SASL_LINE_LIMIT = 65536
 _HEX_DIGEST = re.compile(r"[0-9a-fA-F]{32}\Z")
-
-
-def _decode_base64(text: str) -> bytes | None:
-    # Strict: only the alphabet, padding only at the end (RFC 5034 section 4).
-    if not _BASE64.match(text):
-        return None
-    return base64.b64decode(text)
 
 
 class LoginCommands:
@@ -149,7 +142,7 @@ class LoginCommands:
             return self._err(self.config.text("unsupported_mechanism", mechanism=args[0][:40]))
         initial = None
         if len(args) == 2:
-            initial = b"" if args[1] == "=" else _decode_base64(args[1])
+            initial = b"" if args[1] == "=" else decode_sasl_base64(args[1])
             if initial is None:
                 return self._err(self.config.text("bad_initial_response"))
         self._sasl = sasl.start_exchange(
@@ -167,11 +160,11 @@ class LoginCommands:
         if command.problem is not None:
             self._leave_sasl()
             return self._err(command.problem)
-        text = command.line.decode("ascii", "replace").strip()
-        if text == "*":
+        text = command.line.decode("ascii", "replace")
+        if is_sasl_cancel(text):
             self._leave_sasl()
             return self._err(self.config.text("sasl_cancelled"))
-        response = _decode_base64(text)
+        response = decode_sasl_base64(text.strip())
         if response is None:
             self._leave_sasl()
             return self._err(self.config.text("bad_sasl_response"))

@@ -22,7 +22,8 @@ order their connections were accepted; their entries may interleave):
   (a message line rewritten by the ``bodies`` setting). ``flags`` lists what was
   relayed as received even though malformed: ``bare-lf`` (a line ending in LF without
   CR), ``unterminated`` (the connection closed in the middle of the line),
-  ``not-a-status`` (a server line where a status line belongs).
+  ``not-a-status`` (a server line where a status line belongs), ``not-base64`` (a
+  redacted SASL response or AUTH initial response that was not base64).
 - ``{"kind": "tls", "session": 1, "t": 0.01}``: TLS started here, after STLS.
 - ``{"kind": "close", "session": 1, "t": 0.05, "by": "client"}``: the session ended;
   ``by`` says which side closed first (``client`` or ``server``).
@@ -62,7 +63,7 @@ CASSETTE_VERSION = 1
 
 Side = Literal["client", "server"]
 _KINDS = ("connect", "line", "tls", "close")
-_FLAGS = frozenset({"bare-lf", "unterminated", "not-a-status"})
+_FLAGS = frozenset({"bare-lf", "unterminated", "not-a-status", "not-base64"})
 
 
 @dataclass(frozen=True)

@@ -3,16 +3,22 @@
 sequences that were never recorded.
 
 The server: the greeting (and whether it carries an APOP timestamp, RFC 1939 §7), the
-CAPA listings before and after login (RFC 2449 §5), whether replies carry response
-codes (RFC 2449 §8), leniencies the recording shows (a command that takes no argument
-accepted with one), and the wording of every recorded reply the engine takes from its
-texts: each reply is matched to the texts entry the engine would use for the same
-command in the same situation, and the values the engine would fill in (user, message
-count, octets, message number, keyword) are turned back into their fields where that
-is unambiguous. The mail: each logged-in user's messages, numbered
-as the first session that listed them; their UIDs from UIDL; their octets from RETR
-(dot-stuffing undone), or, where only LIST or TOP was seen, a synthetic message of the
-recorded size.
+CAPA listings before and after login (RFC 2449 §5; before login every listing merged,
+as with and without TLS they differ), whether replies carry response codes (RFC 2449
+§8), leniencies the recording shows (a command that takes no argument accepted with
+one), and the wording of every recorded reply the engine takes from its texts: each
+reply is matched to the texts entry the engine would use for the same command in the
+same situation, and the values the engine would fill in (user, message count, octets,
+message number, keyword, mechanism, line limit) are turned back into their fields
+where that is unambiguous. A text keeps the response code the server sent, but on the
+refusals the engine adds one to itself (a refused login, ``[IN-USE]``, a login refused
+for want of TLS). A -ERR to a line longer than 255 octets (RFC 2449 §4), of a command
+the server takes there, is taken for a refusal of its length. How the server treats
+logins, its TLS policy included, is read in ``_cassette_logins``; its limits, delays
+and hang-ups in ``_cassette_limits``. The mail: each logged-in user's messages,
+numbered as the first session that listed them; their UIDs from UIDL; their octets
+from RETR (dot-stuffing undone), or, where only LIST or TOP was seen, a synthetic
+message of the recorded size.
 """
 
 from __future__ import annotations
@@ -23,9 +29,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._cassette import Cassette, CassetteEntry, CassetteSession, read_cassette
+from ._cassette import Cassette, read_cassette
+from ._cassette_limits import Limits, derive_limits
+from ._cassette_logins import Logins, read_logins
+from ._cassette_replies import Judged, RecordedReply, RecordedSession, read_session
 from ._cassette_rules import line_content
-from ._config import ServerConfig
+from ._config import RFC_MIN_LINE_LENGTH, SASL_MECHANISMS, ServerConfig
 from ._lines import ascii_upper
 from ._state import ALLOWED, KNOWN, NO_ARGUMENTS, State
 from ._texts import Texts
@@ -35,7 +44,6 @@ from .errors import ConfigError
 __all__ = ["config_from_cassette", "mailboxes_from_cassette"]
 
 _TIMESTAMP = re.compile(r"\s*(<[^<>\s]*@[^<>\s]*>)$")
-_CODE = re.compile(r"^\[([^\]]*)\]\s*")
 # Positive replies whose text is the same whatever the mail: the keyword they answer,
 # and the texts entry they set.
 _FIXED_TEXTS = {"CAPA": "capa", "UIDL": "uidl", "NOOP": "noop", "STLS": "stls", "TOP": "top"}
@@ -43,63 +51,15 @@ _FIXED_TEXTS = {"CAPA": "capa", "UIDL": "uidl", "NOOP": "noop", "STLS": "stls", 
 _NAMING_A_MESSAGE = frozenset({"RETR", "DELE", "TOP", "LIST", "UIDL"})
 # Fields whose values are numbers, or start with one: a text without a digit cannot
 # hold them even where the recording does not show their values.
-_NUMERIC_FIELDS = frozenset({"messages", "octets", "size", "number", "deleted"})
+_NUMERIC_FIELDS = frozenset({"messages", "octets", "size", "number", "deleted", "limit"})
+Values = dict[str, str | None]
+Worded = tuple[str, Values]  # a texts entry, and the values the engine fills in
 
 
-@dataclass
-class _Reply:
-    command: str  # as stored: "RETR 1", "PASS ****"
-    status: bytes  # the status line's content
-    payload: list[bytes] = field(default_factory=list)
-    state: State = State.AUTHORIZATION
-
-    @property
-    def keyword(self) -> str:
-        return ascii_upper(self.command.partition(" ")[0])
-
-    @property
-    def argument(self) -> str:
-        return self.command.partition(" ")[2]
-
-    @property
-    def positive(self) -> bool:
-        return self.status.startswith(b"+OK")
-
-    @property
-    def words(self) -> str:
-        return self.status.decode("utf-8", "replace").partition(" ")[2]
-
-    @property
-    def code(self) -> str | None:
-        found = _CODE.match(self.words)
-        return None if found is None else found.group(1)
-
-    @property
-    def text(self) -> str:
-        return _CODE.sub("", self.words)
-
-
-def _replies(session: CassetteSession) -> Iterator[_Reply]:
-    reply: _Reply | None = None
-    for entry in session.lines("server"):
-        if entry.payload and reply is not None:
-            content, _ = line_content(entry.data)
-            if content != b".":
-                reply.payload.append(content[1:] if content.startswith(b"..") else content)
-            continue
-        if reply is not None:
-            yield reply
-        reply = None
-        if entry.answers is not None and entry.state is not None:
-            reply = _Reply(entry.answers, line_content(entry.data)[0], state=entry.state)
-    if reply is not None:
-        yield reply
-
-
-def _greeting(cassette: Cassette) -> CassetteEntry | None:
+def _greeting(cassette: Cassette) -> bytes | None:
     for session in cassette.sessions:
         for entry in session.lines("server"):
-            return entry
+            return line_content(entry.data)[0]
     return None
 
 
@@ -112,45 +72,63 @@ def config_from_cassette(
     options: dict[str, Any] = {"texts": {}}
     greeting = _greeting(cassette)
     if greeting is not None:
-        text = line_content(greeting.data)[0].decode("utf-8", "replace").partition(" ")[2]
+        text = greeting.decode("utf-8", "replace").partition(" ")[2]
         timestamp = _TIMESTAMP.search(text)
         options["apop"] = timestamp is not None
         options["greeting"] = text[: timestamp.start()] if timestamp else text
-    lenient = False
+    sessions = [read_session(session) for session in cassette.sessions]
+    replies = [reply for session in sessions for reply in session.replies]
+    logins = read_logins(replies)
+    judged = [(session, _judged(session, logins)) for session in sessions]
+    limits = derive_limits([(session, [item for item, _ in items]) for session, items in judged])
+    # Each reply as the limits judged it again, with the values the engine fills in.
+    worded = [
+        (item, values)
+        for confirmed, (_, items) in zip(limits.judged, judged, strict=True)
+        for item, (_, values) in zip(confirmed, items, strict=True)
+    ]
+    lenient = any(r.keyword in NO_ARGUMENTS and bool(r.argument) and r.positive for r in replies)
+    coded = True if any(r.negative and r.code is not None for r in replies) else None
+    if coded is None and any(i.key in _CODED and i.reply.code is None for i, _ in worded):
+        coded = False
     candidates: dict[str, set[str]] = {}
-    coded: bool | None = None
-    for session in cassette.sessions:
-        for reply in _replies(session):
-            if reply.keyword == "CAPA" and reply.positive:
-                key = (
-                    "capa_listing_after_login"
-                    if reply.state is State.TRANSACTION
-                    else "capa_listing"
-                )
-                options.setdefault(key, tuple(line.decode() for line in reply.payload))
-            lenient |= reply.keyword in NO_ARGUMENTS and bool(reply.argument) and reply.positive
-            if not reply.positive and reply.code is not None:
-                coded = True
-        for key, reply, values in _worded(session):
-            template = _template(key, reply.text, values)
-            if template is not None:
-                candidates.setdefault(key, set()).add(template)
-            if key in _CODED and reply.code is None and coded is None:
-                coded = False
+    for key, text, values in _wordings(worded, limits):
+        template = _template(key, text, values)
+        if template is not None:
+            candidates.setdefault(key, set()).add(template)
     options["texts"] = {key: found.pop() for key, found in candidates.items() if len(found) == 1}
     if lenient:
         options["lenient_arguments"] = True
-    _capabilities(options)
+    options.update(_capabilities(replies))
     if coded is not None:  # what the replies show wins over what CAPA announced
         options["resp_codes"] = coded
+    options.update(logins.options)
+    options.update(limits.options)
     options.update(overrides)
     options["texts"] = {**options["texts"], **overrides.get("texts", {})}
     return ServerConfig(**options)
 
 
-# The -ERR replies the engine gives a response code (RFC 2449 §8): whether the
-# recording shows one on them says whether the server sends codes.
-_CODED = frozenset({"auth_failed", "in_use"})
+# The -ERR replies the engine gives a response code (RFC 2449 §8): their recorded text
+# is worded without it, and whether the recording shows one on them says whether the
+# server sends codes. Every other text is worded with the code the server sent.
+_CODED = frozenset({"auth_failed", "sasl_failed", "in_use", "cleartext_refused", "tls_required"})
+
+
+def _wordings(
+    worded: list[tuple[Judged, Values]], limits: Limits
+) -> Iterator[tuple[str, str, Values]]:
+    # Each recorded text of a texts entry, with the values the engine would fill in.
+    for item, values in worded:
+        key, reply = item.key, item.reply
+        if key is None:
+            continue
+        limit = limits.line_limits.get(key)
+        filled: Values = values if limit is None else {"limit": str(limit)}
+        yield key, reply.text if key in _CODED else reply.words, filled
+    for key, notices in limits.notices.items():
+        for notice in notices:
+            yield key, notice, {}
 
 
 @dataclass
@@ -164,7 +142,7 @@ class _Maildrop:
     sizes: dict[int, int] = field(default_factory=dict)
     deleted: set[int] = field(default_factory=set)
 
-    def learn(self, replies: list[_Reply]) -> None:
+    def learn(self, replies: list[RecordedReply]) -> None:
         for reply in replies:
             if not reply.positive or reply.state is not State.TRANSACTION:
                 continue
@@ -197,40 +175,43 @@ def _listed(payload: list[bytes]) -> dict[int, int]:
     return sizes
 
 
-def _worded(session: CassetteSession) -> Iterator[tuple[str, _Reply, dict[str, str | None]]]:
-    """Each reply of the session whose wording is a texts entry: the entry the engine
-    would use for the same command in the same situation, and the values it would
-    fill in (None where the recording does not show one)."""
-    replies = list(_replies(session))
+def _judged(session: RecordedSession, logins: Logins) -> list[tuple[Judged, Values]]:
+    """Each reply of the session with the texts entry the engine would use for the same
+    command in the same situation (None where the recording cannot tell), and the
+    values it would fill in (None where the recording does not show one)."""
+    replies = session.replies
     maildrop = _Maildrop()
     maildrop.learn(replies)
-    greeting = next(iter(session.lines("server")), None)
+    greeting = session.greeting
     apop = (
         greeting is not None
-        and _TIMESTAMP.search(line_content(greeting.data)[0].decode("utf-8", "replace")) is not None
+        and _TIMESTAMP.search(greeting.decode("utf-8", "replace")) is not None
     )
-    before = State.AUTHORIZATION
     user: str | None = None
+    judged: list[tuple[Judged, Values]] = []
     for reply in replies:
         keyword, first = reply.keyword, reply.argument.split(" ")[0]
         if keyword in {"USER", "APOP"} and first:
             user = first
+        before = reply.before
         worded = (
             _positive(reply, before, user, maildrop)
             if reply.positive
-            else _negative(reply, before, maildrop, apop=apop)
+            else _negative(reply, maildrop, logins, apop=apop)
+            if reply.negative
+            else None
         )
-        if worded is not None:
-            yield worded[0], reply, worded[1]
+        key, values = (None, {}) if worded is None else worded
+        judged.append((Judged(reply, key), values))
         if reply.positive and keyword == "DELE" and first.isdigit():
             maildrop.deleted.add(int(first))
         elif reply.positive and keyword == "RSET":
             maildrop.deleted.clear()
-        before = reply.state
+    return judged
 
 
 def _positive(
-    reply: _Reply, before: State, user: str | None, maildrop: _Maildrop
+    reply: RecordedReply, before: State, user: str | None, maildrop: _Maildrop
 ) -> tuple[str, dict[str, str | None]] | None:
     keyword, argument = reply.keyword, reply.argument
     if keyword in _FIXED_TEXTS and (keyword == "TOP" or not argument):
@@ -260,12 +241,15 @@ def _positive(
 
 
 def _negative(
-    reply: _Reply, before: State, maildrop: _Maildrop, *, apop: bool
-) -> tuple[str, dict[str, str | None]] | None:
+    reply: RecordedReply, maildrop: _Maildrop, logins: Logins, *, apop: bool
+) -> Worded | None:
     keyword, first = reply.keyword, reply.argument.split(" ")[0]
+    before = reply.before
     allowed = ALLOWED.get(before)
-    if allowed is None or not keyword:
-        return None  # in the middle of SASL, or an empty line
+    if allowed is None:
+        return None
+    if not keyword:
+        return "empty_command", {}
     logged_in = before is State.TRANSACTION
     if keyword == "APOP" and not logged_in and not apop:
         return "apop_disabled", {"keyword": keyword}
@@ -278,22 +262,28 @@ def _negative(
         if keyword == "PASS":
             return "pass_without_user", {}
         return "before_login", {"keyword": keyword}
-    if keyword in {"PASS", "APOP"} and reply.code in {None, "AUTH"}:
-        return "auth_failed", {}
-    if keyword in {"PASS", "APOP"} and reply.code == "IN-USE":
-        return "in_use", {}
+    if reply.length is not None and reply.length > RFC_MIN_LINE_LENGTH:
+        # A command the server takes there, refused: for its length, as the engine
+        # refuses a line too long before reading it.
+        return ("line_too_long" if logged_in else "line_too_long_before_login"), {"limit": None}
+    if not logged_in:
+        return logins.refusal(reply)
     if keyword in _NAMING_A_MESSAGE and first.isdigit() and reply.code is None:
-        if int(first) in maildrop.deleted:
-            return "message_deleted", {"number": str(int(first))}
-        number = int(first)
-        if number in maildrop.sizes or (
-            maildrop.count is not None and 0 < number <= maildrop.count
-        ):
-            return None  # a message that exists, refused for some other reason
-        if maildrop.count is None and not re.search(rf"(?<![0-9]){first}(?![0-9])", reply.text):
-            return None  # the recording cannot tell a missing message from another refusal
-        return "no_such_message", {"number": first}
+        return _about_a_message(reply, first, maildrop)
     return None
+
+
+def _about_a_message(reply: RecordedReply, first: str, maildrop: _Maildrop) -> Worded | None:
+    # A command naming message ``first``, refused: for the message's sake, if the
+    # recording can tell.
+    if int(first) in maildrop.deleted:
+            return "message_deleted", {"number": str(int(first))}
+    number = int(first)
+    if number in maildrop.sizes or (maildrop.count is not None and 0 < number <= maildrop.count):
+        return None  # a message that exists, refused for some other reason
+    if maildrop.count is None and not re.search(rf"(?<![0-9]){first}(?![0-9])", reply.text):
+        return None  # the recording cannot tell a missing message from another refusal
+    return "no_such_message", {"number": first}
 
 
 def _template(key: str, text: str, values: dict[str, str | None]) -> str | None:
@@ -342,11 +332,23 @@ def _escaped(text: str) -> str:
     return text.replace("{", "{{").replace("}", "}}")
 
 
-def _capabilities(options: dict[str, Any]) -> None:
-    listing = options.get("capa_listing")
-    if listing is None:
-        return
-    words = {ascii_upper(line.partition(" ")[0]): line for line in listing}
+def _capabilities(replies: list[RecordedReply]) -> dict[str, Any]:
+    # The CAPA listings and what they announce: before login every listing recorded,
+    # merged (with and without TLS they differ), after login the first.
+    before: list[tuple[str, ...]] = []
+    after: list[tuple[str, ...]] = []
+    for reply in replies:
+        if reply.keyword == "CAPA" and reply.positive:
+            listing = tuple(line.decode("utf-8", "replace") for line in reply.payload)
+            (after if reply.state is State.TRANSACTION else before).append(listing)
+    options: dict[str, Any] = {}
+    if after:
+        options["capa_listing_after_login"] = _merged(after[:1])[0]
+    if not before:
+        return options
+    listing, mechanisms = _merged(before)
+    options["capa_listing"] = listing
+    words = {_name(line): line for line in listing}
     for capability, option in (("TOP", "top"), ("UIDL", "uidl"), ("STLS", "stls")):
         options[option] = capability in words
     options["user_pass"] = "USER" in words
@@ -355,8 +357,41 @@ def _capabilities(options: dict[str, Any]) -> None:
     options["utf8"] = "UTF8" in words
     implementation = words.get("IMPLEMENTATION")
     options["implementation"] = None if implementation is None else implementation[15:]
-    sasl = words.get("SASL")
-    options["sasl"] = tuple(sasl.split()[1:]) if sasl else ()
+    options["sasl"] = tuple(name for name in mechanisms if name in SASL_MECHANISMS)
+    return options
+
+
+def _merged(listings: list[tuple[str, ...]]) -> tuple[tuple[str, ...], list[str]]:
+    """One listing holding every capability of ``listings``, and every SASL mechanism
+    they list. The SASL line is ``SASL`` alone, which the engine fills in with the
+    mechanisms it offers at the time, where fakepop knows them all; else as listed."""
+    merged: list[str] = []
+    mechanisms: list[str] = []
+    for listing in listings:
+        for line in listing:
+            if _name(line) == "SASL":
+                _merge(mechanisms, [ascii_upper(m) for m in line.split()[1:]])
+        _merge(merged, ["SASL" if _name(line) == "SASL" else line for line in listing])
+    if "SASL" in merged and not set(mechanisms) <= set(SASL_MECHANISMS):
+        merged[merged.index("SASL")] = " ".join(["SASL", *mechanisms])
+    return tuple(merged), mechanisms
+
+
+def _name(line: str) -> str:
+    return ascii_upper(line.partition(" ")[0])
+
+
+def _merge(merged: list[str], listed: list[str]) -> None:
+    # Each line of ``listed`` whose name ``merged`` lacks goes right after the line
+    # that came before it in ``listed``.
+    at = 0
+    for line in listed:
+        names = [_name(known) for known in merged]
+        if _name(line) in names:
+            at = names.index(_name(line)) + 1
+        else:
+            merged.insert(at, line)
+            at += 1
 
 
 @dataclass
@@ -378,7 +413,7 @@ def mailboxes_from_cassette(
     for session in cassette.sessions:
         user: str | None = None
         messages: dict[int, _Message] | None = None
-        for reply in _replies(session):
+        for reply in read_session(session).replies:
             if reply.keyword in {"USER", "APOP"} and reply.positive:
                 user = reply.argument.split(" ")[0]
             if reply.state is not State.TRANSACTION or not reply.positive:
@@ -395,7 +430,7 @@ def mailboxes_from_cassette(
     }
 
 
-def _learn(messages: dict[int, _Message], reply: _Reply) -> None:
+def _learn(messages: dict[int, _Message], reply: RecordedReply) -> None:
     keyword, argument = reply.keyword, reply.argument
     if keyword in {"LIST", "UIDL"}:
         lines = reply.payload if not argument else [reply.text.encode()]

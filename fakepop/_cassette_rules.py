@@ -22,6 +22,7 @@ from typing import Literal
 
 from ._lines import ascii_upper
 from ._masking import MASK, secret_start
+from ._sasl_lines import decode_sasl_base64
 from ._state import State
 
 __all__ = [
@@ -86,6 +87,19 @@ def redact_body_line(line: bytes, mode: BodyMode) -> bytes:
     return hashlib.sha256(content).hexdigest()[:16].encode() + ending
 
 
+def _not_base64(content: bytes, state: State) -> bool:
+    # A SASL response, or AUTH's initial response ("=" for an empty one), read as the
+    # protocol engine reads them (RFC 5034 section 4).
+    text = content.decode("latin-1")
+    if state is State.AUTHENTICATING:
+        return decode_sasl_base64(text.strip()) is None
+    keyword, _, rest = text.partition(" ")
+    arguments = rest.split(" ")
+    if ascii_upper(keyword) != "AUTH" or len(arguments) != 2 or arguments[1] == "=":
+        return False
+    return decode_sasl_base64(arguments[1]) is None
+
+
 @dataclass(frozen=True)
 class ClientNote:
     """What a client line was: the state it was sent in, and how it is stored."""
@@ -94,6 +108,9 @@ class ClientNote:
     stored: bytes  # the line, or its redacted form
     redacted: bool
     starts_tls: bool  # it is STLS: the proxy waits for the answer before reading on
+    #: A SASL response, or AUTH's initial response, that is not base64: a redacted
+    #: line cannot show it, and the server's refusal says why it was refused.
+    not_base64: bool = False
 
 
 @dataclass(frozen=True)
@@ -132,13 +149,14 @@ class Conversation:
         redacted = redact_client_line(line, state)
         stored = line if redacted is None else redacted
         keyword = ""
+        content, _ = line_content(line)
         if state is not State.AUTHENTICATING:
-            content, _ = line_content(line)
             word, space, _ = content.partition(b" ")
             keyword = ascii_upper(word.decode("latin-1"))
             shown = line_content(stored)[0].decode("utf-8", "replace")
             self._pending.append(_Pending(keyword, bool(space), shown))
-        return ClientNote(state, stored, redacted is not None, keyword == "STLS")
+        not_base64 = redacted is not None and _not_base64(content, state)
+        return ClientNote(state, stored, redacted is not None, keyword == "STLS", not_base64)
 
     def server_line(self, line: bytes) -> ServerNote:
         content, _ = line_content(line)

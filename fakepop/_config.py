@@ -289,9 +289,9 @@ class ServerConfig:
         if tls_active:
             return None
         if self.require_tls:
-            return "TLS is required before login; use STLS first"
+            return self.text("tls_required")
         if method in PLAINTEXT_METHODS and not self.cleartext_login:
-            return "Plaintext authentication is not allowed without TLS; use STLS first"
+            return self.text("cleartext_refused")
         return None
 
     def plaintext_login_allowed(self, *, tls_active: bool) -> bool:

@@ -9,6 +9,7 @@ was kept.
 from __future__ import annotations
 
 from ._lines import ascii_upper
+from ._sasl_lines import is_sasl_cancel
 
 __all__ = ["MASK", "mask_command_line", "secret_start"]
 
@@ -20,14 +21,15 @@ def secret_start(line: str, *, sasl_response: bool) -> int | None:
     """Where the secret in a client line (without its line ending) begins, or None if
     the line carries none.
 
-    A SASL response is secret as a whole (RFC 5034 §4); in ``PASS <password>`` the
+    A SASL response is secret as a whole (RFC 5034 §4), but for the ``*`` that cancels
+    the exchange, which carries nothing; in ``PASS <password>`` the
     secret is the rest of the line after the keyword, spaces included (RFC 1939 §7);
     in ``AUTH <mechanism> <initial response>`` it is the initial response (RFC 5034
     §4). Keywords are ASCII (RFC 1939 §3), so a keyword that only Unicode case folding
     makes PASS or AUTH is neither.
     """
     if sasl_response:
-        return 0
+        return None if is_sasl_cancel(line) else 0
     keyword, space, rest = line.partition(" ")
     if not space:
         return None

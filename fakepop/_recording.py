@@ -233,7 +233,7 @@ class _Relay:
                 data=note.stored,
                 state=note.state,
                 redacted="secret" if note.redacted else None,
-                flags=flags,
+                flags=(*flags, "not-base64") if note.not_base64 else flags,
             )
             if note.starts_tls:
                 self._tls_decided = trio.Event()  # before relaying: the answer may be quick

@@ -44,6 +44,10 @@ DEFAULT_TEXTS: dict[str, str] = {
     "unknown_before_login": "Unknown command: {keyword}",
     "empty_command": "Empty command",
     "pass_without_user": "PASS must come right after a successful USER",
+    # A login refused for want of TLS (cleartext_login=False, require_tls=True); the
+    # server adds [AUTH].
+    "cleartext_refused": "Plaintext authentication is not allowed without TLS; use STLS first",
+    "tls_required": "TLS is required before login; use STLS first",
     "apop_disabled": "Unknown command: {keyword}",
     "tls_active": "TLS is already active",
     "line_too_long": "Line too long (at most {limit} octets including CRLF)",

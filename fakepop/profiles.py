@@ -277,9 +277,11 @@ def from_cassette(path: str | os.PathLike[str], **overrides: Any) -> ServerConfi
     greeting, APOP, CAPA listings before and after login and what they announce,
     whether replies carry response codes, the wording of every recorded reply the
     engine takes from its texts (with the user, counts, octets, message numbers and
-    keyword turned back into fields), and ``lenient_arguments`` when the recorded
-    server accepted an argument where none belongs. ``overrides`` win. Serve it with
-    :func:`mailboxes_from_cassette`'s mailboxes."""
+    keyword turned back into fields), ``lenient_arguments`` when the recorded server
+    accepted an argument where none belongs, and how it treats errors where the
+    recording shows it: hang-ups after bad commands, line limits, the delays of
+    refused logins and locked mailboxes, and a TLS policy refusing plaintext logins.
+    ``overrides`` win. Serve it with :func:`mailboxes_from_cassette`'s mailboxes."""
     from ._cassette_model import config_from_cassette  # noqa: PLC0415
 
     return config_from_cassette(path, **overrides)

@@ -1,6 +1,7 @@
 """No secret reaches a cassette file: passwords (RFC 1939 §7 PASS), APOP digests
 (RFC 1939 §7), SASL initial responses and continuation lines (RFC 5034 §4), OAuth
-tokens (XOAUTH2, OAUTHBEARER RFC 7628), whatever the credentials and mechanism."""
+tokens (XOAUTH2, OAUTHBEARER RFC 7628), whatever the credentials and mechanism; what
+the server's answer depends on (a cancel, a response that is not base64) still shows."""
 
 from __future__ import annotations
 
@@ -112,3 +113,34 @@ def test_no_secret_reaches_the_cassette(
         assert leaked not in text
     entries = fakepop.read_cassette(cassette).sessions[0].entries
     assert any(e.redacted == "secret" for e in entries)
+
+
+def test_a_cancel_is_kept_and_a_response_not_base64_is_flagged(tmp_path: Path) -> None:
+    """RFC 5034 §4: ``*`` cancels an exchange and carries no secret, so the cassette
+    keeps it; a response or initial response that is not base64 is redacted like any
+    other, and flagged ``not-base64`` (docs/howto/cassettes.md, "The format")."""
+    cassette = tmp_path / "sasl.jsonl"
+    with Pop3ServerThread({"alice": {"password": "pw"}}) as upstream:
+        with serve_in_thread(RecordingProxy(cassette, upstream.address)) as proxy:
+            client = _Client(proxy.address)
+            client.send("AUTH PLAIN")
+            assert client.send("*").startswith(b"-ERR")
+            client.send("AUTH PLAIN")
+            assert client.send("not base64!").startswith(b"-ERR")
+            assert client.send("AUTH PLAIN not-base64!").startswith(b"-ERR")
+            assert client.send("AUTH PLAIN " + _b64("\0alice\0wrong")).startswith(b"-ERR")
+            assert client.send("AUTH PLAIN =").startswith(b"-ERR")
+            client.send("QUIT")
+            client.close()
+    entries = fakepop.read_cassette(cassette).sessions[0].entries
+    sent = [(e.data, e.flags) for e in entries if e.kind == "line" and e.side == "client"]
+    assert sent == [
+        (b"AUTH PLAIN\r\n", ()),
+        (b"*\r\n", ()),
+        (b"AUTH PLAIN\r\n", ()),
+        (b"****\r\n", ("not-base64",)),
+        (b"AUTH PLAIN ****\r\n", ("not-base64",)),
+        (b"AUTH PLAIN ****\r\n", ()),
+        (b"AUTH PLAIN ****\r\n", ()),
+        (b"QUIT\r\n", ()),
+    ]

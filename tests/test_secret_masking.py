@@ -66,11 +66,14 @@ def _assert_nothing_secret(transcript: Transcript) -> None:
         ("PA\u017fS x", False, "PA\u017fS x"),  # not PASS (RFC 1939 §3)
         ("PASS x", True, MASK),
         ("anything", True, MASK),
+        ("*", True, "*"),  # the cancel carries nothing (RFC 5034 §4)
+        (" * ", True, " * "),
+        ("**", True, MASK),
     ],
 )
 def test_mask_command_line(line: str, sasl_response: bool, shown: str) -> None:
     """RFC 1939 §7, RFC 5034 §4: the password, the initial response, or a whole SASL
-    response is masked; nothing else is."""
+    response but the ``*`` that cancels the exchange is masked; nothing else is."""
     assert mask_command_line(line, sasl_response=sasl_response) == shown
 
 

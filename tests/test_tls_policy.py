@@ -100,3 +100,22 @@ def test_a_refused_mechanism_says_why_when_tls_would_allow_it() -> None:
     assert before.status.startswith(b"-ERR [AUTH] Plaintext authentication is not allowed")
     after = ask(session(config, tls_available=True, tls_active=True), f"AUTH PLAIN {plain}")
     assert after.status.startswith(b"+OK alice's maildrop")
+
+
+@pytest.mark.parametrize(
+    ("options", "key"),
+    [({"cleartext_login": False}, "cleartext_refused"), ({"require_tls": True}, "tls_required")],
+)
+def test_a_login_refused_for_want_of_tls_is_worded_by_the_texts(
+    options: dict[str, bool], key: str
+) -> None:
+    """RFC 2595 §2.1, RFC 5034 §4: the refusal of USER, APOP and AUTH before TLS is
+    one of the texts a profile can word (Dovecot says "Plaintext authentication
+    disallowed on non-secure (SSL/TLS) connections."), with [AUTH] added."""
+    config = ServerConfig(**options, texts={key: "Say it {{this}} way."})
+    lines = ["USER alice", "AUTH PLAIN"]
+    if key == "tls_required":  # APOP sends no password: only require_tls refuses it
+        lines.append("APOP alice 0123456789abcdef0123456789abcdef")
+    for line in lines:
+        refused = ask(session(config, tls_available=True, tls_active=False), line)
+        assert refused.status == b"-ERR [AUTH] Say it {this} way.\r\n", line
