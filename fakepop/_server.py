@@ -23,6 +23,7 @@ import trio
 
 from ._config import ServerConfig
 from ._expectations import MailAssertions
+from ._idle import SCOPE_DEADLINES, IdleTimer, IdleWatch
 from ._listening import ListeningWithPop3s
 from ._replies import Reply
 from ._session import Recorder, Session, close_stream, send_reply
@@ -309,12 +310,19 @@ class Pop3Server(MailAssertions, ListeningWithPop3s):
         try:
             if pop3s_port is not None:
                 self._pop3s_listeners = await listen_tcp(pop3s_port, host=host)
+            # One task keeps the autologout timer of every session the listeners start.
+            watch = IdleWatch(self._sessions.keys)
             async with trio.open_nursery() as nursery:
-                await nursery.start(serve_tcp_sockets, self.handle_stream, self._listeners)
+                nursery.start_soon(watch.run)
+                await nursery.start(
+                    serve_tcp_sockets,
+                    functools.partial(self._handle, idle_timer=watch),
+                    self._listeners,
+                )
                 if self._pop3s_listeners:
                     await nursery.start(
                         serve_tcp_sockets,
-                        functools.partial(self.handle_stream, implicit_tls=True),
+                        functools.partial(self._handle, implicit_tls=True, idle_timer=watch),
                         self._pop3s_listeners,
                     )
                 task_status.started(self)
@@ -333,6 +341,11 @@ class Pop3Server(MailAssertions, ListeningWithPop3s):
         a POP3S port (RFC 8314). A connection that arrives while the server resets
         waits until the reset is done, then meets the new mailboxes.
         """
+        await self._handle(stream, implicit_tls=implicit_tls, idle_timer=SCOPE_DEADLINES)
+
+    async def _handle(
+        self, stream: trio.abc.Stream, *, implicit_tls: bool = False, idle_timer: IdleTimer
+    ) -> None:
         while self._resetting is not None:
             await self._resetting.wait()
         with self._admission:  # no await in here: see reset_if_idle
@@ -346,6 +359,7 @@ class Pop3Server(MailAssertions, ListeningWithPop3s):
                 faults=self.faults,
                 recorder=recorder,
                 ssl_context=self.ssl_context,
+                idle_timer=idle_timer,
             )
             ended = trio.Event()
             self._sessions[session] = ended

@@ -31,6 +31,7 @@ import trio
 from ._config import ServerConfig
 from ._fault_engine import ReplyPlan, context_for, fire, plan_reply
 from ._fault_types import Close, Delay, FaultContext, Stage, Stall
+from ._idle import SCOPE_DEADLINES, IdleTimer
 from ._protocol import Pop3Protocol
 from ._replies import Command, Reply
 from ._state import State
@@ -82,6 +83,7 @@ class Session:
         faults: FaultSet,
         recorder: Recorder,
         ssl_context: ssl.SSLContext | None,
+        idle_timer: IdleTimer = SCOPE_DEADLINES,
     ) -> None:
         #: The session's number, shared by the transcript and the faults.
         self.number = number
@@ -91,6 +93,10 @@ class Session:
         self._faults = faults
         self._ssl_context = ssl_context
         self._autologout = config.autologout
+        self._idle_timer = idle_timer
+        #: Until when the session waits for a command (the autologout timer's end);
+        #: math.inf while a command runs and its reply is written.
+        self.idle_until = math.inf
         # The run's clock (a MockClock in tests that use one), without the lookup that
         # trio.current_time() repeats on every call.
         self._clock = clock = trio.lowlevel.current_clock().current_time
@@ -102,7 +108,7 @@ class Session:
             login_gate=_LoginFaults(faults, number, recorder),
         )
         #: Everything the session does; the server cancels it to stop the session, and
-        #: its deadline is the autologout timer's while the session waits for a command.
+        #: the autologout timer when the client has been idle too long.
         self.scope = trio.CancelScope()
         self._stopped = False
         # How the session ends, once its last reply is being written: from then on the
@@ -131,7 +137,7 @@ class Session:
         return self._cancelled()
 
     def _cancelled(self) -> EndReason:
-        # Why the session's scope was cancelled: stop(), or the autologout deadline
+        # Why the session's scope was cancelled: stop(), or the autologout timer
         # (which must not have fired only because an autojumping clock jumped).
         if self._stopped:
             return EndReason.SERVER_STOPPED
@@ -147,27 +153,26 @@ class Session:
         if await self.write(protocol.greeting(), None):
             return EndReason.FAULT
         # RFC 1939 section 3: after the autologout time without a command the session
-        # ends silently, without UPDATE. The session's own scope keeps that timer: its
-        # deadline is pushed forward as each read starts, cheaper than a scope per read
-        # or a second scope for the whole session.
-        scope = self.scope
-        idle_timer = False  # whether the scope has the autologout deadline now
+        # ends silently, without UPDATE. The wait starts afresh with each read (a
+        # client sending a line slowly is not idle), and ends when a command is whole.
+        timer = self._idle_timer
+        waiting = False
         while True:
             command = protocol.next_command()
             if command is None:
                 if protocol.client_closed:
                     return EndReason.CLIENT_CLOSED
-                scope.deadline = self._clock() + self._autologout
-                idle_timer = True
+                timer.waiting(self, self._clock() + self._autologout)
+                waiting = True
                 protocol.receive_data(await self.stream.receive_some(_RECEIVE_SIZE))
                 continue
-            if scope.cancel_called:
+            if self.scope.cancel_called:
                 # Stopped (or idle too long): pipelined commands already received are
                 # not executed.
                 return self._cancelled()
-            if idle_timer:  # not for each of a batch of pipelined commands
-                scope.deadline = math.inf  # a slow client reading a reply is not idle
-                idle_timer = False
+            if waiting:  # not for each of a batch of pipelined commands
+                timer.busy(self)  # a slow client reading a reply is not idle
+                waiting = False
             ended = await self._execute(command)
             if ended is not None:
                 return ended

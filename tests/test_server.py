@@ -220,6 +220,31 @@ async def test_a_command_arriving_byte_by_byte_resets_the_timer(autojump_clock: 
             assert await client.line() == b"-ERR NOOP is not allowed before login"
 
 
+async def test_each_session_times_out_on_its_own_wait(autojump_clock: object) -> None:
+    """RFC 1939 §3: the listener's sessions share one timer task; each idle client is
+    logged out when its own wait runs out, not a moment sooner or later."""
+    closed: dict[str, float] = {}
+    async with open_pop3_server(MAILBOXES, config=ServerConfig(autologout=10)) as server:
+        start = trio.current_time()
+
+        async def client(name: str, connect_at: float, noop_at: float | None) -> None:
+            await trio.sleep_until(start + connect_at)
+            async with await connect(server) as session:
+                await session.line()
+                if noop_at is not None:
+                    await trio.sleep_until(start + noop_at)
+                    assert await session.command("NOOP") == b"-ERR NOOP is not allowed before login"
+                assert await session.closed_by_server()
+                closed[name] = trio.current_time() - start
+
+        with trio.fail_after(100):  # virtual time: a timer that never fires fails here
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(client, "early, then busy", 0, 8)
+                nursery.start_soon(client, "later, idle", 3, None)
+                nursery.start_soon(client, "last, idle", 5, None)
+    assert closed == pytest.approx({"early, then busy": 18, "later, idle": 13, "last, idle": 15})
+
+
 async def test_stopping_ends_open_sessions_without_update() -> None:
     store = checklist_store()
     async with open_pop3_server(store) as server:
