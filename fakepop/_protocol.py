@@ -45,11 +45,25 @@ _LANGUAGES = {"en": "English"}
 
 
 
+# This process's id, for msg-ids; read again in a forked child (a system call per
+# session otherwise).
+_pid = os.getpid()
+
+
+def _forked() -> None:
+    global _pid  # noqa: PLW0603 - the one process-wide fact, kept up to date
+    _pid = os.getpid()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
+
+
 def fresh_msg_id(hostname: str, serial: str) -> str:
     """A msg-id for an APOP timestamp (RFC 1939 section 7) or a CRAM-MD5 challenge
     (RFC 2195), which must differ every time: process, ``serial`` (unique among the
     caller's live uses) and clock parts. No random source and no shared state."""
-    return f"<{os.getpid()}.{serial}.{time.time_ns()}@{hostname}>"
+    return f"<{_pid}.{serial}.{time.time_ns()}@{hostname}>"
 
 
 def _enabled_commands(config: ServerConfig, *, tls_available: bool) -> frozenset[str]:

@@ -55,6 +55,9 @@ _FINAL_WRITE_GRACE = 1.0
 class Recorder(Protocol):
     # What a session tells the transcript (SessionRecorder, or nothing at all).
     def command(self, command: Command) -> None: ...
+    def exchange(
+        self, command: Command, reply: Reply, state: State | None, user: str | None
+    ) -> None: ...
     def reply(self, reply: Reply, state: State | None = None, user: str | None = None) -> None: ...
     def sent(
         self,
@@ -180,15 +183,46 @@ class Session:
     async def _execute(self, command: Command) -> EndReason | None:
         # Faults, then the command, then its reply; how the session ended, if it did.
         protocol = self.protocol
-        self.recorder.command(command)
-        instead = None
         state = protocol.state
         if self._faults:
-            outcome = await self._command_faults(command)
-            if isinstance(outcome, EndReason):
-                return outcome
-            instead = outcome
-        reply = protocol.handle(command) if instead is None else instead
+            return await self._execute_with_faults(command, state)
+        # With no faults, handling the command records nothing and cannot wait, so
+        # recording the command after it is recording it as it arrived.
+        try:
+            reply = protocol.handle(command)
+        except BaseException:
+            self.recorder.command(command)  # the command that broke the server
+            raise
+        if reply.delay or reply.close or reply.starttls or reply.followed_by:
+            self.recorder.command(command)
+            return await self._answer(command, reply, state, instead=False)
+        # Most replies: nothing can fire at them, nothing waits before them, and the
+        # session goes on. The command and its reply are recorded in one go as the
+        # write starts (the reply taken back if the write does not finish).
+        entered = None if protocol.state is state else protocol.state
+        self.recorder.exchange(command, reply, entered, protocol.user)
+        try:
+            await send_reply(self.stream, reply)
+        except BaseException as exc:
+            self._unsent(exc)
+            raise
+        return None
+
+    async def _execute_with_faults(self, command: Command, state: State) -> EndReason | None:
+        self.recorder.command(command)
+        outcome = await self._command_faults(command)
+        if isinstance(outcome, EndReason):
+            return outcome
+        if outcome is None:
+            return await self._answer(command, self.protocol.handle(command), state, instead=False)
+        return await self._answer(command, outcome, state, instead=True)
+
+    async def _answer(
+        self, command: Command, reply: Reply, state: State, *, instead: bool
+    ) -> EndReason | None:
+        # Write the reply (and a notice after it), after any delay it asks for; how the
+        # session ended, if it did. ``instead``: a fault's reply, not the command's.
+        protocol = self.protocol
         entered = None if protocol.state is state else protocol.state
         if reply.delay:
             await trio.sleep(reply.delay)  # a refused login's delay, on trio's clock
@@ -199,7 +233,7 @@ class Session:
         ending = None
         if last.close:
             hung_up = EndReason.HUNG_UP if protocol.hung_up else EndReason.QUIT
-            ending = EndReason.FAULT if instead is not None else hung_up
+            ending = EndReason.FAULT if instead else hung_up
         if reply.close:
             self._last_reply = ending
         if await self.write(reply, command, entered):

@@ -265,6 +265,15 @@ def _nothing() -> None:
     """Tells nobody."""
 
 
+def _command_entry(at: float, command: Command) -> tuple[float, str, bytes, int, int]:
+    # Kept as sent and masked when read, by one rule for whole and cut lines alike.
+    kind = _CLIENT if command.problem is None else f"{_CLIENT}!{command.problem}"
+    flags = 0
+    if command.secret:
+        flags = _SECRET | (_SASL_RESPONSE if command.sasl_response else 0)
+    return (at, kind, command.line, flags, 0)
+
+
 class SessionRecorder:
     """Writes one session's record; the server calls it as the session runs."""
 
@@ -283,13 +292,18 @@ class SessionRecorder:
         self._changed = changed
 
     def command(self, command: Command) -> None:
+        self._append(_command_entry(self._clock() - self._start, command))
+        self._changed()
+
+    def exchange(
+        self, command: Command, reply: Reply, state: State | None, user: str | None
+    ) -> None:
+        """Record a command and the reply to it, written whole right after it: what
+        :meth:`command` and then :meth:`reply` record, at one instant."""
         at = self._clock() - self._start
-        # Kept as sent and masked when read, by one rule for whole and cut lines alike.
-        kind = _CLIENT if command.problem is None else f"{_CLIENT}!{command.problem}"
-        flags = 0
-        if command.secret:
-            flags = _SECRET | (_SASL_RESPONSE if command.sasl_response else 0)
-        self._append((at, kind, command.line, flags, 0))
+        octets = 0 if reply.payload is None else len(reply.payload)
+        replied = self._reply_entry(at, reply.status, reply.lines, octets, state=state, user=user)
+        self._append(_command_entry(at, command) + replied)
         self._changed()
 
     def reply(self, reply: Reply, state: State | None = None, user: str | None = None) -> None:
@@ -309,13 +323,29 @@ class SessionRecorder:
     ) -> None:
         """Record a reply as it went over the wire: its status line (with its line end),
         and the lines and octets of the payload that followed it."""
+        self._append(
+            self._reply_entry(
+                self._clock() - self._start, status, lines, octets, state=state, user=user
+            )
+        )
+        self._changed()
+
+    def _reply_entry(
+        self,
+        at: float,
+        status: bytes,
+        lines: int,
+        octets: int,
+        *,
+        state: State | None,
+        user: str | None,
+    ) -> tuple[float, str, bytes, int, int]:
         kind = _SERVER
         if state is not None:
             kind = _SERVER_THEN[state]
             if user is not None and self.record.user is None:
                 self.record.user = user
-        self._append((self._clock() - self._start, kind, status, lines, octets))
-        self._changed()
+        return (at, kind, status, lines, octets)
 
     def event(self, text: str) -> None:
         self._append((self._clock() - self._start, _EVENT, text, 0, 0))

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import re
 import shutil
 
@@ -307,3 +308,20 @@ def test_apop_timestamps_and_cram_md5_challenges_come_from_one_injectable_source
     default = Pop3Protocol(MailStore({"alice": "secret"}))
     other = Pop3Protocol(MailStore({"alice": "secret"}))
     assert default.apop_timestamp != other.apop_timestamp
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_process_makes_msg_ids_with_its_own_process_id() -> None:
+    """RFC 1939 §7: an APOP timestamp differs every time, across the processes that a
+    forking test runner starts from one parent too."""
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: report its msg-id and its pid, and leave at once
+        os.write(write_end, f"{fresh_msg_id('h', 'a.0')} {os.getpid()}".encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        msg_id, pid = pipe.read().split()
+    os.waitpid(child, 0)
+    assert msg_id.startswith(f"<{pid}.a.0.")
+    assert fresh_msg_id("h", "a.0").startswith(f"<{os.getpid()}.a.0.")
