@@ -42,6 +42,10 @@ __all__ = ["ALLOWED", "KNOWN", "NO_ARGUMENTS", "State", "next_state"]
 class State(enum.Enum):
     """Where a POP3 session is (RFC 1939 section 3)."""
 
+    # Looked up in the transition table at every command: hashed by identity (each
+    # state is one object), not by Enum's Python-level hash of its name.
+    __hash__ = object.__hash__
+
     #: Greeted; waiting for USER or APOP.
     AUTHORIZATION = "AUTHORIZATION"
     #: USER was accepted; only PASS (or a new USER, APOP, QUIT, CAPA) may follow.

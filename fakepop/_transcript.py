@@ -32,6 +32,7 @@ from ._lines import ascii_upper
 from ._masking import mask_command_line
 from ._replies import Command, Reply
 from ._state import State
+from .errors import UsageError
 
 __all__ = ["EndReason", "Entry", "EntryKind", "SessionRecord", "Transcript"]
 
@@ -111,7 +112,12 @@ class SessionRecord:
     #: UIDs of the messages removed when the session quit (UPDATE).
     removed: tuple[str, ...] = ()
     # (at, kind, what, lines, octets) five slots per line, flat; see SessionRecorder.
-    _raw: list[float | str | bytes | int] = field(default_factory=list, repr=False)
+    # A list while the session runs, a tuple once it has ended: a tuple of strings,
+    # bytes and numbers is one the garbage collector stops tracking, so a long
+    # transcript adds nothing to its passes.
+    _raw: list[float | str | bytes | int] | tuple[float | str | bytes | int, ...] = field(
+        default_factory=list, repr=False
+    )
 
     @property
     def entries(self) -> list[Entry]:
@@ -228,17 +234,17 @@ class SessionRecord:
 
 
 # A recorded line: (at, kind, what, lines, octets). ``kind`` is an EntryKind value
-# (a str); ``what`` is the client's line (bytes; ``lines`` has _SECRET set when it
-# carries a secret, and _SASL_RESPONSE for a SASL response; ``kind`` is "C!<why>" for
-# a line refused as too long), a reply's status line (bytes), a state's name or an
-# event (str).
+# (a str); ``what`` is the client's line (bytes, with _SASL_RESPONSE in ``lines``
+# for a SASL response; ``kind`` is "C!<why>" for a line refused as too long), a
+# reply's status line (bytes), a state's name or an event (str). Which part of a
+# client line is secret is worked out when the line is read, by the one rule that
+# masks it (fakepop._masking), not at every command.
 _Raw = tuple[float, str, "bytes | str", int, int]
 _CLIENT, _SERVER, _EVENT = EntryKind.CLIENT.value, EntryKind.SERVER.value, "event"
 # A reply after which the session changed state is recorded as one line whose kind
 # names the new state, and read back as a SERVER entry followed by a STATE entry.
 _SERVER_THEN = {state: f"{_SERVER}>{state.value}" for state in State}
-_SECRET = 1
-_SASL_RESPONSE = 2
+_SASL_RESPONSE = 1
 
 
 def _entries(raw: _Raw) -> Iterator[Entry]:
@@ -250,8 +256,8 @@ def _entries(raw: _Raw) -> Iterator[Entry]:
     if kind_value.startswith(_CLIENT):
         # "C", or "C!<problem>" for a line refused as too long: ``what`` is its start.
         refused = f"... ({kind_value[2:]})" if kind_value != _CLIENT else ""
-        if lines & _SECRET:
-            shown = mask_command_line(text, sasl_response=bool(lines & _SASL_RESPONSE))
+        shown = mask_command_line(text, sasl_response=bool(lines & _SASL_RESPONSE))
+        if shown != text:
             yield Entry(at, EntryKind.CLIENT, shown + refused, text + refused)
         else:
             yield Entry(at, EntryKind.CLIENT, text + refused)
@@ -268,10 +274,7 @@ def _nothing() -> None:
 def _command_entry(at: float, command: Command) -> tuple[float, str, bytes, int, int]:
     # Kept as sent and masked when read, by one rule for whole and cut lines alike.
     kind = _CLIENT if command.problem is None else f"{_CLIENT}!{command.problem}"
-    flags = 0
-    if command.secret:
-        flags = _SECRET | (_SASL_RESPONSE if command.sasl_response else 0)
-    return (at, kind, command.line, flags, 0)
+    return (at, kind, command.line, _SASL_RESPONSE if command.sasl_response else 0, 0)
 
 
 class SessionRecorder:
@@ -286,7 +289,8 @@ class SessionRecorder:
         changed: Callable[[], None] = _nothing,
     ) -> None:
         self.record = record
-        self._append = record._raw.extend
+        assert isinstance(record._raw, list)
+        self._append: Callable[[tuple[float | str | bytes | int, ...]], None] = record._raw.extend
         self._clock = clock
         self._start = clock()
         self._changed = changed
@@ -355,6 +359,7 @@ class SessionRecorder:
         """Take back the reply recorded last: it was being written when the connection
         ended, so it did not go out whole. An event says so instead."""
         raw = self.record._raw
+        assert isinstance(raw, list), "a reply taken back after the session ended"
         del raw[-5:]
         self.event(f"reply not sent whole: {reason}")
 
@@ -364,8 +369,14 @@ class SessionRecorder:
         if record.ended_by is None:
             record.removed = tuple(removed)
             record.duration = self._clock() - self._start
+            record._raw = tuple(record._raw)
+            self._append = _ended
             record.ended_by = reason
             self._changed()
+
+
+def _ended(entry: tuple[float | str | bytes | int, ...]) -> None:
+    raise UsageError(f"a session's record was written to after it ended: {entry!r}")
 
 
 def _keep_end(text: str, limit: int) -> str:

@@ -19,6 +19,7 @@ from fakepop import (
     Transcript,
     open_pop3_server,
 )
+from fakepop.errors import UsageError
 from tests.sansio import M1, M2, M3, SIZES
 from tests.trio_client import TrioPop3Client
 
@@ -233,6 +234,20 @@ def test_pop_finished_takes_ended_sessions_and_keeps_open_ones() -> None:
     second.end(EndReason.QUIT)
     assert [s.id for s in transcript.pop_finished()] == [2]
     assert [s.id for s in transcript.sessions] == [4]
+
+
+def test_an_ended_sessions_record_is_final() -> None:
+    """A finished record keeps what was said, masked as ever, and takes nothing more:
+    a write after the end would be a line the transcript shows out of place."""
+    transcript = Transcript()
+    recorder = transcript.start_session(1, None, lambda: 0.0)
+    recorder.exchange(Command(b"PASS hunter2", "PASS", "hunter2"), Reply(b"+OK\r\n"), None, None)
+    recorder.end(EndReason.QUIT)
+    with pytest.raises(UsageError, match="after it ended"):
+        recorder.event("late")
+    (record,) = transcript.sessions
+    assert [entry.text for entry in record.entries] == ["PASS ****", "+OK", "ended: QUIT"]
+    assert record.entries[0].secret_text == "PASS hunter2"
 
 
 async def test_render_leaves_out_payload_sizes_adds_timestamps_and_keeps_the_end(
