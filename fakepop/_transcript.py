@@ -306,8 +306,8 @@ class SessionRecorder:
         :meth:`command` and then :meth:`reply` record, at one instant."""
         at = self._clock() - self._start
         octets = 0 if reply.payload is None else len(reply.payload)
-        replied = self._reply_entry(at, reply.status, reply.lines, octets, state=state, user=user)
-        self._append(_command_entry(at, command) + replied)
+        kind = _SERVER if state is None else self._entered(state, user)
+        self._append((*_command_entry(at, command), at, kind, reply.status, reply.lines, octets))
         self._changed()
 
     def reply(self, reply: Reply, state: State | None = None, user: str | None = None) -> None:
@@ -327,29 +327,16 @@ class SessionRecorder:
     ) -> None:
         """Record a reply as it went over the wire: its status line (with its line end),
         and the lines and octets of the payload that followed it."""
-        self._append(
-            self._reply_entry(
-                self._clock() - self._start, status, lines, octets, state=state, user=user
-            )
-        )
+        kind = _SERVER if state is None else self._entered(state, user)
+        self._append((self._clock() - self._start, kind, status, lines, octets))
         self._changed()
 
-    def _reply_entry(
-        self,
-        at: float,
-        status: bytes,
-        lines: int,
-        octets: int,
-        *,
-        state: State | None,
-        user: str | None,
-    ) -> tuple[float, str, bytes, int, int]:
-        kind = _SERVER
-        if state is not None:
-            kind = _SERVER_THEN[state]
-            if user is not None and self.record.user is None:
-                self.record.user = user
-        return (at, kind, status, lines, octets)
+    def _entered(self, state: State, user: str | None) -> str:
+        # The kind of a reply after which the session is in ``state``; the user is
+        # known from the reply that logged them in.
+        if user is not None and self.record.user is None:
+            self.record.user = user
+        return _SERVER_THEN[state]
 
     def event(self, text: str) -> None:
         self._append((self._clock() - self._start, _EVENT, text, 0, 0))
