@@ -47,6 +47,7 @@ _ACCEPT_RETRY = frozenset(
 # accept() failures for want of resources: wait a moment, as trio's listener does.
 _ACCEPT_STARVED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
 _STARVED_PAUSE = 0.1
+_NOTSENT_LOWAT = 16384
 
 
 def _stream_error(exc: OSError) -> trio.ClosedResourceError | trio.BrokenResourceError:
@@ -225,4 +226,9 @@ async def _accept_forever(
             sock.setblocking(False)
             if sock.family != socket.AF_UNIX:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if hasattr(socket, "TCP_NOTSENT_LOWAT"):
+                    # Writable only once little is left unsent (as trio.SocketStream
+                    # sets it): a large reply then goes out in large writes, not in
+                    # many small ones each time a little room frees up.
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, _NOTSENT_LOWAT)
             nursery.start_soon(handler, TcpStream(sock, address[:2]))

@@ -174,3 +174,22 @@ async def test_the_server_sees_each_peer_address_from_accept() -> None:
         nursery.cancel_scope.cancel()
     (record,) = server.transcript.sessions
     assert record.peer == ("127.0.0.1", port)
+
+
+async def test_accepted_connections_send_without_delay_and_in_large_writes() -> None:
+    """Replies go out at once (no Nagle delay after a short status line), and a large
+    one is written in large pieces: the socket counts as writable only once little of
+    what was sent is left unsent."""
+    server = Pop3Server({"alice": {"password": "pw", "messages": []}})
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.serve)
+        client = await trio.open_tcp_stream(server.host, server.port)
+        await client.receive_some()  # the greeting: the session has started
+        (session,) = server._sessions
+        sock = session.stream.socket
+        assert isinstance(sock, socket.socket)
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        if hasattr(socket, "TCP_NOTSENT_LOWAT"):
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT) == 16384
+        await client.aclose()
+        nursery.cancel_scope.cancel()
