@@ -27,6 +27,7 @@ import errno
 import logging
 import socket
 import struct
+import sys
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import NoReturn
@@ -48,6 +49,9 @@ _ACCEPT_RETRY = frozenset(
 _ACCEPT_STARVED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
 _STARVED_PAUSE = 0.1
 _NOTSENT_LOWAT = 16384
+# Linux copies a listening socket's TCP options to the sockets it accepts, so they are
+# set once there, not with two system calls per connection.
+_OPTIONS_INHERITED = sys.platform.startswith("linux")
 
 
 def _stream_error(exc: OSError) -> trio.ClosedResourceError | trio.BrokenResourceError:
@@ -176,8 +180,20 @@ async def listen_tcp(port: int, *, host: str | None) -> list[socket.socket]:
     for listener in listeners:
         sock = socket.socket(fileno=listener.socket.detach())
         sock.setblocking(False)
+        if _OPTIONS_INHERITED:
+            _tune(sock)
         sockets.append(sock)
     return sockets
+
+
+def _tune(sock: socket.socket) -> None:
+    # Replies go out at once: no Nagle delay after a short status line.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if hasattr(socket, "TCP_NOTSENT_LOWAT"):
+        # Writable only once little is left unsent (as trio.SocketStream sets it): a
+        # large reply then goes out in large writes, not in many small ones each time
+        # a little room frees up.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, _NOTSENT_LOWAT)
 
 
 def close_sockets(sockets: list[socket.socket]) -> None:
@@ -224,11 +240,6 @@ async def _accept_forever(
                 await trio.sleep(_STARVED_PAUSE)
                 break
             sock.setblocking(False)
-            if sock.family != socket.AF_UNIX:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                if hasattr(socket, "TCP_NOTSENT_LOWAT"):
-                    # Writable only once little is left unsent (as trio.SocketStream
-                    # sets it): a large reply then goes out in large writes, not in
-                    # many small ones each time a little room frees up.
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, _NOTSENT_LOWAT)
+            if not _OPTIONS_INHERITED:
+                _tune(sock)
             nursery.start_soon(handler, TcpStream(sock, address[:2]))
