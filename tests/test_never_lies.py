@@ -598,7 +598,10 @@ async def sasl(run: Run, client: Client, data: st.DataObject) -> None:  # noqa: 
                 run.logged_in(client, user, sent_right, line.encode())
             else:
                 assert status.startswith(b"-ERR"), status
-                client.pending = None
+                if len(line) + len("\r\n") <= run.server.config.login_line_limit:
+                    # A refused AUTH forgets USER; a line refused as too long (RFC 5034
+                    # §4: AUTH keeps the line limit) was no AUTH, and changes nothing.
+                    client.pending = None
             break
         rounds += 1
         challenge = base64.b64decode(status[2:].strip())
