@@ -9,7 +9,9 @@ Trio's public low-level waits, with the same guarantees that a session relies on
 
 - A receive is a checkpoint: it raises :class:`trio.Cancelled` when its scope is
   cancelled, and it lets other tasks run even when data was already waiting, so a
-  client that pipelines without pause cannot starve the other sessions.
+  client that pipelines without pause cannot starve the other sessions. When nothing
+  has arrived yet, it lets the other tasks run and looks once more before it has the
+  kernel watch the socket: a client usually answers while the server serves others.
 - A send that the kernel takes whole in one call returns without yielding (a reply
   always follows a receive, which yielded); a send that has to wait for room waits in
   Trio, where cancellation reaches it.
@@ -138,14 +140,18 @@ class TcpStream(trio.abc.HalfCloseableStream):
             # Data was waiting: let the other tasks have their turn before using it.
             await trio.lowlevel.cancel_shielded_checkpoint()
             return data
+        # Nothing yet: most often the client is reading the reply just sent and about
+        # to answer. Let the other tasks run first and look again, before asking the
+        # kernel to watch the socket (and to wake this task through it).
+        await trio.lowlevel.checkpoint()
         while True:
-            await trio.lowlevel.wait_readable(sock)
             try:
                 return sock.recv(size)
             except BlockingIOError:
                 pass
             except OSError as exc:
                 raise _stream_error(exc) from None
+            await trio.lowlevel.wait_readable(sock)
 
     async def send_eof(self) -> None:
         await trio.lowlevel.checkpoint()
