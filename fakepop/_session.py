@@ -201,11 +201,7 @@ class Session:
         # write starts (the reply taken back if the write does not finish).
         entered = None if protocol.state is state else protocol.state
         self.recorder.exchange(command, reply, entered, protocol.user)
-        try:
-            await send_reply(self.stream, reply)
-        except BaseException as exc:
-            self._unsent(exc)
-            raise
+        await self._send_recorded(reply)
         return None
 
     async def _execute_with_faults(self, command: Command, state: State) -> EndReason | None:
@@ -281,11 +277,7 @@ class Session:
             # Recorded as the write starts, so a client that has read the reply finds
             # it in the transcript; taken back if the write does not finish.
             self.recorder.reply(reply, entered, user)
-            try:
-                await send_reply(self.stream, reply)
-            except BaseException as exc:
-                self._unsent(exc)
-                raise
+            await self._send_recorded(reply)
             return False
         assert context is not None
         for item in fired:
@@ -304,6 +296,15 @@ class Session:
             prepare_close(self.stream, reset=plan.close.reset)
             return True
         return False
+
+    async def _send_recorded(self, reply: Reply) -> None:
+        # Write a reply recorded just now, whole: if the write does not finish, the
+        # record is taken back, so the transcript never shows a reply not sent.
+        try:
+            await send_reply(self.stream, reply)
+        except BaseException as exc:
+            self._unsent(exc)
+            raise
 
     async def _send_planned(self, plan: ReplyPlan) -> None:
         # The octets in one write, or in pieces with pauses (slicing, bandwidth).

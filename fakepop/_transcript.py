@@ -115,9 +115,7 @@ class SessionRecord:
     # A list while the session runs, a tuple once it has ended: a tuple of strings,
     # bytes and numbers is one the garbage collector stops tracking, so a long
     # transcript adds nothing to its passes.
-    _raw: list[float | str | bytes | int] | tuple[float | str | bytes | int, ...] = field(
-        default_factory=list, repr=False
-    )
+    _raw: Sequence[float | str | bytes | int] = field(default_factory=list, repr=False)
 
     @property
     def entries(self) -> list[Entry]:
