@@ -15,6 +15,7 @@ import socket
 import ssl
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, NoReturn, TypedDict
@@ -94,6 +95,8 @@ class Pop3Server(MailAssertions, ListeningWithPop3s):
         #: What every session said (stays empty with ``record_transcript=False``).
         self.transcript = Transcript(self._changes.bump)
         self.record_transcript = record_transcript
+        # The clock of the run the sessions last ran in, and its reading function.
+        self._clock: tuple[trio.abc.Clock, Callable[[], float]] | None = None
         #: Exceptions raised while handling sessions, oldest first.
         self.errors: list[BaseException] = []
         self._ended = 0  # sessions ended since the start or the last reset
@@ -410,8 +413,21 @@ class Pop3Server(MailAssertions, ListeningWithPop3s):
             with suppress(OSError):
                 host, port = stream.socket.getpeername()[:2]
                 peer = (host, port)
-        clock = trio.lowlevel.current_clock().current_time
-        return self.transcript.start_session(number, peer, clock)
+        clock = trio.lowlevel.current_clock()
+        if self._clock is None or self._clock[0] is not clock:
+            self._clock = (clock, _reading(clock))  # made once per run, not per session
+        return self.transcript.start_session(number, peer, self._clock[1])
+
+
+def _reading(clock: trio.abc.Clock) -> Callable[[], float]:
+    # What the transcript reads the time of each line with. Trio's own clock is
+    # perf_counter() plus a fixed offset, and the transcript keeps only differences, so
+    # it reads perf_counter itself: no Python call per line. Any other clock (MockClock)
+    # is read as it is.
+    kind = type(clock)
+    if kind.__name__ == "SystemClock" and kind.__module__.startswith("trio."):
+        return time.perf_counter
+    return clock.current_time
 
 
 def _ignore(*args: object, **kwargs: object) -> None:

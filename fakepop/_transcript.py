@@ -2,30 +2,38 @@
 
 The server records each session as it runs: the client's lines, the server's replies
 (multi-line payloads summarised, never copied), state changes, the user, and how the
-session ended. Recording is cheap (a few small objects per command); rendering, JSON
-and queries do their work only when a test asks.
+session ended. Rendering, JSON and queries do their work only when a test asks: each
+read makes :class:`SessionRecord` and :class:`Entry` objects afresh, as things stand.
 
 Secrets (the PASS argument) are kept but masked in every view unless a caller asks for
 them with ``show_secrets=True``.
 
-While a session runs, its record only extends one flat list with strings, bytes and
-numbers that the server already has in hand (the command line, the reply's status
-line and sizes). None of those is a container the garbage collector tracks, so
-recording adds no collection work however long the transcript grows; the readable
-:class:`Entry` objects are made from them when a test reads the record. After each
-line, and when a session starts or ends, the recorder calls the transcript's
-``changed`` function, so that a test waiting for something to be said wakes up.
+Recording is on the server's hot path, and what it costs there is mostly the garbage
+collector's: CPython collects when allocations of tracked objects (containers) outrun
+their frees by a threshold, so every container a session keeps alive while it runs,
+or leaves behind, brings the next collection nearer; with many short sessions at once
+a few per session were enough to make collections ten to twenty times as frequent.
+So the transcript keeps every session in two flat lists it owns, of strings, bytes,
+numbers and None: one item run per session when it starts (its head), and one per line
+said (see the layout below). A session being recorded keeps alive one object, its
+:class:`SessionRecorder`, and leaves nothing behind but items in those lists. Writing a
+line is one ``extend``, which is atomic, without a lock; forgetting sessions
+(:meth:`Transcript.pop_finished`, :meth:`Transcript.clear`) replaces only the items it
+read, so a line written meanwhile is never lost. After each line, and when a session
+starts or ends, the recorder calls the transcript's ``changed`` function, so that a
+test waiting for something to be said wakes up.
 """
 
 from __future__ import annotations
 
 import enum
+import itertools
 import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, cast
 
 from ._expectations import command_difference, fail
 from ._lines import ascii_upper
@@ -35,7 +43,6 @@ from ._state import State
 from .errors import UsageError
 
 __all__ = ["EndReason", "Entry", "EntryKind", "SessionRecord", "Transcript"]
-
 
 
 class EndReason(enum.Enum):
@@ -94,7 +101,8 @@ class Entry:
 
 @dataclass(slots=True)
 class SessionRecord:
-    """Everything one POP3 session said and did."""
+    """Everything one POP3 session said and did, as it stood when the transcript was
+    read: read the transcript again to see what a session still open says next."""
 
     #: 1 for the server's first session (since it started or was reset), then 2, 3, ...
     #: in the order they connected; the number faults' ``in_session()`` counts.
@@ -111,17 +119,14 @@ class SessionRecord:
     duration: float | None = None
     #: UIDs of the messages removed when the session quit (UPDATE).
     removed: tuple[str, ...] = ()
-    # (at, kind, what, lines, octets) five slots per line, flat; see SessionRecorder.
-    # A list while the session runs, a tuple once it has ended: a tuple of strings,
-    # bytes and numbers is one the garbage collector stops tracking, so a long
-    # transcript adds nothing to its passes.
-    _raw: Sequence[float | str | bytes | int] = field(default_factory=list, repr=False)
+    # (at, kind, what, lines, octets): five items per line, flat; see _Raw.
+    _raw: tuple[_Atom, ...] = field(default=(), repr=False)
 
     @property
     def entries(self) -> list[Entry]:
-        """The session's lines in order, as recorded so far."""
-        flat = list(self._raw)
-        lines = [tuple(flat[i : i + 5]) for i in range(0, len(flat) - 4, 5)]
+        """The session's lines in order."""
+        flat = self._raw
+        lines = [flat[i : i + 5] for i in range(0, len(flat) - 4, 5)]
         entries = [entry for raw in lines for entry in _entries(raw)]  # type: ignore[arg-type]
         if self.ended_by is not None and self.duration is not None:
             entries.append(Entry(self.duration, EntryKind.EVENT, f"ended: {self.ended_by.value}"))
@@ -231,18 +236,61 @@ class SessionRecord:
         }
 
 
-# A recorded line: (at, kind, what, lines, octets). ``kind`` is an EntryKind value
-# (a str); ``what`` is the client's line (bytes, with _SASL_RESPONSE in ``lines``
-# for a SASL response; ``kind`` is "C!<why>" for a line refused as too long), a
-# reply's status line (bytes), a state's name or an event (str). Which part of a
-# client line is secret is worked out when the line is read, by the one rule that
-# masks it (fakepop._masking), not at every command.
-_Raw = tuple[float, str, "bytes | str", int, int]
+# How the transcript keeps its sessions: two flat lists of strings, bytes, numbers and
+# None, which only grow (and shrink when sessions are forgotten), so that recording
+# makes no object per session or per line that outlives the recorder.
+#
+# A session's head, written when it starts: (key, id, peer host, peer port, started).
+_HEAD = 5
+# A line: (key, at, kind, what, lines, octets), where ``kind`` is an EntryKind value
+# (a str) and ``what`` a state's name or an event (str), or a reply's status line
+# (bytes); ``lines`` and ``octets`` are the payload's, as Entry has them. A client's
+# line is (key, at, "C", the line as sent, Command.sasl_response, Command.problem):
+# which part of it is secret is worked out when it is read, by the one rule that masks
+# it (fakepop._masking), not at every command. A reply after which the session changed
+# state has the kind "S>state" (see _SERVER_THEN). Two lines are not entries: who
+# logged in, (key, at, "user", user, 0, 0), and how the session ended, (key, duration,
+# "end", EndReason, removed UIDs, 0). A SessionRecord keeps its entries' lines without
+# the key: _Raw.
+_LINE = 6
+_Raw = tuple[float, str, "bytes | str", int, "int | str | None"]
+# An item of a head or a line.
+_Atom = float | str | bytes | int | None | EndReason | tuple[str, ...]
 _CLIENT, _SERVER, _EVENT = EntryKind.CLIENT.value, EntryKind.SERVER.value, "event"
+_USER, _END = "user", "end"
 # A reply after which the session changed state is recorded as one line whose kind
 # names the new state, and read back as a SERVER entry followed by a STATE entry.
 _SERVER_THEN = {state: f"{_SERVER}>{state.value}" for state in State}
-_SASL_RESPONSE = 1
+
+
+def _read(log: list[_Atom], heads: list[Any]) -> dict[int, SessionRecord]:
+    # Every session, by key, in the order they started; from a copy of the log taken
+    # before a copy of the heads, so every line's session has its head, unless it was
+    # forgotten while it ran (its lines are left out).
+    records = {
+        heads[at]: SessionRecord(
+            heads[at + 1], None if heads[at + 2] is None else (heads[at + 2], heads[at + 3]),
+            heads[at + 4],
+        )
+        for at in range(0, len(heads), _HEAD)
+    }  # fmt: skip
+    lines: dict[int, list[_Atom]] = {key: [] for key in records}
+    for at in range(0, len(log), _LINE):
+        key, kind = cast(int, log[at]), log[at + 2]
+        record = records.get(key)
+        if record is None:
+            continue
+        if kind == _USER:
+            record.user = cast(str, log[at + 3])
+        elif kind == _END:
+            record.duration = cast(float, log[at + 1])
+            record.ended_by = cast(EndReason, log[at + 3])
+            record.removed = cast("tuple[str, ...]", log[at + 4])
+        else:
+            lines[key] += log[at + 1 : at + _LINE]
+    for key, record in records.items():
+        record._raw = tuple(lines[key])
+    return records
 
 
 def _entries(raw: _Raw) -> Iterator[Entry]:
@@ -251,15 +299,17 @@ def _entries(raw: _Raw) -> Iterator[Entry]:
         yield Entry(at, EntryKind(kind_value), what)
         return
     text = what.decode("utf-8", "replace")
-    if kind_value.startswith(_CLIENT):
-        # "C", or "C!<problem>" for a line refused as too long: ``what`` is its start.
-        refused = f"... ({kind_value[2:]})" if kind_value != _CLIENT else ""
-        shown = mask_command_line(text, sasl_response=bool(lines & _SASL_RESPONSE))
+    if kind_value == _CLIENT:
+        # ``lines`` says whether it is a SASL response; ``octets`` why the line was
+        # refused as too long (``what`` is then its start), or None.
+        refused = f"... ({octets})" if octets is not None else ""
+        shown = mask_command_line(text, sasl_response=bool(lines))
         if shown != text:
             yield Entry(at, EntryKind.CLIENT, shown + refused, text + refused)
         else:
             yield Entry(at, EntryKind.CLIENT, text + refused)
         return
+    assert isinstance(octets, int)
     yield Entry(at, EntryKind.SERVER, text.rstrip("\r\n"), None, lines, octets)
     if kind_value != _SERVER:
         yield Entry(at, EntryKind.STATE, kind_value.partition(">")[2])
@@ -269,32 +319,46 @@ def _nothing() -> None:
     """Tells nobody."""
 
 
-def _command_entry(at: float, command: Command) -> tuple[float, str, bytes, int, int]:
-    # Kept as sent and masked when read, by one rule for whole and cut lines alike.
-    kind = _CLIENT if command.problem is None else f"{_CLIENT}!{command.problem}"
-    return (at, kind, command.line, _SASL_RESPONSE if command.sasl_response else 0, 0)
+class _Closed:
+    # Where an ended session's lines would go: writing there is a bug in the server.
+    __slots__ = ()
+
+    def extend(self, line: tuple[_Atom, ...]) -> None:
+        raise UsageError(f"a session's record was written to after it ended: {line!r}")
+
+
+_CLOSED = _Closed()
 
 
 class SessionRecorder:
-    """Writes one session's record; the server calls it as the session runs."""
+    """Writes one session's lines into its transcript; the server calls it as the
+    session runs, from one thread.
 
-    __slots__ = ("_append", "_changed", "_clock", "_start", "record")
+    This is the server's hot path, so each line is one ``extend`` of the transcript's
+    log with a tuple of values the server has in hand, without a lock (``extend`` is
+    atomic, and the transcript forgets lines without losing one written meanwhile) and
+    without another Python call but the clock, when it is not trio's system clock, and
+    ``changed``. The recorder is the only object a session being recorded keeps alive
+    (see the module's docstring).
+    """
 
-    def __init__(
-        self,
-        record: SessionRecord,
-        clock: Callable[[], float],
-        changed: Callable[[], None] = _nothing,
-    ) -> None:
-        self.record = record
-        assert isinstance(record._raw, list)
-        self._append: Callable[[tuple[float | str | bytes | int, ...]], None] = record._raw.extend
+    __slots__ = ("_changed", "_clock", "_key", "_log", "_start", "_transcript", "_user")
+
+    def __init__(self, transcript: Transcript, key: int, clock: Callable[[], float]) -> None:
+        self._transcript = transcript
+        self._key = key
+        # The transcript's log, which is only ever changed in place.
+        self._log: list[_Atom] | _Closed = transcript._log
+        self._changed = transcript._changed
         self._clock = clock
         self._start = clock()
-        self._changed = changed
+        self._user: str | None = None
 
     def command(self, command: Command) -> None:
-        self._append(_command_entry(self._clock() - self._start, command))
+        at = self._clock() - self._start
+        self._log.extend(
+            (self._key, at, _CLIENT, command.line, command.sasl_response, command.problem)
+        )
         self._changed()
 
     def exchange(
@@ -304,8 +368,16 @@ class SessionRecorder:
         :meth:`command` and then :meth:`reply` record, at one instant."""
         at = self._clock() - self._start
         octets = 0 if reply.payload is None else len(reply.payload)
-        kind = _SERVER if state is None else self._entered(state, user)
-        self._append((*_command_entry(at, command), at, kind, reply.status, reply.lines, octets))
+        kind = _SERVER
+        if state is not None:
+            kind = _SERVER_THEN[state]
+            if user is not None and self._user is None:
+                self._logged_in(user, at)
+        key = self._key
+        # Two lines in one tuple: the client's, then the reply's.
+        both = (key, at, _CLIENT, command.line, command.sasl_response, command.problem,
+                key, at, kind, reply.status, reply.lines, octets)  # fmt: skip
+        self._log.extend(both)
         self._changed()
 
     def reply(self, reply: Reply, state: State | None = None, user: str | None = None) -> None:
@@ -325,43 +397,41 @@ class SessionRecorder:
     ) -> None:
         """Record a reply as it went over the wire: its status line (with its line end),
         and the lines and octets of the payload that followed it."""
-        kind = _SERVER if state is None else self._entered(state, user)
-        self._append((self._clock() - self._start, kind, status, lines, octets))
+        at = self._clock() - self._start
+        kind = _SERVER
+        if state is not None:
+            kind = _SERVER_THEN[state]
+            if user is not None and self._user is None:
+                self._logged_in(user, at)
+        self._log.extend((self._key, at, kind, status, lines, octets))
         self._changed()
 
-    def _entered(self, state: State, user: str | None) -> str:
-        # The kind of a reply after which the session is in ``state``; the user is
-        # known from the reply that logged them in.
-        if user is not None and self.record.user is None:
-            self.record.user = user
-        return _SERVER_THEN[state]
+    def _logged_in(self, user: str, at: float) -> None:
+        # The user is known from the reply after which the session is in TRANSACTION.
+        self._user = user
+        self._log.extend((self._key, at, _USER, user, 0, 0))
 
     def event(self, text: str) -> None:
-        self._append((self._clock() - self._start, _EVENT, text, 0, 0))
+        at = self._clock() - self._start
+        self._log.extend((self._key, at, _EVENT, text, 0, 0))
         self._changed()
 
     def unsent(self, reason: str) -> None:
         """Take back the reply recorded last: it was being written when the connection
         ended, so it did not go out whole. An event says so instead."""
-        raw = self.record._raw
-        assert isinstance(raw, list), "a reply taken back after the session ended"
-        del raw[-5:]
+        if self._log is _CLOSED:
+            raise UsageError("a reply was taken back after its session's record ended")
+        self._transcript._take_back(self._key)
         self.event(f"reply not sent whole: {reason}")
 
     def end(self, reason: EndReason, removed: Sequence[str] = ()) -> None:
-        # Shown as a last "ended: ..." entry, made from these fields when read.
-        record = self.record
-        if record.ended_by is None:
-            record.removed = tuple(removed)
-            record.duration = self._clock() - self._start
-            record._raw = tuple(record._raw)
-            self._append = _ended
-            record.ended_by = reason
+        # Shown as a last "ended: ..." entry, made from this line when read.
+        log = self._log
+        if log is not _CLOSED:
+            self._log = _CLOSED
+            duration = self._clock() - self._start
+            log.extend((self._key, duration, _END, reason, tuple(removed), 0))
             self._changed()
-
-
-def _ended(entry: tuple[float | str | bytes | int, ...]) -> None:
-    raise UsageError(f"a session's record was written to after it ended: {entry!r}")
 
 
 def _keep_end(text: str, limit: int) -> str:
@@ -392,8 +462,14 @@ class Transcript:
     def __init__(self, changed: Callable[[], None] | None = None) -> None:
         """``changed`` is called after every change to the record, from the thread
         that made it (the server passes the function that wakes its waiters)."""
+        # Sessions' heads and lines are written without it; reading, and forgetting
+        # sessions, take it, so that no reader sees a forgetting half done.
         self._lock = threading.Lock()
-        self._sessions: list[SessionRecord] = []
+        # Every session's head, _HEAD items each, in the order they connected.
+        self._heads: list[Any] = []
+        # Every line of every session, _LINE items each, in the order they were said.
+        self._log: list[_Atom] = []
+        self._keys = itertools.count()
         self._changed = changed or _nothing
 
     def start_session(
@@ -401,42 +477,69 @@ class Transcript:
     ) -> SessionRecorder:
         """Begin the record of session ``number`` (called by the server, which numbers
         sessions for the transcript and the faults alike)."""
-        record = SessionRecord(id=number, peer=peer, started=time.time())
-        with self._lock:
-            self._sessions.append(record)
+        host, port = peer if peer is not None else (None, 0)
+        key = next(self._keys)
+        self._heads.extend((key, number, host, port, time.time()))
         self._changed()
-        return SessionRecorder(record, clock, self._changed)
+        return SessionRecorder(self, key, clock)
 
+    def _take_back(self, key: int) -> None:
+        # The session's last line, which the server wrote last but which other sessions'
+        # lines may follow now.
+        with self._lock:
+            log = self._log
+            for start in range(len(log) - _LINE, -1, -_LINE):
+                if log[start] == key:
+                    del log[start : start + _LINE]
+                    return
+
+    # -- forgetting ----------------------------------------------------------------------
     def clear(self) -> None:
         """Forget every session recorded so far."""
         with self._lock:
-            self._sessions.clear()
+            self._heads.clear()
+            self._log.clear()
         self._changed()
 
     def pop_finished(self) -> list[SessionRecord]:
         """Remove the sessions that have ended and return them, in order; open ones
         stay. Session ids come from the server, so they count on regardless."""
-        finished: list[SessionRecord] = []
-        still_open: list[SessionRecord] = []
         with self._lock:
-            for record in self._sessions:  # one look each: a session may end meanwhile
-                (still_open if record.ended_by is None else finished).append(record)
-            self._sessions = still_open
+            log = list(self._log)  # first: see _read
+            heads = list(self._heads)
+            records = _read(log, heads)
+            kept = {key for key, record in records.items() if record.ended_by is None}
+            # Heads and lines are written without the lock: replacing only those read
+            # keeps any written since. A forgotten session's lines go too.
+            self._heads[: len(heads)] = [
+                item for at in range(0, len(heads), _HEAD)
+                if heads[at] in kept
+                for item in heads[at : at + _HEAD]
+            ]  # fmt: skip
+            self._log[: len(log)] = [
+                item
+                for at in range(0, len(log), _LINE)
+                if log[at] in kept
+                for item in log[at : at + _LINE]
+            ]
         self._changed()
-        return finished
+        return [record for record in records.values() if record.ended_by is not None]
 
     # -- queries ------------------------------------------------------------------
     @property
     def sessions(self) -> list[SessionRecord]:
+        """Every session, as it stands now."""
         with self._lock:
-            return list(self._sessions)
+            log = list(self._log)  # first: see _read
+            heads = list(self._heads)
+        return list(_read(log, heads).values())
 
     def __iter__(self) -> Iterator[SessionRecord]:
         return iter(self.sessions)
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._sessions)
+            return len(self._heads) // _HEAD
 
     def sessions_of(self, user: str) -> list[SessionRecord]:
         """The sessions in which ``user`` logged in."""
@@ -489,9 +592,7 @@ class Transcript:
             records = chosen
             who += f" in session {wanted}"
         actual = [line for record in records for line in record.commands()]
-        difference = command_difference(
-            expected, actual, match=match, keywords_only=keywords_only
-        )
+        difference = command_difference(expected, actual, match=match, keywords_only=keywords_only)
         if difference is not None:
             fail(f"POP3 commands{who} {difference}", self, self.render())
 

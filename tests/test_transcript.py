@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 import json
+from typing import Any
 
 import pytest
 import trio
 import trio.testing
 
+import fakepop._transcript
 from fakepop import (
     Command,
     EndReason,
@@ -16,6 +19,7 @@ from fakepop import (
     Pop3Server,
     Reply,
     ServerConfig,
+    State,
     Transcript,
     open_pop3_server,
 )
@@ -293,3 +297,114 @@ async def test_render_leaves_out_payload_sizes_adds_timestamps_and_keeps_the_end
     assert transcript.render(max_chars=len(default)) == default
     with pytest.raises(ValueError, match="max_chars"):
         transcript.render(max_chars=0)
+
+
+# -- how the transcript keeps its sessions (fakepop/_transcript.py's docstring) ----------
+def test_a_record_is_what_was_said_when_the_transcript_was_read() -> None:
+    """Each read is made afresh: a record read while its session runs stays as it was
+    read, and the next read shows what the session said since."""
+    transcript = Transcript()
+    recorder = transcript.start_session(1, ("127.0.0.1", 40000), lambda: 0.0)
+    recorder.reply(Reply(b"+OK ready\r\n"), State.AUTHORIZATION)
+    (before,) = transcript.sessions
+    recorder.exchange(Command(b"USER alice", "USER", "alice"), Reply(b"+OK\r\n"), None, None)
+    ok = Reply(b"+OK in\r\n")
+    recorder.exchange(Command(b"PASS pw", "PASS", "pw"), ok, State.TRANSACTION, "alice")
+    recorder.end(EndReason.QUIT, ["uid1"])
+    (after,) = transcript.sessions
+    assert (before.user, before.ended_by, before.commands()) == (None, None, [])
+    assert (after.user, after.ended_by, after.removed) == ("alice", EndReason.QUIT, ("uid1",))
+    assert after.commands() == ["USER alice", "PASS ****"]
+    assert after.peer == ("127.0.0.1", 40000)
+    assert transcript.sessions == [after]  # equal, made afresh
+
+
+def test_forgetting_sessions_keeps_what_is_written_meanwhile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sessions write without the transcript's lock; pop_finished replaces only what
+    it read, so a line, or a session, written while it works is kept."""
+    transcript = Transcript()
+    ended = transcript.start_session(1, None, lambda: 0.0)
+    running = transcript.start_session(2, None, lambda: 0.0)
+    ended.exchange(Command(b"STAT", "STAT", None), Reply(b"+OK 0 0\r\n"), None, None)
+    ended.end(EndReason.QUIT)
+    started_meanwhile = []
+    read = fakepop._transcript._read
+
+    def read_then_write(*args: Any) -> Any:
+        records = read(*args)
+        running.exchange(Command(b"NOOP", "NOOP", None), Reply(b"+OK\r\n"), None, None)
+        later = transcript.start_session(3, None, lambda: 0.0)
+        later.event("arrived meanwhile")
+        started_meanwhile.append(later)
+        return records
+
+    monkeypatch.setattr(fakepop._transcript, "_read", read_then_write)
+    (popped,) = transcript.pop_finished()
+    monkeypatch.undo()
+    assert popped.id == 1
+    assert popped.commands() == ["STAT"]
+    second, third = transcript.sessions
+    assert (second.id, second.commands()) == (2, ["NOOP"])
+    assert (third.id, [entry.text for entry in third.entries]) == (3, ["arrived meanwhile"])
+
+
+def test_a_session_forgotten_while_it_runs_writes_nowhere() -> None:
+    """A session still open when the transcript is cleared leaves no line in it: not
+    in the sessions read, nor kept by the next pop_finished."""
+    transcript = Transcript()
+    forgotten = transcript.start_session(1, None, lambda: 0.0)
+    transcript.clear()
+    forgotten.event("said after the clearing")
+    new = transcript.start_session(1, None, lambda: 0.0)
+    new.event("the new session 1")
+    forgotten.end(EndReason.QUIT)
+    (session,) = transcript.sessions
+    assert [entry.text for entry in session.entries] == ["the new session 1"]
+    assert transcript.pop_finished() == []
+    assert len(transcript) == 1
+    assert [entry.text for entry in transcript.sessions[0].entries] == ["the new session 1"]
+
+
+def test_recorded_sessions_leave_no_container_behind() -> None:
+    """The design the module's docstring explains: a finished session leaves only
+    strings, bytes and numbers in the transcript's lists, nothing the garbage
+    collector tracks, so a long transcript does not make collections more frequent."""
+    transcript = Transcript()
+    greeting = Reply(b"+OK ready\r\n")
+
+    def one_session(number: int) -> None:
+        recorder = transcript.start_session(number, ("127.0.0.1", 40000 + number), lambda: 0.5)
+        recorder.reply(greeting, State.AUTHORIZATION)
+        command = Command(b"PASS pw%d" % number, "PASS", f"pw{number}")
+        recorder.exchange(command, Reply(b"+OK\r\n"), State.TRANSACTION, f"user{number}")
+        recorder.event(f"event {number}")
+        recorder.end(EndReason.QUIT)
+
+    one_session(0)
+    gc.collect()
+    before = len(gc.get_objects())
+    for number in range(1, 501):
+        one_session(number)
+    gc.collect()
+    assert len(gc.get_objects()) - before < 10  # not one, or more, per session
+    assert len(transcript) == 501
+    assert transcript.sessions[500].commands(show_secrets=True) == ["PASS pw500"]
+
+
+async def test_timestamps_on_trios_own_clock_are_seconds_since_the_session_started() -> None:
+    """With Trio's system clock the transcript reads perf_counter directly (see
+    Pop3Server's recorder); the timestamps stay the seconds since the session started,
+    in order, within its duration."""
+    async with open_pop3_server(MAILBOXES) as server:
+        async with await connect(server) as client:
+            await alice_session(client, "STAT", "QUIT")
+            assert await client.closed_by_server()
+        await server.wait_idle()
+    (session,) = server.transcript.sessions
+    stamps = [entry.at for entry in session.entries]
+    assert session.duration is not None
+    assert stamps == sorted(stamps)
+    assert stamps[0] >= 0
+    assert stamps[-1] == session.duration < 5
