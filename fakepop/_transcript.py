@@ -336,10 +336,10 @@ class SessionRecorder:
 
     This is the server's hot path, so each line is one ``extend`` of the transcript's
     log with a tuple of values the server has in hand, without a lock (``extend`` is
-    atomic, and the transcript forgets lines without losing one written meanwhile) and
-    without another Python call but the clock, when it is not trio's system clock, and
-    ``changed``. The recorder is the only object a session being recorded keeps alive
-    (see the module's docstring).
+    atomic, and the transcript forgets lines without losing one written meanwhile),
+    and the only Python calls are ``changed`` and the clock (none for Trio's own
+    clock, which the server passes as ``time.perf_counter``). The recorder is the only
+    object a session being recorded keeps alive (see the module's docstring).
     """
 
     __slots__ = ("_changed", "_clock", "_key", "_log", "_start", "_transcript", "_user")
