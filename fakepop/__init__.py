@@ -37,12 +37,13 @@ if TYPE_CHECKING:
     from ._replies import Command, Reply
     from ._sasl import TemporaryFailure
     from ._server import Pop3Server, ServerOptions, open_pop3_server, serve_pop3
+    from ._session_record import EndReason, Entry, EntryKind, SessionRecord
     from ._state import State
     from ._store import Mailbox, MailboxSpec, Maildrop, MailStore
     from ._texts import DEFAULT_TEXTS
     from ._thread import Pop3ServerThread
     from ._tls import TlsCertificates
-    from ._transcript import EndReason, Entry, EntryKind, SessionRecord, Transcript
+    from ._transcript import Transcript
     from ._waiting import ExpectedErrors
     from .errors import (
         CassetteError,
@@ -150,10 +151,10 @@ _SOURCES = {
     "MailStore": "_store",
     "Pop3ServerThread": "_thread",
     "TlsCertificates": "_tls",
-    "EndReason": "_transcript",
-    "Entry": "_transcript",
-    "EntryKind": "_transcript",
-    "SessionRecord": "_transcript",
+    "EndReason": "_session_record",
+    "Entry": "_session_record",
+    "EntryKind": "_session_record",
+    "SessionRecord": "_session_record",
     "Transcript": "_transcript",
     "ExpectedErrors": "_waiting",
     "ConfigError": "errors",

@@ -28,9 +28,10 @@ from ._idle import SCOPE_DEADLINES, IdleTimer, IdleWatch
 from ._listening import ListeningWithPop3s
 from ._replies import Reply
 from ._session import Recorder, Session, close_stream, send_reply
+from ._session_record import EndReason
 from ._store import MailboxSpec, MailStore
 from ._tcp import TcpStream, close_sockets, listen_tcp, serve_tcp_sockets
-from ._transcript import EndReason, Transcript
+from ._transcript import Transcript
 from ._waiting import (
     DEFAULT_TIMEOUT,
     ExpectedErrors,

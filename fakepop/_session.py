@@ -34,10 +34,10 @@ from ._fault_types import Close, Delay, FaultContext, Stage, Stall
 from ._idle import SCOPE_DEADLINES, IdleTimer
 from ._protocol import Pop3Protocol
 from ._replies import Command, Reply
+from ._session_record import EndReason
 from ._state import State
 from ._store import MailStore
 from ._tcp import TcpStream
-from ._transcript import EndReason
 from ._virtual_time import check_timer
 from .faults import FaultSet
 

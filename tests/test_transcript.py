@@ -10,7 +10,7 @@ import pytest
 import trio
 import trio.testing
 
-import fakepop._transcript
+import fakepop._session_log
 from fakepop import (
     Command,
     EndReason,
@@ -299,7 +299,7 @@ async def test_render_leaves_out_payload_sizes_adds_timestamps_and_keeps_the_end
         transcript.render(max_chars=0)
 
 
-# -- how the transcript keeps its sessions (fakepop/_transcript.py's docstring) ----------
+# -- how the transcript keeps its sessions (fakepop/_session_log.py's docstring) ---------
 def test_a_record_is_what_was_said_when_the_transcript_was_read() -> None:
     """Each read is made afresh: a record read while its session runs stays as it was
     read, and the next read shows what the session said since."""
@@ -330,7 +330,7 @@ def test_forgetting_sessions_keeps_what_is_written_meanwhile(
     ended.exchange(Command(b"STAT", "STAT", None), Reply(b"+OK 0 0\r\n"), None, None)
     ended.end(EndReason.QUIT)
     started_meanwhile = []
-    read = fakepop._transcript._read
+    read = fakepop._session_log._read
 
     def read_then_write(*args: Any) -> Any:
         records = read(*args)
@@ -340,7 +340,7 @@ def test_forgetting_sessions_keeps_what_is_written_meanwhile(
         started_meanwhile.append(later)
         return records
 
-    monkeypatch.setattr(fakepop._transcript, "_read", read_then_write)
+    monkeypatch.setattr(fakepop._session_log, "_read", read_then_write)
     (popped,) = transcript.pop_finished()
     monkeypatch.undo()
     assert popped.id == 1

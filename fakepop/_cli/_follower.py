@@ -10,7 +10,8 @@ from typing import TextIO
 
 import trio
 
-from .._transcript import Entry, EntryKind, SessionRecord, Transcript
+from .._session_record import Entry, EntryKind, SessionRecord
+from .._transcript import Transcript
 from ._console import CannotStart, error, say
 
 __all__ = [

@@ -1,0 +1,283 @@
+"""The session log: where the transcript keeps what every session said, and the
+recorder that writes it as a session runs.
+
+Recording is on the server's hot path, and what it costs there is mostly the garbage
+collector's: CPython collects when allocations of tracked objects (containers) outrun
+their frees by a threshold, so every container a session keeps alive while it runs,
+or leaves behind, brings the next collection nearer; with many short sessions at once
+a few per session were enough to make collections ten to twenty times as frequent.
+So the log keeps every session in two flat lists it owns, of strings, bytes, numbers
+and None: one item run per session when it starts (its head), and one per line said
+(see the layout below). A session being recorded keeps alive one object, its
+:class:`SessionRecorder`, and leaves nothing behind but items in those lists. Writing a
+line is one ``extend``, which is atomic, without a lock; forgetting sessions
+(:meth:`SessionLog.pop_finished`, :meth:`SessionLog.clear`) replaces only the items it
+read, so a line written meanwhile is never lost. The readable
+:class:`~fakepop.SessionRecord` objects are made from the lists when a test reads
+them. After each line, and when a session starts or ends, the recorder calls the
+log's ``changed`` function, so that a test waiting for something to be said wakes up.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, cast
+
+from ._replies import Command, Reply
+from ._session_record import CLIENT, EVENT, SERVER, SERVER_THEN, EndReason, SessionRecord
+from ._state import State
+from .errors import UsageError
+
+__all__ = ["SessionLog", "SessionRecorder"]
+
+
+# How the log keeps its sessions: two flat lists of strings, bytes, numbers and
+# None, which only grow (and shrink when sessions are forgotten), so that recording
+# makes no object per session or per line that outlives the recorder.
+#
+# A session's head, written when it starts: (key, id, peer host, peer port, started).
+_HEAD = 5
+# A line: (key, at, kind, what, lines, octets), where ``kind`` is an EntryKind value
+# (a str) and ``what`` a state's name or an event (str), or a reply's status line
+# (bytes); ``lines`` and ``octets`` are the payload's, as Entry has them. A client's
+# line is (key, at, "C", the line as sent, Command.sasl_response, Command.problem):
+# which part of it is secret is worked out when it is read, by the one rule that masks
+# it (fakepop._masking), not at every command. A reply after which the session changed
+# state has the kind "S>state" (see SERVER_THEN). Two lines are not entries: who
+# logged in, (key, at, "user", user, 0, 0), and how the session ended, (key, duration,
+# "end", EndReason, removed UIDs, 0). A SessionRecord keeps its entries' lines without
+# the key (fakepop._session_record.Raw).
+_LINE = 6
+# An item of a head or a line.
+_Atom = float | str | bytes | int | None | EndReason | tuple[str, ...]
+_USER, _END = "user", "end"
+
+
+def _read(log: list[_Atom], heads: list[Any]) -> dict[int, SessionRecord]:
+    # Every session, by key, in the order they started; from a copy of the log taken
+    # before a copy of the heads, so every line's session has its head, unless it was
+    # forgotten while it ran (its lines are left out).
+    records = {
+        heads[at]: SessionRecord(
+            heads[at + 1], None if heads[at + 2] is None else (heads[at + 2], heads[at + 3]),
+            heads[at + 4],
+        )
+        for at in range(0, len(heads), _HEAD)
+    }  # fmt: skip
+    lines: dict[int, list[Any]] = {key: [] for key in records}
+    for at in range(0, len(log), _LINE):
+        key, kind = cast(int, log[at]), log[at + 2]
+        record = records.get(key)
+        if record is None:
+            continue
+        if kind == _USER:
+            record.user = cast(str, log[at + 3])
+        elif kind == _END:
+            record.duration = cast(float, log[at + 1])
+            record.ended_by = cast(EndReason, log[at + 3])
+            record.removed = cast("tuple[str, ...]", log[at + 4])
+        else:
+            lines[key] += log[at + 1 : at + _LINE]
+    for key, record in records.items():
+        record._raw = tuple(lines[key])
+    return records
+
+
+def _nothing() -> None:
+    """Tells nobody."""
+
+
+class _Closed:
+    # Where an ended session's lines would go: writing there is a bug in the server.
+    __slots__ = ()
+
+    def extend(self, line: tuple[_Atom, ...]) -> None:
+        raise UsageError(f"a session's record was written to after it ended: {line!r}")
+
+
+_CLOSED = _Closed()
+
+
+class SessionRecorder:
+    """Writes one session's lines into the session log; the server calls it as the
+    session runs, from one thread.
+
+    This is the server's hot path, so each line is one ``extend`` of the log's list of
+    lines with a tuple of values the server has in hand, without a lock (``extend`` is
+    atomic, and the log forgets lines without losing one written meanwhile), and the
+    only Python calls are ``changed`` and the clock (none for Trio's own clock, which
+    the server passes as ``time.perf_counter``). The recorder is the only object a
+    session being recorded keeps alive (see the module's docstring).
+    """
+
+    __slots__ = ("_changed", "_clock", "_key", "_log", "_session_log", "_start", "_user")
+
+    def __init__(self, log: SessionLog, key: int, clock: Callable[[], float]) -> None:
+        self._session_log = log
+        self._key = key
+        # The log's list of lines, which is only ever changed in place.
+        self._log: list[_Atom] | _Closed = log._lines
+        self._changed = log._changed
+        self._clock = clock
+        self._start = clock()
+        self._user: str | None = None
+
+    def command(self, command: Command) -> None:
+        at = self._clock() - self._start
+        self._log.extend(
+            (self._key, at, CLIENT, command.line, command.sasl_response, command.problem)
+        )
+        self._changed()
+
+    def exchange(
+        self, command: Command, reply: Reply, state: State | None, user: str | None
+    ) -> None:
+        """Record a command and the reply to it, written whole right after it: what
+        :meth:`command` and then :meth:`reply` record, at one instant."""
+        at = self._clock() - self._start
+        octets = 0 if reply.payload is None else len(reply.payload)
+        kind = SERVER
+        if state is not None:
+            kind = SERVER_THEN[state]
+            if user is not None and self._user is None:
+                self._logged_in(user, at)
+        key = self._key
+        # Two lines in one tuple: the client's, then the reply's.
+        both = (key, at, CLIENT, command.line, command.sasl_response, command.problem,
+                key, at, kind, reply.status, reply.lines, octets)  # fmt: skip
+        self._log.extend(both)
+        self._changed()
+
+    def reply(self, reply: Reply, state: State | None = None, user: str | None = None) -> None:
+        """Record a reply that was written whole; ``state`` if the session entered it by
+        this command, and ``user`` once someone has logged in."""
+        # The status line and sizes only: a payload is never kept, nor counted here.
+        octets = 0 if reply.payload is None else len(reply.payload)
+        self.sent(reply.status, reply.lines, octets, state, user)
+
+    def sent(
+        self,
+        status: bytes,
+        lines: int,
+        octets: int,
+        state: State | None = None,
+        user: str | None = None,
+    ) -> None:
+        """Record a reply as it went over the wire: its status line (with its line end),
+        and the lines and octets of the payload that followed it."""
+        at = self._clock() - self._start
+        kind = SERVER
+        if state is not None:
+            kind = SERVER_THEN[state]
+            if user is not None and self._user is None:
+                self._logged_in(user, at)
+        self._log.extend((self._key, at, kind, status, lines, octets))
+        self._changed()
+
+    def _logged_in(self, user: str, at: float) -> None:
+        # The user is known from the reply after which the session is in TRANSACTION.
+        self._user = user
+        self._log.extend((self._key, at, _USER, user, 0, 0))
+
+    def event(self, text: str) -> None:
+        at = self._clock() - self._start
+        self._log.extend((self._key, at, EVENT, text, 0, 0))
+        self._changed()
+
+    def unsent(self, reason: str) -> None:
+        """Take back the reply recorded last: it was being written when the connection
+        ended, so it did not go out whole. An event says so instead."""
+        if self._log is _CLOSED:
+            raise UsageError("a reply was taken back after its session's record ended")
+        self._session_log.take_back(self._key)
+        self.event(f"reply not sent whole: {reason}")
+
+    def end(self, reason: EndReason, removed: Sequence[str] = ()) -> None:
+        # Shown as a last "ended: ..." entry, made from this line when read.
+        log = self._log
+        if log is not _CLOSED:
+            self._log = _CLOSED
+            duration = self._clock() - self._start
+            log.extend((self._key, duration, _END, reason, tuple(removed), 0))
+            self._changed()
+
+
+class SessionLog:
+    """Every session's head and lines, in two flat lists (see the module's docstring).
+
+    Safe from any thread: sessions write without the lock, one ``extend`` at a time;
+    reading and forgetting take it, so that no reader sees a forgetting half done.
+    """
+
+    def __init__(self, changed: Callable[[], None] | None = None) -> None:
+        """``changed`` is called after every change, from the thread that made it."""
+        self._lock = threading.Lock()
+        # Every session's head, _HEAD items each, in the order they connected.
+        self._heads: list[Any] = []
+        # Every line of every session, _LINE items each, in the order they were said.
+        self._lines: list[_Atom] = []
+        self._keys = itertools.count()
+        self._changed = changed or _nothing
+
+    def start_session(
+        self, number: int, peer: tuple[str, int] | None, clock: Callable[[], float]
+    ) -> SessionRecorder:
+        """Begin the record of session ``number``; its recorder writes the rest."""
+        host, port = peer if peer is not None else (None, 0)
+        key = next(self._keys)
+        self._heads.extend((key, number, host, port, time.time()))
+        self._changed()
+        return SessionRecorder(self, key, clock)
+
+    def take_back(self, key: int) -> None:
+        """Remove the last line of the session ``key``: which the server wrote last, but
+        other sessions' lines may follow it now."""
+        with self._lock:
+            lines = self._lines
+            for start in range(len(lines) - _LINE, -1, -_LINE):
+                if lines[start] == key:
+                    del lines[start : start + _LINE]
+                    return
+
+    def records(self) -> list[SessionRecord]:
+        """Every session, as it stands now."""
+        with self._lock:
+            lines = list(self._lines)  # first: see _read
+            heads = list(self._heads)
+        return list(_read(lines, heads).values())
+
+    def __len__(self) -> int:
+        return len(self._heads) // _HEAD
+
+    def clear(self) -> None:
+        """Forget every session."""
+        with self._lock:
+            self._heads.clear()
+            self._lines.clear()
+        self._changed()
+
+    def pop_finished(self) -> list[SessionRecord]:
+        """Forget the sessions that have ended and return them, in order."""
+        with self._lock:
+            lines = list(self._lines)  # first: see _read
+            heads = list(self._heads)
+            records = _read(lines, heads)
+            kept = {key for key, record in records.items() if record.ended_by is None}
+            # Heads and lines are written without the lock: replacing only those read
+            # keeps any written since. A forgotten session's lines go too.
+            self._heads[: len(heads)] = [
+                item for at in range(0, len(heads), _HEAD)
+                if heads[at] in kept
+                for item in heads[at : at + _HEAD]
+            ]  # fmt: skip
+            self._lines[: len(lines)] = [
+                item
+                for at in range(0, len(lines), _LINE)
+                if lines[at] in kept
+                for item in lines[at : at + _LINE]
+            ]
+        self._changed()
+        return [record for record in records.values() if record.ended_by is not None]
