@@ -37,14 +37,12 @@ except ImportError as exc:  # pragma: no cover - tested in a process without it
 
 from ._fault_strategies import FAULT_KINDS, SURVIVABLE_FAULT_KINDS, FaultPlan, fault_plans
 from ._mailbox_strategies import mailboxes, passwords, uids, user_names
+from ._malformed_strategies import DEFECTS, Malformed, malformed_messages
 from ._message_strategies import (
     CHARSETS,
-    DEFECTS,
     LINE_ENDINGS,
     STRUCTURES,
     TRANSFER_ENCODINGS,
-    Malformed,
-    malformed_messages,
     messages,
 )
 

@@ -681,8 +681,8 @@ def test_strategies_take_no_randomness_but_hypothesis() -> None:
     assert draw_with(1234) == draw_with(1234)
     source = "".join(
         (ROOT / "fakepop" / name).read_text(encoding="utf-8")
-        for name in ("_composing.py", "_message_strategies.py", "_mailbox_strategies.py",
-                     "_fault_strategies.py", "strategies.py")
+        for name in ("_composing.py", "_message_strategies.py", "_malformed_strategies.py",
+                     "_mailbox_strategies.py", "_fault_strategies.py", "strategies.py")
     )  # fmt: skip
     assert not re.search(r"^\s*(import random|from random|import time)", source, re.MULTILINE)
 
