@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import json
+import poplib
+import threading
 from typing import Any
 
 import pytest
@@ -17,8 +19,10 @@ from fakepop import (
     EntryKind,
     Pop3Protocol,
     Pop3Server,
+    Pop3ServerThread,
     Reply,
     ServerConfig,
+    SessionRecord,
     State,
     Transcript,
     open_pop3_server,
@@ -408,3 +412,48 @@ async def test_timestamps_on_trios_own_clock_are_seconds_since_the_session_start
     assert stamps == sorted(stamps)
     assert stamps[0] >= 0
     assert stamps[-1] == session.duration < 5
+
+
+def test_sessions_forgotten_from_another_thread_while_clients_keep_coming() -> None:
+    """Real clients log in, STAT and QUIT on four threads while the test's thread
+    keeps taking the finished sessions out (as ``fakepop --transcript`` does) and
+    reading the rest: every session is taken out once, whole, and no line is lost or
+    lands in another session."""
+    clients, rounds = 4, 25
+    users = [f"user{number}" for number in range(clients)]
+    said = {user: [f"USER {user}", "PASS ****", "STAT", "QUIT"] for user in users}
+    said_so_far = [lines[:end] for lines in said.values() for end in range(5)]
+    with Pop3ServerThread(dict.fromkeys(users, "pw")) as server:
+        taken: list[SessionRecord] = []
+
+        failures: list[BaseException] = []
+
+        def client(user: str) -> None:
+            try:
+                for _ in range(rounds):
+                    pop = poplib.POP3(server.host, server.port, timeout=10)
+                    pop.user(user)
+                    pop.pass_("pw")
+                    pop.stat()
+                    pop.quit()
+            except BaseException as exc:  # the test's thread reports it
+                failures.append(exc)
+
+        threads = [threading.Thread(target=client, args=(user,)) for user in users]
+        for thread in threads:
+            thread.start()
+        while any(thread.is_alive() for thread in threads):
+            taken += server.transcript.pop_finished()
+            for record in server.transcript.sessions:  # as they stand: whole so far
+                assert record.commands() in said_so_far
+        for thread in threads:
+            thread.join()
+        server.wait_idle()
+        taken += server.transcript.pop_finished()
+    assert failures == []
+    assert sorted(record.id for record in taken) == list(range(1, clients * rounds + 1))
+    for record in taken:
+        assert record.commands() == said[record.user or ""]
+        assert [line for line, _ in record.exchanges()] == record.commands()
+        assert record.ended_by is EndReason.QUIT
+    assert sorted(record.user or "" for record in taken) == sorted(users * rounds)
