@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, NoReturn, TypedDict
 
 import trio
 
-from ._config import ServerConfig
+from ._config import DEFAULT_CONFIG, ServerConfig
 from ._expectations import MailAssertions
 from ._idle import SCOPE_DEADLINES, IdleTimer, IdleWatch
 from ._listening import ListeningWithPop3s
@@ -85,7 +85,7 @@ class Pop3Server(MailAssertions, ListeningWithPop3s):
             raise ConfigError("a POP3S port needs the server's ssl_context")
         self._bind = (host, port, pop3s_port)
         self.store = mailboxes if isinstance(mailboxes, MailStore) else MailStore(mailboxes)
-        self.config = config or ServerConfig()
+        self.config = DEFAULT_CONFIG if config is None else config
         #: The server side of TLS: with it, STLS is offered and a POP3S port can be
         #: served (see TlsCertificates for a throwaway one).
         self.ssl_context = ssl_context
