@@ -38,7 +38,9 @@ class Changes:
         #: Differs from any number read before the last change (see the module's
         #: docstring); compare it with ``!=``, never with ``<``.
         self.version = 0
-        self._condition = threading.Condition(threading.Lock())
+        # Around its default RLock: one around a plain Lock costs twice as much to make
+        # (three attributes looked for in vain), and every store makes one.
+        self._condition = threading.Condition()
         self._wakers: list[Callable[[], None]] = []
         # Threads waiting plus wakers registered: bump() skips waking when it is 0.
         self._watchers = 0

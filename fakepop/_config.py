@@ -12,7 +12,7 @@ from ._sasl import MECHANISMS
 from ._texts import DEFAULT_TEXTS, Texts
 from .errors import ConfigError
 
-__all__ = ["CAPABILITY_NAMES", "DEFAULT_TEXTS", "ServerConfig", "Texts"]
+__all__ = ["CAPABILITY_NAMES", "DEFAULT_CONFIG", "DEFAULT_TEXTS", "ServerConfig", "Texts"]
 
 ExpirePolicy: TypeAlias = int | Literal["NEVER"] | None
 
@@ -366,3 +366,10 @@ class ServerConfig:
         if self.implementation is not None:
             lines.append(f"IMPLEMENTATION {self.implementation}")
         return lines
+
+
+#: The options of every server made without a ``config``: one instance for all, made
+#: once, since checking 40 fields costs more than the rest of a server's construction.
+#: Sharing it is safe because a ServerConfig is frozen and so is everything it holds
+#: (strs, numbers, tuples, a read-only Texts, a function).
+DEFAULT_CONFIG = ServerConfig()

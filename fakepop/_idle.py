@@ -67,16 +67,17 @@ class IdleWatch:
     def __init__(self, sessions: Callable[[], Iterable[Waiting]]) -> None:
         self._sessions = sessions
         self._next_look = math.inf  # when run() looks next, by its own reckoning
-        self._alarm = trio.CancelScope()  # run()'s sleep, cancelled to look sooner
+        self._alarm = trio.CancelScope()  # run()'s sleep, until when it looks next
 
     def waiting(self, session: Waiting, until: float) -> None:
         session.idle_until = until
         if until < self._next_look:
             # Sooner than any wait the task knows of (it sleeps until the earliest
-            # end it saw): have it look again. With one autologout time for all, that
-            # happens only when no session was waiting.
+            # end it saw): it must look by then. Moving its alarm does that without
+            # waking it now. With one autologout time for all, that happens only
+            # when no session was waiting.
             self._next_look = until
-            self._alarm.cancel()
+            self._alarm.deadline = until
 
     def busy(self, session: Waiting) -> None:
         session.idle_until = math.inf

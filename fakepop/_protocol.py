@@ -23,7 +23,7 @@ from collections.abc import Callable
 from . import _sasl
 from ._arguments import extra_arguments
 from ._authorization import SASL_LINE_LIMIT, LoginCommands, LoginGate
-from ._config import ServerConfig
+from ._config import DEFAULT_CONFIG, ServerConfig
 from ._credentials import CredentialCheck
 from ._lines import LineReader, TooLong, ascii_upper
 from ._message import StoredMessage
@@ -110,7 +110,7 @@ class Pop3Protocol(LoginCommands, MaildropCommands):
         nonce: Callable[[], str] | None = None,
     ) -> None:
         self.store = store
-        self.config = config = config or ServerConfig()
+        self.config = config = DEFAULT_CONFIG if config is None else config
         password_of: Callable[[str], str | None] = store.password_of
         if config.recent_prefix is not None:
             # A recent-mode login name has the password of its mailbox.

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, NoReturn, TypedDict
 
 import trio
 
-from ._config import ServerConfig
+from ._config import DEFAULT_CONFIG, ServerConfig
 from ._expectations import MailAssertions
 from ._idle import SCOPE_DEADLINES, IdleTimer, IdleWatch
 from ._listening import ListeningWithPop3s
@@ -30,7 +30,7 @@ from ._replies import Reply
 from ._session import Recorder, Session, close_stream, send_reply
 from ._session_record import EndReason
 from ._store import MailboxSpec, MailStore
-from ._tcp import TcpStream, close_sockets, listen_tcp, serve_tcp_sockets
+from ._tcp import TcpStream, accept_connections, close_sockets, listen_tcp
 from ._transcript import Transcript
 from ._waiting import (
     DEFAULT_TIMEOUT,
@@ -86,7 +86,7 @@ class Pop3Server(MailAssertions, ListeningWithPop3s):
             raise ConfigError("a POP3S port needs the server's ssl_context")
         self._bind = (host, port, pop3s_port)
         self.store = mailboxes if isinstance(mailboxes, MailStore) else MailStore(mailboxes)
-        self.config = config or ServerConfig()
+        self.config = DEFAULT_CONFIG if config is None else config
         #: The server side of TLS: with it, STLS is offered and a POP3S port can be
         #: served (see TlsCertificates for a throwaway one).
         self.ssl_context = ssl_context
@@ -314,22 +314,25 @@ class Pop3Server(MailAssertions, ListeningWithPop3s):
         try:
             if pop3s_port is not None:
                 self._pop3s_listeners = await listen_tcp(pop3s_port, host=host)
-            # One task keeps the autologout timer of every session the listeners start.
             watch = IdleWatch(self._sessions.keys)
+            # The accepting tasks and the sessions are children of this one nursery,
+            # with no task or nursery between: each costs its start and, at the
+            # end, the unwinding of its cancellation, which made up much of what a
+            # short-lived server costs.
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(watch.run)
-                await nursery.start(
-                    serve_tcp_sockets,
-                    functools.partial(self._handle, idle_timer=watch),
-                    self._listeners,
+                accept_connections(
+                    nursery, functools.partial(self._handle, idle_timer=watch), self._listeners
                 )
                 if self._pop3s_listeners:
-                    await nursery.start(
-                        serve_tcp_sockets,
+                    accept_connections(
+                        nursery,
                         functools.partial(self._handle, implicit_tls=True, idle_timer=watch),
                         self._pop3s_listeners,
                     )
                 task_status.started(self)
+                # This task, idle otherwise, keeps the autologout timer of every
+                # session the listeners start.
+                await watch.run()
         finally:
             close_sockets(self._listeners + self._pop3s_listeners)
             self._listeners = []

@@ -20,7 +20,8 @@ Trio's public low-level waits, with the same guarantees that a session relies on
   broke.
 
 :func:`listen_tcp` binds as :func:`trio.open_tcp_listeners` does (every address of
-the host, IPv6 sockets v6-only) and :func:`serve_tcp_sockets` accepts on them.
+the host, IPv6 sockets v6-only) and :func:`serve_tcp_sockets` accepts on them (or
+:func:`accept_connections`, in a nursery of the caller's).
 """
 
 from __future__ import annotations
@@ -36,7 +37,13 @@ from typing import NoReturn
 
 import trio
 
-__all__ = ["TcpStream", "close_sockets", "listen_tcp", "serve_tcp_sockets"]
+__all__ = [
+    "TcpStream",
+    "accept_connections",
+    "close_sockets",
+    "listen_tcp",
+    "serve_tcp_sockets",
+]
 
 logger = logging.getLogger("fakepop")
 
@@ -219,10 +226,22 @@ async def serve_tcp_sockets(
     """Accept on every socket until cancelled, running ``handler(stream)`` for each
     connection in a task of its own; the handler owns (and closes) the stream."""
     async with trio.open_nursery() as nursery:
-        for sock in sockets:
-            nursery.start_soon(_accept_forever, sock, handler, nursery)
+        accept_connections(nursery, handler, sockets)
         task_status.started()
     raise AssertionError("accepting never ends but by cancellation")  # pragma: no cover
+
+
+def accept_connections(
+    nursery: trio.Nursery,
+    handler: Callable[[TcpStream], Awaitable[object]],
+    sockets: list[socket.socket],
+) -> None:
+    """Accept on every socket, in tasks of ``nursery``, until it is cancelled, running
+    ``handler(stream)`` for each connection in a task of its own there; the handler
+    owns (and closes) the stream. For a server whose nursery holds other tasks too:
+    no task and no nursery of its own, as :func:`serve_tcp_sockets` has."""
+    for sock in sockets:
+        nursery.start_soon(_accept_forever, sock, handler, nursery)
 
 
 async def _accept_forever(

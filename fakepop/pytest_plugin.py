@@ -219,13 +219,13 @@ def pop3_config(request: pytest.FixtureRequest) -> ServerConfig:
     """The server's options: the keyword arguments of ``@pytest.mark.pop3`` other than
     ``mailboxes`` and ``tls``, as a ServerConfig (on top of the defaults of the
     ``profile`` named, if one is). Override this fixture to change the defaults."""
-    from ._config import ServerConfig  # noqa: PLC0415 - see the module docstring
+    from ._config import DEFAULT_CONFIG, ServerConfig  # noqa: PLC0415 - see the module docstring
     from .profiles import profile  # noqa: PLC0415
 
     marked = _marked(request)
     if marked.profile is not None:
         return profile(marked.profile, **marked.options)
-    return ServerConfig(**marked.options)
+    return ServerConfig(**marked.options) if marked.options else DEFAULT_CONFIG
 
 
 @pytest.fixture(scope="session")
@@ -239,9 +239,9 @@ def pop3_listen_address() -> tuple[str, int]:
 def pop3_shared_config() -> ServerConfig:
     """The options of the session-wide server behind ``pop3_shared_server``. Override
     it (at session scope) in a conftest.py to change them for the whole suite."""
-    from ._config import ServerConfig  # noqa: PLC0415 - see the module docstring
+    from ._config import DEFAULT_CONFIG  # noqa: PLC0415 - see the module docstring
 
-    return ServerConfig()
+    return DEFAULT_CONFIG
 
 
 @contextlib.contextmanager

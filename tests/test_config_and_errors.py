@@ -3,6 +3,9 @@ exception fakepop raises on purpose shares one base, FakepopError."""
 
 from __future__ import annotations
 
+import dataclasses
+import poplib
+
 import pytest
 import trio
 
@@ -41,6 +44,27 @@ def test_a_configs_texts_cannot_be_changed_afterwards() -> None:
         config.texts["quit"] = "x"  # type: ignore[index]
     with pytest.raises(AttributeError):
         config.greeting = "x"  # type: ignore[misc]
+
+
+def test_servers_made_without_a_config_share_one_that_none_can_change() -> None:
+    """The default options are one instance for every server (made once, not per
+    server); that is only safe because nothing can change it, so one test's server
+    can never alter what the next one says."""
+    first, second = Pop3ServerThread(), Pop3Server()
+    assert first.config is second.config
+    assert first.config == ServerConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        first.config.greeting = "changed by one server"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        first.config.texts["quit"] = "changed by one server"  # type: ignore[index]
+    own = ServerConfig(greeting="Mine.")
+    assert Pop3Server(config=own).config is own
+    # RFC 1939 §4: what the client hears is the default greeting, untouched.
+    with Pop3ServerThread({"alice": "pw"}) as server:
+        client = poplib.POP3(server.host, server.port, timeout=10)
+        assert client.getwelcome().startswith(b"+OK fakepop POP3 server ready. <")
+        assert client.user("alice").startswith(b"+OK Send PASS for alice")
+        client.quit()
 
 
 @pytest.mark.parametrize(
