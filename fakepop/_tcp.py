@@ -111,19 +111,21 @@ class TcpStream(trio.abc.HalfCloseableStream):
         """Send the parts in order, gathered into as few system calls as the kernel
         takes, none of them copied (a large reply after its status line)."""
         sock = self.socket
-        views = [memoryview(part) for part in parts]
-        while views:
+        left: list[bytes | memoryview] = list(parts)
+        while True:
             try:
-                sent = sock.sendmsg(views)
+                sent = sock.sendmsg(left)
             except BlockingIOError:
-                await trio.lowlevel.wait_writable(sock)
-                continue
+                sent = 0
             except OSError as exc:
                 raise _stream_error(exc) from None
-            while views and sent >= len(views[0]):
-                sent -= len(views.pop(0))
+            while left and sent >= len(left[0]):
+                sent -= len(left.pop(0))
+            if not left:
+                return  # most often at once: the kernel took them whole
             if sent:
-                views[0] = views[0][sent:]
+                left[0] = memoryview(left[0])[sent:]
+            await trio.lowlevel.wait_writable(sock)
 
     async def wait_send_all_might_not_block(self) -> None:
         try:

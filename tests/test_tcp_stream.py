@@ -81,6 +81,40 @@ async def test_a_send_larger_than_the_socket_buffer_waits_and_arrives_whole(
     assert bytes(received) == payload + b"+OK\r\n" + payload
 
 
+class _Trickle:
+    """A socket whose kernel takes at most three octets a call, and refuses every
+    other call (as a full send buffer does); it is always ready to be written."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.calls = 0
+        self.taken = bytearray()
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def sendmsg(self, buffers: list[bytes | memoryview]) -> int:
+        self.calls += 1
+        if self.calls % 2 == 0:
+            raise BlockingIOError
+        wanted = b"".join(bytes(buffer) for buffer in buffers)[:3]
+        self.taken += wanted
+        return len(wanted)
+
+
+async def test_parts_taken_a_few_octets_at_a_time_arrive_whole_and_in_order(
+    pair: tuple[TcpStream, socket.socket],
+) -> None:
+    """The status line and the payload may be cut anywhere, the status line too: what
+    is left of a part is sent next, and a refused write waits for the socket."""
+    stream, _ = pair
+    trickle = _Trickle(stream.socket)
+    trickling = TcpStream(trickle, ("peer", 1))  # type: ignore[arg-type]
+    await trickling.send_parts(b"+OK 11 octets\r\n", b"Hello.\r\n.\r\n")
+    assert bytes(trickle.taken) == b"+OK 11 octets\r\nHello.\r\n.\r\n"
+    assert trickle.calls == 2 * 9 - 1  # 25 octets, 3 a call, a refusal between calls
+
+
 async def test_errors_are_trio_stream_errors(pair: tuple[TcpStream, socket.socket]) -> None:
     stream, peer = pair
     peer.close()
