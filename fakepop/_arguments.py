@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 
 from ._config import ServerConfig
+from ._quick_init import quick_init
 from ._replies import Command
 from ._state import NO_ARGUMENTS
 
@@ -48,6 +49,7 @@ class Refused:
     text: str
 
 
+@quick_init
 @dataclass(frozen=True)
 class MessageNumber:
     """A message-number argument: its value (0 if no message can have it, as with

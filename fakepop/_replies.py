@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from ._masking import secret_start
+from ._quick_init import quick_init
 
 __all__ = ["Command", "Reply", "fits_status_line", "multiline", "ok", "status_line"]
 
@@ -17,6 +18,7 @@ __all__ = ["Command", "Reply", "fits_status_line", "multiline", "ok", "status_li
 _MAY_HOLD_SECRETS = frozenset({"PASS", "AUTH"})
 
 
+@quick_init
 @dataclass(frozen=True)
 class Command:
     """One command line from the client, as parsed (or not) by the server."""
@@ -48,6 +50,7 @@ class Command:
         return [] if self.argument is None else self.argument.split(" ")
 
 
+@quick_init
 @dataclass(frozen=True)
 class Reply:
     """What the server answers to one command (or the greeting)."""
