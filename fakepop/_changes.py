@@ -7,10 +7,17 @@ The store, the transcript recorder and the server's session bookkeeping call
 change that lands while the predicate runs is never missed, and nothing polls a clock.
 
 Bumping is on the server's hot path (a few times per command), so with nobody waiting
-it is one ``next()`` and one attribute test. Waiters are of two kinds: threads block on
-a :class:`threading.Condition`; event loops register a *waker*, a function that any
-thread may call and that schedules the loop's own wakeup (Trio's
-``TrioToken.run_sync_soon``, asyncio's ``call_soon_threadsafe``).
+it is one ``next()`` and one attribute test. The transcript's recorder, which writes
+a line at every command, goes further: it bumps only while :attr:`Changes.watchers`
+is not 0, and so makes no Python call at all when nobody waits. That is safe because
+every waiter counts itself among the watchers *before* it first reads the version
+(:meth:`Changes.watching`, :meth:`Changes.add_waker`): a line written before then is
+seen by the waiter's first look, and a line written after then bumps.
+
+Waiters are of two kinds: threads block on a :class:`threading.Condition`; event
+loops register a *waker*, a function that any thread may call and that schedules the
+loop's own wakeup (Trio's ``TrioToken.run_sync_soon``, asyncio's
+``call_soon_threadsafe``).
 
 Versions come from one ``itertools.count``, whose ``next()`` is atomic: two threads
 bumping at once store two different numbers, and no number is ever stored twice, so a
@@ -20,10 +27,11 @@ waiter that saw version ``v`` knows that any later bump leaves a version other t
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 __all__ = ["Changes"]
 
@@ -31,7 +39,7 @@ __all__ = ["Changes"]
 class Changes:
     """A version that moves on every change, and the waiters that watch it."""
 
-    __slots__ = ("_condition", "_counter", "_wakers", "_watchers", "version")
+    __slots__ = ("_condition", "_counter", "_wakers", "version", "watchers")
 
     def __init__(self) -> None:
         self._counter = itertools.count(1)
@@ -42,13 +50,14 @@ class Changes:
         # (three attributes looked for in vain), and every store makes one.
         self._condition = threading.Condition()
         self._wakers: list[Callable[[], None]] = []
-        # Threads waiting plus wakers registered: bump() skips waking when it is 0.
-        self._watchers = 0
+        #: Threads waiting plus wakers registered: bump() wakes nobody while it is 0,
+        #: and a writer may skip bump() altogether (see the module's docstring).
+        self.watchers = 0
 
     def bump(self) -> None:
         """Say that something changed: wake every waiter. Safe from any thread."""
         self.version = next(self._counter)
-        if self._watchers:
+        if self.watchers:
             self._wake()
 
     def _wake(self) -> None:
@@ -59,11 +68,24 @@ class Changes:
             wake()
 
     # -- waiting in a thread ---------------------------------------------------------
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[None]:
+        """Count this thread among the watchers for the ``with`` block: a thread
+        waiting for a condition enters it before it first reads the version."""
+        with self._condition:
+            self.watchers += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self.watchers -= 1
+
     def wait_past(self, seen: int, deadline: float) -> bool:
         """Block until the version is no longer ``seen``; False if ``deadline``
-        (``time.monotonic()``) came first."""
+        (``time.monotonic()``) came first. Changes that writers skip bumping for are
+        only seen inside :meth:`watching`, entered before ``seen`` was read."""
         with self._condition:
-            self._watchers += 1
+            self.watchers += 1
             try:
                 while self.version == seen:
                     remaining = deadline - time.monotonic()
@@ -72,7 +94,7 @@ class Changes:
                     self._condition.wait(remaining)
                 return True
             finally:
-                self._watchers -= 1
+                self.watchers -= 1
 
     # -- waiting in an event loop ----------------------------------------------------
     def add_waker(self, wake: Callable[[], None]) -> None:
@@ -80,9 +102,9 @@ class Changes:
         :meth:`remove_waker`; it must only schedule a wakeup, and return at once."""
         with self._condition:
             self._wakers.append(wake)
-            self._watchers += 1
+            self.watchers += 1
 
     def remove_waker(self, wake: Callable[[], None]) -> None:
         with self._condition:
             self._wakers.remove(wake)
-            self._watchers -= 1
+            self.watchers -= 1

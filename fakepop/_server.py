@@ -94,7 +94,7 @@ class Pop3Server(MailAssertions, ListeningWithPop3s):
         # line of the transcript, a session starting or ending, an error recorded.
         self._changes = self.store._changes
         #: What every session said (stays empty with ``record_transcript=False``).
-        self.transcript = Transcript(self._changes.bump)
+        self.transcript = Transcript(self._changes)
         self.record_transcript = record_transcript
         # The clock of the run the sessions last ran in, and its reading function.
         self._clock: tuple[trio.abc.Clock, Callable[[], float]] | None = None

@@ -14,8 +14,9 @@ line is one ``extend``, which is atomic, without a lock; forgetting sessions
 (:meth:`SessionLog.pop_finished`, :meth:`SessionLog.clear`) replaces only the items it
 read, so a line written meanwhile is never lost. The readable
 :class:`~fakepop.SessionRecord` objects are made from the lists when a test reads
-them. After each line, and when a session starts or ends, the recorder calls the
-log's ``changed`` function, so that a test waiting for something to be said wakes up.
+them. After each line, and when a session starts or ends, the recorder bumps the
+log's :class:`~fakepop._changes.Changes` if anyone watches it, so that a test waiting
+for something to be said wakes up; with nobody watching, a line costs no Python call.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
+from ._changes import Changes
 from ._replies import Command, Reply
 from ._session_record import CLIENT, EVENT, SERVER, SERVER_THEN, EndReason, SessionRecord
 from ._state import State
@@ -86,10 +88,6 @@ def _read(log: list[_Atom], heads: list[Any]) -> dict[int, SessionRecord]:
     return records
 
 
-def _nothing() -> None:
-    """Tells nobody."""
-
-
 class _Closed:
     # Where an ended session's lines would go: writing there is a bug in the server.
     __slots__ = ()
@@ -108,29 +106,42 @@ class SessionRecorder:
     This is the server's hot path, so each line is one ``extend`` of the log's list of
     lines with a tuple of values the server has in hand, without a lock (``extend`` is
     atomic, and the log forgets lines without losing one written meanwhile), and the
-    only Python calls are ``changed`` and the clock (none for Trio's own clock, which
-    the server passes as ``time.perf_counter``). The recorder is the only object a
-    session being recorded keeps alive (see the module's docstring).
+    only Python calls are the clock's (none for Trio's own clock, which the server
+    passes as ``time.perf_counter``) and, if anyone watches, the bump of the log's
+    changes. The recorder is the only object a session being recorded keeps alive (see
+    the module's docstring).
     """
 
-    __slots__ = ("_changed", "_clock", "_key", "_log", "_session_log", "_start", "_user")
+    __slots__ = ("_changes", "_clock", "_key", "_log", "_session_log", "_start", "_user")
 
-    def __init__(self, log: SessionLog, key: int, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        log: SessionLog,
+        number: int,
+        peer: tuple[str, int] | None,
+        clock: Callable[[], float],
+    ) -> None:
+        """Begin the record of session ``number``: its head goes into the log now."""
         self._session_log = log
-        self._key = key
+        self._key = key = next(log._keys)
         # The log's list of lines, which is only ever changed in place.
         self._log: list[_Atom] | _Closed = log._lines
-        self._changed = log._changed
+        self._changes = changes = log.changes
         self._clock = clock
         self._start = clock()
         self._user: str | None = None
+        host, port = peer if peer is not None else (None, 0)
+        log._heads.extend((key, number, host, port, time.time()))
+        if changes.watchers:
+            changes.bump()
 
     def command(self, command: Command) -> None:
         at = self._clock() - self._start
         self._log.extend(
             (self._key, at, CLIENT, command.line, command.sasl_response, command.problem)
         )
-        self._changed()
+        if self._changes.watchers:
+            self._changes.bump()
 
     def exchange(
         self, command: Command, reply: Reply, state: State | None, user: str | None
@@ -149,14 +160,24 @@ class SessionRecorder:
         both = (key, at, CLIENT, command.line, command.sasl_response, command.problem,
                 key, at, kind, reply.status, reply.lines, octets)  # fmt: skip
         self._log.extend(both)
-        self._changed()
+        if self._changes.watchers:
+            self._changes.bump()
 
     def reply(self, reply: Reply, state: State | None = None, user: str | None = None) -> None:
         """Record a reply that was written whole; ``state`` if the session entered it by
         this command, and ``user`` once someone has logged in."""
-        # The status line and sizes only: a payload is never kept, nor counted here.
+        # The status line and sizes only: a payload is never kept. What sent() does,
+        # without a second call: this records every greeting and every last reply.
+        at = self._clock() - self._start
         octets = 0 if reply.payload is None else len(reply.payload)
-        self.sent(reply.status, reply.lines, octets, state, user)
+        kind = SERVER
+        if state is not None:
+            kind = SERVER_THEN[state]
+            if user is not None and self._user is None:
+                self._logged_in(user, at)
+        self._log.extend((self._key, at, kind, reply.status, reply.lines, octets))
+        if self._changes.watchers:
+            self._changes.bump()
 
     def sent(
         self,
@@ -175,7 +196,8 @@ class SessionRecorder:
             if user is not None and self._user is None:
                 self._logged_in(user, at)
         self._log.extend((self._key, at, kind, status, lines, octets))
-        self._changed()
+        if self._changes.watchers:
+            self._changes.bump()
 
     def _logged_in(self, user: str, at: float) -> None:
         # The user is known from the reply after which the session is in TRANSACTION.
@@ -185,7 +207,8 @@ class SessionRecorder:
     def event(self, text: str) -> None:
         at = self._clock() - self._start
         self._log.extend((self._key, at, EVENT, text, 0, 0))
-        self._changed()
+        if self._changes.watchers:
+            self._changes.bump()
 
     def unsent(self, reason: str) -> None:
         """Take back the reply recorded last: it was being written when the connection
@@ -202,7 +225,8 @@ class SessionRecorder:
             self._log = _CLOSED
             duration = self._clock() - self._start
             log.extend((self._key, duration, _END, reason, tuple(removed), 0))
-            self._changed()
+            if self._changes.watchers:
+                self._changes.bump()
 
 
 class SessionLog:
@@ -212,25 +236,23 @@ class SessionLog:
     reading and forgetting take it, so that no reader sees a forgetting half done.
     """
 
-    def __init__(self, changed: Callable[[], None] | None = None) -> None:
-        """``changed`` is called after every change, from the thread that made it."""
+    def __init__(self, changes: Changes | None = None) -> None:
+        """``changes`` is bumped after every change anyone watches for, from the
+        thread that made it (see :class:`~fakepop._changes.Changes`)."""
+        #: What waiters for a line watch; the server's is its store's.
+        self.changes = changes if changes is not None else Changes()
         self._lock = threading.Lock()
         # Every session's head, _HEAD items each, in the order they connected.
         self._heads: list[Any] = []
         # Every line of every session, _LINE items each, in the order they were said.
         self._lines: list[_Atom] = []
         self._keys = itertools.count()
-        self._changed = changed or _nothing
 
     def start_session(
         self, number: int, peer: tuple[str, int] | None, clock: Callable[[], float]
     ) -> SessionRecorder:
         """Begin the record of session ``number``; its recorder writes the rest."""
-        host, port = peer if peer is not None else (None, 0)
-        key = next(self._keys)
-        self._heads.extend((key, number, host, port, time.time()))
-        self._changed()
-        return SessionRecorder(self, key, clock)
+        return SessionRecorder(self, number, peer, clock)
 
     def take_back(self, key: int) -> None:
         """Remove the last line of the session ``key``: which the server wrote last, but
@@ -257,7 +279,7 @@ class SessionLog:
         with self._lock:
             self._heads.clear()
             self._lines.clear()
-        self._changed()
+        self.changes.bump()
 
     def pop_finished(self) -> list[SessionRecord]:
         """Forget the sessions that have ended and return them, in order."""
@@ -279,5 +301,5 @@ class SessionLog:
                 if lines[at] in kept
                 for item in lines[at : at + _LINE]
             ]
-        self._changed()
+        self.changes.bump()
         return [record for record in records.values() if record.ended_by is not None]

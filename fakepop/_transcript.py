@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import Literal
 
+from ._changes import Changes
 from ._expectations import command_difference, fail
 from ._session_log import SessionLog, SessionRecorder
 from ._session_record import SessionRecord
@@ -47,17 +48,22 @@ class Transcript:
         assert server.transcript.commands(user="alice") == ["USER alice", "PASS ****", ...]
     """
 
-    def __init__(self, changed: Callable[[], None] | None = None) -> None:
+    def __init__(self, changed: Callable[[], None] | Changes | None = None) -> None:
         """``changed`` is called after every change to the record, from the thread
-        that made it (the server passes the function that wakes its waiters)."""
-        self._log = SessionLog(changed)
+        that made it. (The server passes its store's change notifier instead, which
+        is told only while someone waits.)"""
+        if changed is None or isinstance(changed, Changes):
+            self._log = SessionLog(changed)
+        else:
+            self._log = SessionLog(Changes())
+            self._log.changes.add_waker(changed)
 
     def start_session(
         self, number: int, peer: tuple[str, int] | None, clock: Callable[[], float]
     ) -> SessionRecorder:
         """Begin the record of session ``number`` (called by the server, which numbers
         sessions for the transcript and the faults alike)."""
-        return self._log.start_session(number, peer, clock)
+        return SessionRecorder(self._log, number, peer, clock)
 
     def clear(self) -> None:
         """Forget every session recorded so far."""

@@ -258,8 +258,11 @@ def _block(
 ) -> bool:
     # Block this thread until holds() is true; False after ``timeout`` s of real time.
     deadline = time.monotonic() + timeout
-    # Each time it does not hold yet, a change must come before the deadline.
-    return all(changes.wait_past(seen, deadline) for seen in _attempts(changes, holds, serving))
+    # Each time it does not hold yet, a change must come before the deadline. Watching
+    # from before the first look, so that no change goes unannounced (see Changes).
+    with changes.watching():
+        attempts = _attempts(changes, holds, serving)
+        return all(changes.wait_past(seen, deadline) for seen in attempts)
 
 
 def wait_in_thread(
@@ -292,7 +295,7 @@ async def _wait_in_loop(
 ) -> None:
     __tracebackhide__ = True  # pytest shows the caller, not this frame
     changes = server.store._changes
-    changes.add_waker(waker.wake)
+    changes.add_waker(waker.wake)  # before the first look (see Changes)
     try:
         for seen in _attempts(changes, lambda: predicate(server), serving):
             if changes.version == seen and not await waker.wait():

@@ -133,7 +133,7 @@ def test_a_thread_waiter_gives_up_at_its_deadline() -> None:
     started = time.monotonic()
     assert not changes.wait_past(changes.version, started + EXPIRES)
     assert time.monotonic() - started >= EXPIRES
-    assert changes._watchers == 0  # a bump with nobody waiting wakes nobody
+    assert changes.watchers == 0  # a bump with nobody waiting wakes nobody
 
 
 def test_a_bump_from_another_thread_wakes_a_blocked_waiter() -> None:
@@ -157,7 +157,7 @@ def test_a_waker_is_called_on_every_bump_until_removed() -> None:
     changes.remove_waker(wake)
     changes.bump()
     assert len(calls) == 2
-    assert changes._watchers == 0
+    assert changes.watchers == 0
 
 
 STORE_CHANGES: dict[str, Callable[[MailStore], object]] = {
@@ -276,6 +276,41 @@ def test_a_change_while_the_predicate_runs_is_not_missed() -> None:
         server.wait_for(delivers_on_its_first_look, timeout=CLIENT_TIMEOUT)
         assert looks == [2, 3]
         assert time.monotonic() - started < CLIENT_TIMEOUT / 2
+
+
+def test_a_line_recorded_while_the_predicate_runs_wakes_a_waiting_thread() -> None:
+    """The recorder tells the notifier of a line only while someone watches, so a
+    waiting thread must count as watching before its first look: a line recorded
+    during that look must lead to a second look at once."""
+    with Pop3ServerThread(MAILBOXES) as server:
+        recorder = server.transcript.start_session(99, None, time.monotonic)
+        looks: list[int] = []
+
+        def records_on_its_first_look(server: Pop3ServerThread) -> bool:
+            looks.append(len(server.transcript.sessions[-1].entries))
+            if len(looks) == 1:
+                recorder.event("said while the predicate runs")
+                return False
+            return True
+
+        started = time.monotonic()
+        server.wait_for(records_on_its_first_look, timeout=CLIENT_TIMEOUT)
+        assert looks == [0, 1]
+        assert time.monotonic() - started < CLIENT_TIMEOUT / 2
+        recorder.end(EndReason.QUIT)
+
+
+def test_the_recorder_tells_the_notifier_only_while_someone_watches() -> None:
+    changes = Changes()
+    recorder = Transcript(changes).start_session(1, None, lambda: 0.0)
+    seen = changes.version
+    recorder.event("nobody waits")
+    recorder.sent(b"+OK\r\n", 0, 0)
+    assert changes.version == seen  # no call into the notifier at all
+    with changes.watching():
+        recorder.event("a thread waits")
+        assert changes.version != seen
+    assert changes.watchers == 0
 
 
 def test_an_exception_of_the_predicate_propagates() -> None:
@@ -484,6 +519,24 @@ async def test_a_trio_waiter_wakes_for_a_change_by_another_task_or_thread() -> N
             nursery.start_soon(deliver_then_add_bob)
             await server.wait_for(lambda s: len(s.store["alice"]) == 3)
             await server.wait_for(lambda s: "bob" in s.store)
+
+
+async def test_a_line_recorded_while_the_predicate_runs_wakes_a_trio_waiter() -> None:
+    async with open_pop3_server(MAILBOXES) as server:
+        recorder = server.transcript.start_session(99, None, time.monotonic)
+        looks: list[int] = []
+
+        def records_on_its_first_look(server: Pop3Server) -> bool:
+            looks.append(len(server.transcript.sessions[-1].entries))
+            if len(looks) == 1:
+                recorder.event("said while the predicate runs")
+                return False
+            return True
+
+        with trio.fail_after(CLIENT_TIMEOUT / 2):
+            await server.wait_for(records_on_its_first_look, timeout=CLIENT_TIMEOUT)
+        assert looks == [0, 1]
+        recorder.end(EndReason.QUIT)
 
 
 async def test_the_trio_server_waits_for_sessions_without_sockets() -> None:
