@@ -42,7 +42,7 @@ FULL = Scale(
     retr_rounds=150,
     list_messages=20_000,
     list_size=300,
-    list_pairs=600,
+    list_pairs=2000,
     store_messages=100_000,
     store_size=1024,
 )
