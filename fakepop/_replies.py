@@ -95,6 +95,21 @@ def status_line(indicator: bytes, text: str, ending: str = "") -> bytes:
     # "?", so an echo can never break the line or smuggle 8-bit octets into it. A text
     # too long for the line is cut and ends in "..."; ``ending`` (the APOP timestamp)
     # follows the text after a space and is never cut.
+    built = _BUILT.get(indicator)
+    if ending or built is None:
+        return _build_status_line(indicator, text, ending)
+    # Most texts come back again and again ("+OK", a size, a count): each is built
+    # once and shared, within a bounded cache (a text that echoes the client is kept
+    # too, but the cache is emptied whenever it fills up).
+    line = built.get(text)
+    if line is None:
+        if len(built) >= _BUILT_LIMIT:
+            built.clear()
+        line = built[text] = _build_status_line(indicator, text, "")
+    return line
+
+
+def _build_status_line(indicator: bytes, text: str, ending: str) -> bytes:
     if ending:
         ending = " " + _printable(ending)
     elif not text:
@@ -108,6 +123,11 @@ def status_line(indicator: bytes, text: str, ending: str = "") -> bytes:
         if len(text) > room:
             text = text[: max(room - len(_CUT), 0)] + _CUT
     return (indicator + b" " + (text + ending).encode())[: _STATUS_LIMIT - 2] + b"\r\n"
+
+
+# Status lines built so far, by indicator and text (see status_line).
+_BUILT: dict[bytes, dict[str, bytes]] = {b"+OK": {}, b"-ERR": {}}
+_BUILT_LIMIT = 1024
 
 
 def _printable(text: str) -> str:

@@ -221,3 +221,26 @@ async def test_poplib_gets_status_lines_within_512_octets() -> None:
 def test_short_lines_are_unchanged() -> None:
     """Lines that fit are sent exactly as before (RFC 1939 §3)."""
     assert lines(feed(new_session(), [LOGIN])) == LOGGED_IN
+
+
+def test_a_status_line_built_once_is_shared_and_the_cache_stays_bounded() -> None:
+    """Status lines are cached by text (a reply's wording repeats): the same text gives
+    the same line object, the rules above hold for what the cache returns, and texts
+    that echo the client cannot make the cache grow without bound."""
+    from fakepop import _replies  # noqa: PLC0415 - the cache is the module's own
+
+    assert _replies.status_line(b"+OK", "1024 octets") is _replies.status_line(
+        b"+OK", "1024 octets"
+    )
+    echoed = "no such user \u00e9" + "x" * 600
+    for _ in range(2):  # built, then from the cache: the same rules
+        line = _replies.status_line(b"-ERR", echoed)
+        assert_status_line(line)
+        assert line.startswith(b"-ERR no such user ?x")
+        assert line.endswith(b"...\r\n")
+    for number in range(3 * _replies._BUILT_LIMIT):
+        line = _replies.status_line(b"-ERR", f"unknown {number}")
+        assert line == b"-ERR unknown %d\r\n" % number
+    assert all(len(built) <= _replies._BUILT_LIMIT for built in _replies._BUILT.values())
+    greeting = _replies.status_line(b"+OK", "ready", "<1.2@host>")  # with an APOP timestamp
+    assert greeting == b"+OK ready <1.2@host>\r\n"
