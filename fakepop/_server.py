@@ -96,17 +96,20 @@ class Pop3Server(MailAssertions, ListeningWithPop3s):
         #: What every session said (stays empty with ``record_transcript=False``).
         self.transcript = Transcript(self._changes)
         self.record_transcript = record_transcript
-        # The clock of the run the sessions last ran in, and its reading function.
-        self._clock: tuple[trio.abc.Clock, Callable[[], float]] | None = None
+        # The clock of the run the sessions last ran in, read for deadlines and by the
+        # transcript (see _run_clock).
+        self._clock: tuple[trio.abc.Clock, Callable[[], float], Callable[[], float]] | None = None
         #: Exceptions raised while handling sessions, oldest first.
         self.errors: list[BaseException] = []
         self._ended = 0  # sessions ended since the start or the last reset
         self._listeners: list[socket.socket] = []
         self._pop3s_listeners: list[socket.socket] = []
-        # Every open session, from its start until its stream is closed, with the event
-        # set when it has ended.
-        self._sessions: dict[Session, trio.Event] = {}
-        self._idle = trio.Event()  # set (and replaced) when the last open session ends
+        # Every open session, from its start until its stream is closed, in order.
+        self._sessions: dict[Session, None] = {}
+        # Set (and replaced) when a session ends, and when the last open one ends: two
+        # events for the server, rather than one per session that stays alive with it.
+        self._session_ended = trio.Event()
+        self._idle = trio.Event()
         # Numbers sessions for the transcript and the faults alike; reset restarts it.
         self._numbers = itertools.count(1)
         # Set while reset() runs: connections arriving meanwhile wait for it.
@@ -143,11 +146,11 @@ class Pop3Server(MailAssertions, ListeningWithPop3s):
         (within a short grace): its client hears what happened. Connections that
         arrive meanwhile are served as usual.
         """
-        open_now = list(self._sessions.items())
-        for session, _ in open_now:
+        open_now = list(self._sessions)
+        for session in open_now:
             session.stop()
-        for _, ended in open_now:
-            await ended.wait()
+        while any(session in self._sessions for session in open_now):
+            await self._session_ended.wait()
 
     async def reset(self, mailboxes: Mapping[str, MailboxSpec] | None = None) -> None:
         """Start afresh with these mailboxes, on the same address.
@@ -357,7 +360,8 @@ class Pop3Server(MailAssertions, ListeningWithPop3s):
             await self._resetting.wait()
         with self._admission:  # no await in here: see reset_if_idle
             number = next(self._numbers)
-            recorder = self._recorder(stream, number)
+            clock, reading = self._run_clock()
+            recorder = self._recorder(stream, number, reading)
             session = Session(
                 number,
                 stream,
@@ -366,10 +370,10 @@ class Pop3Server(MailAssertions, ListeningWithPop3s):
                 faults=self.faults,
                 recorder=recorder,
                 ssl_context=self.ssl_context,
+                clock=clock,
                 idle_timer=idle_timer,
             )
-            ended = trio.Event()
-            self._sessions[session] = ended
+            self._sessions[session] = None
         self._changes.bump()
         ended_by = EndReason.SERVER_STOPPED
         try:
@@ -401,13 +405,25 @@ class Pop3Server(MailAssertions, ListeningWithPop3s):
             finally:
                 del self._sessions[session]
                 self._ended += 1
-                ended.set()
+                self._session_ended.set()
+                self._session_ended = trio.Event()
                 if not self._sessions:
                     self._idle.set()
                     self._idle = trio.Event()
                 self._changes.bump()
 
-    def _recorder(self, stream: trio.abc.Stream, number: int) -> Recorder:
+    def _run_clock(self) -> tuple[Callable[[], float], Callable[[], float]]:
+        # The run's clock as sessions read it for their deadlines, and as the transcript
+        # reads it (see _reading): made once per run and shared, as a bound method per
+        # session would be one more object per session for the garbage collector.
+        clock = trio.lowlevel.current_clock()
+        if self._clock is None or self._clock[0] is not clock:
+            self._clock = (clock, clock.current_time, _reading(clock))
+        return self._clock[1], self._clock[2]
+
+    def _recorder(
+        self, stream: trio.abc.Stream, number: int, reading: Callable[[], float]
+    ) -> Recorder:
         if not self.record_transcript:
             return _NO_RECORDER
         peer = None
@@ -417,10 +433,7 @@ class Pop3Server(MailAssertions, ListeningWithPop3s):
             with suppress(OSError):
                 host, port = stream.socket.getpeername()[:2]
                 peer = (host, port)
-        clock = trio.lowlevel.current_clock()
-        if self._clock is None or self._clock[0] is not clock:
-            self._clock = (clock, _reading(clock))  # made once per run, not per session
-        return self.transcript.start_session(number, peer, self._clock[1])
+        return self.transcript.start_session(number, peer, reading)
 
 
 def _reading(clock: trio.abc.Clock) -> Callable[[], float]:

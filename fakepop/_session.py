@@ -22,7 +22,7 @@ import math
 import socket
 import ssl
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from typing import Protocol
 
@@ -86,6 +86,7 @@ class Session:
         faults: FaultSet,
         recorder: Recorder,
         ssl_context: ssl.SSLContext | None,
+        clock: Callable[[], float],
         idle_timer: IdleTimer = SCOPE_DEADLINES,
     ) -> None:
         #: The session's number, shared by the transcript and the faults.
@@ -101,8 +102,8 @@ class Session:
         #: math.inf while a command runs and its reply is written.
         self.idle_until = math.inf
         # The run's clock (a MockClock in tests that use one), without the lookup that
-        # trio.current_time() repeats on every call.
-        self._clock = clock = trio.lowlevel.current_clock().current_time
+        # trio.current_time() repeats on every call; the server's, shared by sessions.
+        self._clock = clock
         self.protocol = Pop3Protocol(
             store,
             config,
