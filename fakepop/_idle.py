@@ -32,8 +32,11 @@ class Waiting(Protocol):
 
     #: Until when the session waits for a command; ``math.inf`` while it is busy.
     idle_until: float
-    #: The session's scope, cancelled when the wait runs out.
+    #: The session's scope, whose deadline is the wait's end with SCOPE_DEADLINES.
     scope: trio.CancelScope
+
+    def time_out(self) -> None:
+        """End the session: its wait ran out (IdleWatch)."""
 
 
 class IdleTimer(Protocol):
@@ -91,7 +94,7 @@ class IdleWatch:
                 until = session.idle_until
                 if until <= now:
                     session.idle_until = math.inf
-                    session.scope.cancel()
+                    session.time_out()
                 elif until < earliest:
                     earliest = until
             self._next_look = earliest

@@ -114,7 +114,13 @@ class Session:
         #: Everything the session does; the server cancels it to stop the session, and
         #: the autologout timer when the client has been idle too long.
         self.scope = trio.CancelScope()
+        # Set when the session is asked to end (stop(), or IdleWatch's time_out()), so
+        # that a pipelined command is not run after it: cheaper to test than
+        # scope.cancel_called, which reads the clock for a deadline only SCOPE_DEADLINES
+        # sets.
         self._stopped = False
+        self._timed_out = False
+        self._deadline_timer = idle_timer is SCOPE_DEADLINES
         # How the session ends, once its last reply is being written: from then on the
         # scope is shielded, and stopping gives that write a grace instead.
         self._last_reply: EndReason | None = None
@@ -128,6 +134,11 @@ class Session:
         else:
             grace = self._clock() + _FINAL_WRITE_GRACE
             self.scope.deadline = min(self.scope.deadline, grace)
+
+    def time_out(self) -> None:
+        """End the session at its next checkpoint: the autologout timer ran out."""
+        self._timed_out = True
+        self.scope.cancel()
 
     async def run(self, *, implicit_tls: bool = False) -> EndReason:
         """Converse until the session ends; how it ended. Raises what went wrong
@@ -170,7 +181,9 @@ class Session:
                 waiting = True
                 protocol.receive_data(await self.stream.receive_some(_RECEIVE_SIZE))
                 continue
-            if self.scope.cancel_called:
+            if self._stopped or self._timed_out or (
+                self._deadline_timer and self.scope.cancel_called
+            ):
                 # Stopped (or idle too long): pipelined commands already received are
                 # not executed.
                 return self._cancelled()

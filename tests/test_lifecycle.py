@@ -104,6 +104,27 @@ async def test_a_stopped_session_runs_no_pipelined_command() -> None:
     assert record.removed == ()
 
 
+async def test_a_timed_out_session_runs_no_pipelined_command() -> None:
+    """Nor when the autologout timer (RFC 1939 §3) ended the session: the server's
+    timer task calls time_out(), and commands already received are never executed."""
+    server = Pop3Server(ONE)
+    server_end, client_end = trio.testing.memory_stream_pair()
+    client = TrioPop3Client(client_end)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.handle_stream, server_end)
+        assert (await client.line()).startswith(b"+OK")
+        for line in ("USER alice", "PASS secret"):
+            assert (await client.command(line)).startswith(b"+OK")
+        (session,) = server._sessions
+        session.time_out()  # as the timer task does, before the session reads on
+        await client_end.send_all(b"DELE 1\r\nQUIT\r\n")
+        await server.wait_idle()
+    assert server.store["alice"].uids == ["uid000001", "uid000002"]
+    (record,) = server.transcript.sessions
+    assert record.ended_by is EndReason.TIMEOUT
+    assert record.removed == ()
+
+
 # -- reset() under load ------------------------------------------------------------------
 @pytest.fixture
 def busy_server() -> Iterator[Pop3ServerThread]:
