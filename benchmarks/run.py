@@ -1,6 +1,6 @@
 """Run every benchmark against fakepop and the bare Trio floor; print a markdown table.
 
-    python benchmarks/run.py            # the full run (about half a minute)
+    python benchmarks/run.py            # the full run (under two minutes)
     python benchmarks/run.py --quick    # every workload, tiny, in a few seconds (CI)
 
 Each server runs in its own process (see server_process.py) and reports its own CPU
