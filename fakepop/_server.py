@@ -453,7 +453,7 @@ def _ignore(*args: object, **kwargs: object) -> None:
 
 class _NoRecorder:
     # Stands in for a SessionRecorder when the server keeps no transcript.
-    command = exchange = reply = sent = event = unsent = end = staticmethod(_ignore)
+    command = exchange = reply = event = unsent = end = staticmethod(_ignore)
 
 
 _NO_RECORDER = _NoRecorder()

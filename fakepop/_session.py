@@ -59,14 +59,6 @@ class Recorder(Protocol):
         self, command: Command, reply: Reply, state: State | None, user: str | None
     ) -> None: ...
     def reply(self, reply: Reply, state: State | None = None, user: str | None = None) -> None: ...
-    def sent(
-        self,
-        status: bytes,
-        lines: int,
-        octets: int,
-        state: State | None = None,
-        user: str | None = None,
-    ) -> None: ...
     def event(self, text: str) -> None: ...
     def unsent(self, reason: str) -> None: ...
     def end(self, reason: EndReason, removed: Sequence[str] = ()) -> None: ...
@@ -355,7 +347,9 @@ class Session:
         else:
             lines = payload.count(b"\n") - (1 if payload.endswith(b"\n.\r\n") else 0)
             lines -= 1 if payload == b".\r\n" else 0
-        self.recorder.sent(octets[:end], max(lines, 0), len(payload), entered, user)
+        # As it went over the wire: the status line as sent, the payload that followed.
+        written = Reply(octets[:end], payload or None, lines=max(lines, 0))
+        self.recorder.reply(written, entered, user)
         return True
 
     # -- faults at connection, command and login ----------------------------------------

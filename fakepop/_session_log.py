@@ -164,10 +164,11 @@ class SessionRecorder:
             self._changes.bump()
 
     def reply(self, reply: Reply, state: State | None = None, user: str | None = None) -> None:
-        """Record a reply that was written whole; ``state`` if the session entered it by
+        """Record a reply that was written whole: its status line (with its line end),
+        and the lines and octets of its payload; ``state`` if the session entered it by
         this command, and ``user`` once someone has logged in."""
-        # The status line and sizes only: a payload is never kept. What sent() does,
-        # without a second call: this records every greeting and every last reply.
+        # The status line and sizes only: a payload is never kept. A reply a fault
+        # changed is recorded as it went over the wire (Session._record_written).
         at = self._clock() - self._start
         octets = 0 if reply.payload is None else len(reply.payload)
         kind = SERVER
@@ -176,26 +177,6 @@ class SessionRecorder:
             if user is not None and self._user is None:
                 self._logged_in(user, at)
         self._log.extend((self._key, at, kind, reply.status, reply.lines, octets))
-        if self._changes.watchers:
-            self._changes.bump()
-
-    def sent(
-        self,
-        status: bytes,
-        lines: int,
-        octets: int,
-        state: State | None = None,
-        user: str | None = None,
-    ) -> None:
-        """Record a reply as it went over the wire: its status line (with its line end),
-        and the lines and octets of the payload that followed it."""
-        at = self._clock() - self._start
-        kind = SERVER
-        if state is not None:
-            kind = SERVER_THEN[state]
-            if user is not None and self._user is None:
-                self._logged_in(user, at)
-        self._log.extend((self._key, at, kind, status, lines, octets))
         if self._changes.watchers:
             self._changes.bump()
 

@@ -30,6 +30,7 @@ from fakepop import (
     MailStore,
     Pop3Server,
     Pop3ServerThread,
+    Reply,
     Transcript,
     UsageError,
     WaitTimeout,
@@ -202,7 +203,7 @@ def test_every_line_of_the_transcript_and_its_clearing_call_changed() -> None:
     recorder = transcript.start_session(1, None, lambda: 0.0)
     assert len(calls) == 1
     recorder.event("something worth knowing")
-    recorder.sent(b"+OK\r\n", 0, 0)
+    recorder.reply(Reply(b"+OK\r\n"))
     recorder.unsent("client gone")
     recorder.end(EndReason.QUIT)
     transcript.clear()
@@ -305,7 +306,7 @@ def test_the_recorder_tells_the_notifier_only_while_someone_watches() -> None:
     recorder = Transcript(changes).start_session(1, None, lambda: 0.0)
     seen = changes.version
     recorder.event("nobody waits")
-    recorder.sent(b"+OK\r\n", 0, 0)
+    recorder.reply(Reply(b"+OK\r\n"))
     assert changes.version == seen  # no call into the notifier at all
     with changes.watching():
         recorder.event("a thread waits")
