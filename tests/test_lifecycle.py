@@ -10,13 +10,14 @@ from __future__ import annotations
 import socket
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import trio
 import trio.testing
 
 from fakepop import EndReason, Pop3Server, Pop3ServerThread, ServerError, faults, open_pop3_server
+from fakepop._session import Session
 from tests.clients import CLIENT_TIMEOUT, RawPop3
 from tests.sansio import M1, M2, checklist_store
 from tests.test_thread import _Broken, _Crash, break_command
@@ -84,8 +85,18 @@ def test_stop_racing_quit_either_deletes_and_says_ok_or_deletes_nothing() -> Non
         assert not server.store["alice"].locked
 
 
-async def test_a_stopped_session_runs_no_pipelined_command() -> None:
-    """Commands already received when the server stops are never executed."""
+@pytest.mark.parametrize(
+    ("end", "ended_by"),
+    [
+        (Session.stop, EndReason.SERVER_STOPPED),
+        # The autologout timer (RFC 1939 §3): the server's timer task calls time_out().
+        (Session.time_out, EndReason.TIMEOUT),
+    ],
+)
+async def test_a_session_asked_to_end_runs_no_pipelined_command(
+    end: Callable[[Session], None], ended_by: EndReason
+) -> None:
+    """Commands already received when the session is asked to end are never executed."""
     server = Pop3Server(ONE)
     server_end, client_end = trio.testing.memory_stream_pair()
     client = TrioPop3Client(client_end)
@@ -95,33 +106,12 @@ async def test_a_stopped_session_runs_no_pipelined_command() -> None:
         for line in ("USER alice", "PASS secret"):
             assert (await client.command(line)).startswith(b"+OK")
         (session,) = server._sessions
-        session.stop()  # requested before the session reads what follows
+        end(session)  # asked before the session reads what follows
         await client_end.send_all(b"DELE 1\r\nQUIT\r\n")
         await server.wait_idle()
     assert server.store["alice"].uids == ["uid000001", "uid000002"]
     (record,) = server.transcript.sessions
-    assert record.ended_by is EndReason.SERVER_STOPPED
-    assert record.removed == ()
-
-
-async def test_a_timed_out_session_runs_no_pipelined_command() -> None:
-    """Nor when the autologout timer (RFC 1939 §3) ended the session: the server's
-    timer task calls time_out(), and commands already received are never executed."""
-    server = Pop3Server(ONE)
-    server_end, client_end = trio.testing.memory_stream_pair()
-    client = TrioPop3Client(client_end)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(server.handle_stream, server_end)
-        assert (await client.line()).startswith(b"+OK")
-        for line in ("USER alice", "PASS secret"):
-            assert (await client.command(line)).startswith(b"+OK")
-        (session,) = server._sessions
-        session.time_out()  # as the timer task does, before the session reads on
-        await client_end.send_all(b"DELE 1\r\nQUIT\r\n")
-        await server.wait_idle()
-    assert server.store["alice"].uids == ["uid000001", "uid000002"]
-    (record,) = server.transcript.sessions
-    assert record.ended_by is EndReason.TIMEOUT
+    assert record.ended_by is ended_by
     assert record.removed == ()
 
 

@@ -37,6 +37,7 @@ from fakepop import (
     open_pop3_server,
 )
 from fakepop._changes import Changes
+from fakepop._session_log import SessionRecorder
 from fakepop._waiting import DEFAULT_TIMEOUT, sessions_ended
 from tests.clients import CLIENT_TIMEOUT
 from tests.trio_client import TrioPop3Client
@@ -279,6 +280,23 @@ def test_a_change_while_the_predicate_runs_is_not_missed() -> None:
         assert time.monotonic() - started < CLIENT_TIMEOUT / 2
 
 
+def records_on_its_first_look(
+    recorder: SessionRecorder, looks: list[int]
+) -> Callable[[Pop3Server | Pop3ServerThread], bool]:
+    """A predicate that records a line in the server's transcript during its first
+    look (so that look cannot see it), and holds at the next; ``looks`` gets the
+    number of entries each look saw."""
+
+    def predicate(server: Pop3Server | Pop3ServerThread) -> bool:
+        looks.append(len(server.transcript.sessions[-1].entries))
+        if len(looks) == 1:
+            recorder.event("said while the predicate runs")
+            return False
+        return True
+
+    return predicate
+
+
 def test_a_line_recorded_while_the_predicate_runs_wakes_a_waiting_thread() -> None:
     """The recorder tells the notifier of a line only while someone watches, so a
     waiting thread must count as watching before its first look: a line recorded
@@ -286,16 +304,8 @@ def test_a_line_recorded_while_the_predicate_runs_wakes_a_waiting_thread() -> No
     with Pop3ServerThread(MAILBOXES) as server:
         recorder = server.transcript.start_session(99, None, time.monotonic)
         looks: list[int] = []
-
-        def records_on_its_first_look(server: Pop3ServerThread) -> bool:
-            looks.append(len(server.transcript.sessions[-1].entries))
-            if len(looks) == 1:
-                recorder.event("said while the predicate runs")
-                return False
-            return True
-
         started = time.monotonic()
-        server.wait_for(records_on_its_first_look, timeout=CLIENT_TIMEOUT)
+        server.wait_for(records_on_its_first_look(recorder, looks), timeout=CLIENT_TIMEOUT)
         assert looks == [0, 1]
         assert time.monotonic() - started < CLIENT_TIMEOUT / 2
         recorder.end(EndReason.QUIT)
@@ -526,16 +536,9 @@ async def test_a_line_recorded_while_the_predicate_runs_wakes_a_trio_waiter() ->
     async with open_pop3_server(MAILBOXES) as server:
         recorder = server.transcript.start_session(99, None, time.monotonic)
         looks: list[int] = []
-
-        def records_on_its_first_look(server: Pop3Server) -> bool:
-            looks.append(len(server.transcript.sessions[-1].entries))
-            if len(looks) == 1:
-                recorder.event("said while the predicate runs")
-                return False
-            return True
-
         with trio.fail_after(CLIENT_TIMEOUT / 2):
-            await server.wait_for(records_on_its_first_look, timeout=CLIENT_TIMEOUT)
+            predicate = records_on_its_first_look(recorder, looks)
+            await server.wait_for(predicate, timeout=CLIENT_TIMEOUT)
         assert looks == [0, 1]
         recorder.end(EndReason.QUIT)
 
