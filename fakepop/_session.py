@@ -143,6 +143,13 @@ class Session:
             return self._last_reply  # stopped, and the grace ran out: the reply is unsent
         return self._cancelled()
 
+    def _asked_to_end(self) -> bool:
+        # stop() or time_out() was called, or the scope's deadline (the timer, with
+        # SCOPE_DEADLINES) has passed.
+        return self._stopped or self._timed_out or (
+            self._deadline_timer and self.scope.cancel_called
+        )
+
     def _cancelled(self) -> EndReason:
         # Why the session's scope was cancelled: stop(), or the autologout timer
         # (which must not have fired only because an autojumping clock jumped).
@@ -173,9 +180,7 @@ class Session:
                 waiting = True
                 protocol.receive_data(await self.stream.receive_some(_RECEIVE_SIZE))
                 continue
-            if self._stopped or self._timed_out or (
-                self._deadline_timer and self.scope.cancel_called
-            ):
+            if self._asked_to_end():
                 # Stopped (or idle too long): pipelined commands already received are
                 # not executed.
                 return self._cancelled()
@@ -200,8 +205,11 @@ class Session:
             self.recorder.command(command)  # the command that broke the server
             raise
         if reply.delay or reply.close or reply.starttls or reply.followed_by:
-            self.recorder.command(command)
-            return await self._answer(command, reply, state, instead=False)
+            if reply.delay:
+                self.recorder.command(command)  # in the transcript while the reply waits
+            return await self._answer(
+                command, reply, state, instead=False, recorded=bool(reply.delay)
+            )
         # Most replies: nothing can fire at them, nothing waits before them, and the
         # session goes on. The command and its reply are recorded in one go as the
         # write starts (the reply taken back if the write does not finish).
@@ -216,14 +224,17 @@ class Session:
         if isinstance(outcome, EndReason):
             return outcome
         if outcome is None:
-            return await self._answer(command, self.protocol.handle(command), state, instead=False)
-        return await self._answer(command, outcome, state, instead=True)
+            reply = self.protocol.handle(command)
+            return await self._answer(command, reply, state, instead=False, recorded=True)
+        return await self._answer(command, outcome, state, instead=True, recorded=True)
 
     async def _answer(
-        self, command: Command, reply: Reply, state: State, *, instead: bool
+        self, command: Command, reply: Reply, state: State, *, instead: bool, recorded: bool
     ) -> EndReason | None:
         # Write the reply (and a notice after it), after any delay it asks for; how the
-        # session ended, if it did. ``instead``: a fault's reply, not the command's.
+        # session ended, if it did. ``instead``: a fault's reply, not the command's;
+        # ``recorded``: the command is in the transcript already (else it goes in with
+        # its reply).
         protocol = self.protocol
         entered = None if protocol.state is state else protocol.state
         if reply.delay:
@@ -238,7 +249,7 @@ class Session:
             ending = EndReason.FAULT if instead else hung_up
         if reply.close:
             self._last_reply = ending
-        if await self.write(reply, command, entered):
+        if await self.write(reply, command, entered, command_recorded=recorded):
             return EndReason.FAULT
         if reply.followed_by is not None:
             if reply.followed_by.close:
@@ -253,16 +264,22 @@ class Session:
 
     # -- writing replies --------------------------------------------------------------
     async def write(
-        self, reply: Reply, command: Command | None, entered: State | None = None
+        self,
+        reply: Reply,
+        command: Command | None,
+        entered: State | None = None,
+        *,
+        command_recorded: bool = True,
     ) -> bool:
         """Send a reply, shaped or broken by the faults that fire at it, and record it
         as written; True if a fault ended the connection. ``entered``: the state the
-        command led to, if it changed."""
-        if reply.close and self.scope.cancel_called:
+        command led to, if it changed; without ``command_recorded``, the command is
+        recorded with its reply (or before the faults that fire at it)."""
+        if reply.close and self._asked_to_end():
             # The last reply, but stopping already: no more than the grace.
             grace = self._clock() + _FINAL_WRITE_GRACE
             with trio.CancelScope(shield=True, deadline=grace):
-                return await self._write(reply, command, entered)
+                return await self._write(reply, command, entered, command_recorded)
             return False  # the grace ran out: the client did not take the reply
         if reply.close:
             # The session's last reply: what it reports has happened (QUIT's UPDATE).
@@ -270,19 +287,31 @@ class Session:
             # of its own; stop() then gives the write a grace (and run() says how the
             # session ended if it runs out).
             self.scope.shield = True
-        return await self._write(reply, command, entered)
+        return await self._write(reply, command, entered, command_recorded)
 
-    async def _write(self, reply: Reply, command: Command | None, entered: State | None) -> bool:
+    async def _write(
+        self,
+        reply: Reply,
+        command: Command | None,
+        entered: State | None,
+        command_recorded: bool,
+    ) -> bool:
         fired = []
         context = None
         if self._faults:
+            if not command_recorded and command is not None:
+                self.recorder.command(command)  # before whatever the faults do or raise
+                command_recorded = True
             context = context_for(self.number, self.protocol, command)
             fired = list(fire(self._faults, Stage.REPLY, context))
         user = self.protocol.user
         if not fired:
             # Recorded as the write starts, so a client that has read the reply finds
             # it in the transcript; taken back if the write does not finish.
-            self.recorder.reply(reply, entered, user)
+            if command_recorded or command is None:
+                self.recorder.reply(reply, entered, user)
+            else:
+                self.recorder.exchange(command, reply, entered, user)
             await self._send_recorded(reply)
             return False
         assert context is not None
