@@ -24,7 +24,7 @@ from ._cassette import Cassette, CassetteEntry, CassetteSession, read_cassette
 from ._cassette_rules import redact_client_line
 from ._listening import ListeningWithPop3s
 from ._session import close_stream
-from ._tcp import TcpStream, close_sockets, listen_tcp, serve_tcp_sockets
+from ._tcp import TcpStream, accept_connections, close_sockets, listen_tcp
 from .errors import ConfigError, ExpectationError
 
 __all__ = ["CassetteServer"]
@@ -75,9 +75,9 @@ class CassetteServer(ListeningWithPop3s):
             if pop3s_port is not None:
                 self._pop3s_listeners = await listen_tcp(pop3s_port, host=host)
             async with trio.open_nursery() as nursery:
-                await nursery.start(serve_tcp_sockets, self._plain, self._listeners)
-                if self._pop3s_listeners:
-                    await nursery.start(serve_tcp_sockets, self._pop3s, self._pop3s_listeners)
+                # The sockets listen already: connections wait for the accepting tasks.
+                accept_connections(nursery, self._plain, self._listeners)
+                accept_connections(nursery, self._pop3s, self._pop3s_listeners)
                 task_status.started()
         finally:
             close_sockets(self._listeners + self._pop3s_listeners)
