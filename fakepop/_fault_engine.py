@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from ._fault_types import (
     Action,
@@ -31,7 +32,15 @@ from ._protocol import Pop3Protocol
 from ._replies import Command, Reply, multiline, ok
 from .faults import ArmedFault, FaultSet
 
-__all__ = ["Fired", "ReplyPlan", "answer_reply", "context_for", "fire", "plan_reply"]
+__all__ = [
+    "Fired",
+    "LoginFaults",
+    "ReplyPlan",
+    "answer_reply",
+    "context_for",
+    "fire",
+    "plan_reply",
+]
 
 
 # -- which faults fire ------------------------------------------------------------------
@@ -200,3 +209,32 @@ def plan_reply(reply: Reply, fired: list[Fired], context: FaultContext) -> Reply
         # A tenth of a second's worth per write under a bandwidth limit.
         chunk = max(1, int(bytes_per_second / 10))
     return ReplyPlan(octets, delay, chunk, pause, bytes_per_second, close)
+
+
+class _Events(Protocol):
+    # What the login gate records: the faults that fire (a session's recorder).
+    def event(self, text: str) -> None: ...
+
+
+class LoginFaults:
+    """The protocol's login gate: the faults that fire at a login whose credentials
+    were right. Not a method of the Session, which keeps the protocol: the protocol
+    keeping the Session in turn would make every session a reference cycle, freed only
+    by the cyclic garbage collector."""
+
+    __slots__ = ("_faults", "_number", "_recorder")
+
+    def __init__(self, faults: FaultSet, number: int, recorder: _Events) -> None:
+        self._faults = faults
+        self._number = number
+        self._recorder = recorder
+
+    def __call__(self, user: str, method: str, command: Command) -> tuple[str, str | None] | None:
+        if not self._faults:
+            return None
+        context = FaultContext(self._number, user, command, method)
+        for fired in fire(self._faults, Stage.LOGIN, context):
+            self._recorder.event(f"fault: {fired.armed.fault}")
+            if fired.refusal is not None:
+                return fired.refusal
+        return None

@@ -27,7 +27,7 @@ import trio
 from ._cassette import CassetteEntry, CassetteWriter
 from ._cassette_rules import BODY_MODES, BodyMode, Conversation, line_content, redact_body_line
 from ._listening import Listening
-from ._session import close_stream
+from ._stream_io import close_stream
 from ._tcp import TcpStream, close_sockets, listen_tcp, serve_tcp_sockets
 from ._tls import TlsCertificates
 from .errors import ConfigError, UsageError

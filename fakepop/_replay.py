@@ -23,7 +23,7 @@ import trio
 from ._cassette import Cassette, CassetteEntry, CassetteSession, read_cassette
 from ._cassette_rules import redact_client_line
 from ._listening import ListeningWithPop3s
-from ._session import close_stream
+from ._stream_io import close_stream
 from ._tcp import TcpStream, accept_connections, close_sockets, listen_tcp
 from .errors import ConfigError, ExpectationError
 

@@ -27,9 +27,10 @@ from ._expectations import MailAssertions
 from ._idle import SCOPE_DEADLINES, IdleTimer, IdleWatch
 from ._listening import ListeningWithPop3s
 from ._replies import Reply
-from ._session import Recorder, Session, close_stream, send_reply
+from ._session import Recorder, Session
 from ._session_record import EndReason
 from ._store import MailboxSpec, MailStore
+from ._stream_io import close_stream, send_reply
 from ._tcp import TcpStream, accept_connections, close_sockets, listen_tcp
 from ._transcript import Transcript
 from ._waiting import (

@@ -19,35 +19,28 @@ and closes), and records what happened. Two rules hold here, in one place:
 from __future__ import annotations
 
 import math
-import socket
 import ssl
-import struct
 from collections.abc import Callable, Sequence
-from contextlib import suppress
 from typing import Protocol
 
 import trio
 
 from ._config import ServerConfig
-from ._fault_engine import ReplyPlan, context_for, fire, plan_reply
-from ._fault_types import Close, Delay, FaultContext, Stage, Stall
+from ._fault_engine import LoginFaults, ReplyPlan, context_for, fire, plan_reply
+from ._fault_types import Close, Delay, Stage, Stall
 from ._idle import SCOPE_DEADLINES, IdleTimer
 from ._protocol import Pop3Protocol
 from ._replies import Command, Reply
 from ._session_record import EndReason
 from ._state import State
 from ._store import MailStore
-from ._tcp import TcpStream
+from ._stream_io import prepare_close, send_reply
 from ._virtual_time import check_timer
 from .faults import FaultSet
 
-__all__ = ["Recorder", "Session", "close_stream"]
+__all__ = ["Recorder", "Session"]
 
 _RECEIVE_SIZE = 16384
-# Replies shorter than this go out in one write with their status line; longer
-# payloads are sent as they are stored, without copying them to prepend the status:
-# gathered with it in one system call on a socket, after it on other streams.
-_COALESCE_LIMIT = 65536
 # How long a session's last reply may still take once the server is stopping.
 _FINAL_WRITE_GRACE = 1.0
 
@@ -101,7 +94,7 @@ class Session:
             config,
             clock=clock,
             tls_available=ssl_context is not None,
-            login_gate=_LoginFaults(faults, number, recorder),
+            login_gate=LoginFaults(faults, number, recorder),
         )
         #: Everything the session does; the server cancels it to stop the session, and
         #: the autologout timer when the client has been idle too long.
@@ -447,70 +440,3 @@ class Session:
             f"TLS started: {tls.version()} {cipher[0] if cipher else ''}".rstrip()
         )
         return True
-
-
-class _LoginFaults:
-    """The protocol's login gate: the faults that fire at a login whose credentials
-    were right. Not a method of the Session, which keeps the protocol: the protocol
-    keeping the Session in turn would make every session a reference cycle, freed only
-    by the cyclic garbage collector."""
-
-    __slots__ = ("_faults", "_number", "_recorder")
-
-    def __init__(self, faults: FaultSet, number: int, recorder: Recorder) -> None:
-        self._faults = faults
-        self._number = number
-        self._recorder = recorder
-
-    def __call__(self, user: str, method: str, command: Command) -> tuple[str, str | None] | None:
-        if not self._faults:
-            return None
-        context = FaultContext(self._number, user, command, method)
-        for fired in fire(self._faults, Stage.LOGIN, context):
-            self._recorder.event(f"fault: {fired.armed.fault}")
-            if fired.refusal is not None:
-                return fired.refusal
-        return None
-
-
-async def send_reply(stream: trio.abc.Stream, reply: Reply) -> None:
-    """Write a reply whole."""
-    payload = reply.payload
-    if payload is None:
-        await stream.send_all(reply.status)
-    elif len(payload) < _COALESCE_LIMIT:
-        await stream.send_all(reply.status + payload)
-    elif isinstance(stream, TcpStream):
-        await stream.send_parts(reply.status, payload)
-    else:
-        await stream.send_all(reply.status)
-        await stream.send_all(payload)
-
-
-async def close_stream(stream: trio.abc.Stream) -> None:
-    """Close a session's stream, even when cancelled."""
-    if isinstance(stream, TcpStream):
-        stream.close()  # at once, even when cancelled, and without yielding
-    elif isinstance(stream, trio.SocketStream):
-        # Closes the socket at once, even when cancelled; cheaper than
-        # aclose_forcefully, which raises and catches a Cancelled every time.
-        await stream.aclose()
-    elif isinstance(stream, trio.SSLStream):
-        # RFC 8314 section 3.4: send a TLS close alert first, if the peer lets us.
-        with trio.move_on_after(1), suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-            await stream.aclose()
-        await close_stream(stream.transport_stream)
-    else:
-        await trio.aclose_forcefully(stream)
-
-
-def prepare_close(stream: trio.abc.Stream, *, reset: bool) -> None:
-    """Make the coming close send an RST instead of a FIN, for ``reset``."""
-    # SO_LINGER on, with a zero timeout.
-    if isinstance(stream, trio.SSLStream):
-        stream = stream.transport_stream
-    if reset and isinstance(stream, TcpStream):
-        stream.reset_on_close()
-    elif reset and isinstance(stream, trio.SocketStream):
-        with suppress(OSError):
-            stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
