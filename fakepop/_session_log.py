@@ -150,11 +150,7 @@ class SessionRecorder:
         :meth:`command` and then :meth:`reply` record, at one instant."""
         at = self._clock() - self._start
         octets = 0 if reply.payload is None else len(reply.payload)
-        kind = SERVER
-        if state is not None:
-            kind = SERVER_THEN[state]
-            if user is not None and self._user is None:
-                self._logged_in(user, at)
+        kind = SERVER if state is None else self._entered(state, user, at)
         key = self._key
         # Two lines in one tuple: the client's, then the reply's.
         both = (key, at, CLIENT, command.line, command.sasl_response, command.problem,
@@ -171,19 +167,18 @@ class SessionRecorder:
         # changed is recorded as it went over the wire (Session._record_written).
         at = self._clock() - self._start
         octets = 0 if reply.payload is None else len(reply.payload)
-        kind = SERVER
-        if state is not None:
-            kind = SERVER_THEN[state]
-            if user is not None and self._user is None:
-                self._logged_in(user, at)
+        kind = SERVER if state is None else self._entered(state, user, at)
         self._log.extend((self._key, at, kind, reply.status, reply.lines, octets))
         if self._changes.watchers:
             self._changes.bump()
 
-    def _logged_in(self, user: str, at: float) -> None:
-        # The user is known from the reply after which the session is in TRANSACTION.
-        self._user = user
-        self._log.extend((self._key, at, _USER, user, 0, 0))
+    def _entered(self, state: State, user: str | None, at: float) -> str:
+        # The kind of a reply after which the session is in ``state``; the user is
+        # known from the first such reply that has one (entering TRANSACTION).
+        if user is not None and self._user is None:
+            self._user = user
+            self._log.extend((self._key, at, _USER, user, 0, 0))
+        return SERVER_THEN[state]
 
     def event(self, text: str) -> None:
         at = self._clock() - self._start
