@@ -82,7 +82,7 @@ def test_replace_and_wrong_calls_behave_as_before() -> None:
         "x: int = dataclasses.field(default=1, init=False)",
         "x: dataclasses.InitVar[int] = 0",
         "self: int = 0",
-        "_stored: int = 0",
+        "_set: int = 0",
     ],
 )
 def test_fields_it_cannot_reproduce_are_refused(body: str) -> None:
