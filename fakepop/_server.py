@@ -15,7 +15,6 @@ import socket
 import ssl
 import sys
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, NoReturn, TypedDict
@@ -28,6 +27,7 @@ from ._idle import SCOPE_DEADLINES, IdleTimer, IdleWatch
 from ._listening import ListeningWithPop3s
 from ._replies import Reply
 from ._session import Recorder, Session
+from ._session_log import NO_RECORDER, clock_reading
 from ._session_record import EndReason
 from ._store import MailboxSpec, MailStore
 from ._stream_io import close_stream, send_reply
@@ -415,18 +415,18 @@ class Pop3Server(MailAssertions, ListeningWithPop3s):
 
     def _run_clock(self) -> tuple[Callable[[], float], Callable[[], float]]:
         # The run's clock as sessions read it for their deadlines, and as the transcript
-        # reads it (see _reading): made once per run and shared, as a bound method per
+        # reads it (see clock_reading): made once per run and shared, as a bound method per
         # session would be one more object per session for the garbage collector.
         clock = trio.lowlevel.current_clock()
         if self._clock is None or self._clock[0] is not clock:
-            self._clock = (clock, clock.current_time, _reading(clock))
+            self._clock = (clock, clock.current_time, clock_reading(clock))
         return self._clock[1], self._clock[2]
 
     def _recorder(
         self, stream: trio.abc.Stream, number: int, reading: Callable[[], float]
     ) -> Recorder:
         if not self.record_transcript:
-            return _NO_RECORDER
+            return NO_RECORDER
         peer = None
         if isinstance(stream, TcpStream):
             peer = stream.peer
@@ -435,29 +435,6 @@ class Pop3Server(MailAssertions, ListeningWithPop3s):
                 host, port = stream.socket.getpeername()[:2]
                 peer = (host, port)
         return self.transcript.start_session(number, peer, reading)
-
-
-def _reading(clock: trio.abc.Clock) -> Callable[[], float]:
-    # What the transcript reads the time of each line with. Trio's own clock is
-    # perf_counter() plus a fixed offset, and the transcript keeps only differences, so
-    # it reads perf_counter itself: no Python call per line. Any other clock (MockClock)
-    # is read as it is.
-    kind = type(clock)
-    if kind.__name__ == "SystemClock" and kind.__module__.startswith("trio."):
-        return time.perf_counter
-    return clock.current_time
-
-
-def _ignore(*args: object, **kwargs: object) -> None:
-    """Records nothing."""
-
-
-class _NoRecorder:
-    # Stands in for a SessionRecorder when the server keeps no transcript.
-    command = exchange = reply = event = unsent = end = staticmethod(_ignore)
-
-
-_NO_RECORDER = _NoRecorder()
 
 
 class ServerOptions(TypedDict, total=False):

@@ -25,7 +25,7 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ._changes import Changes
 from ._replies import Command, Reply
@@ -33,7 +33,10 @@ from ._session_record import CLIENT, EVENT, SERVER, SERVER_THEN, EndReason, Sess
 from ._state import State
 from .errors import UsageError
 
-__all__ = ["SessionLog", "SessionRecorder"]
+if TYPE_CHECKING:
+    import trio
+
+__all__ = ["NO_RECORDER", "SessionLog", "SessionRecorder", "clock_reading"]
 
 
 # How the log keeps its sessions: two flat lists of strings, bytes, numbers and
@@ -279,3 +282,27 @@ class SessionLog:
             ]
         self.changes.bump()
         return [record for record in records.values() if record.ended_by is not None]
+
+
+def clock_reading(clock: trio.abc.Clock) -> Callable[[], float]:
+    """What a recorder reads the time of each line with, for a Trio run's ``clock``.
+    Trio's own clock is perf_counter() plus a fixed offset, and the log keeps only
+    differences, so the recorder reads perf_counter itself: no Python call per line.
+    Any other clock (MockClock) is read as it is."""
+    kind = type(clock)
+    if kind.__name__ == "SystemClock" and kind.__module__.startswith("trio."):
+        return time.perf_counter
+    return clock.current_time
+
+
+def _ignore(*args: object, **kwargs: object) -> None:
+    """Records nothing."""
+
+
+class _NoRecorder:
+    # Stands in for a SessionRecorder when the server keeps no transcript.
+    command = exchange = reply = event = unsent = end = staticmethod(_ignore)
+
+
+#: The recorder of a server that keeps no transcript: every call records nothing.
+NO_RECORDER = _NoRecorder()
