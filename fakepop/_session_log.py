@@ -227,12 +227,6 @@ class SessionLog:
         self._lines: list[_Atom] = []
         self._keys = itertools.count()
 
-    def start_session(
-        self, number: int, peer: tuple[str, int] | None, clock: Callable[[], float]
-    ) -> SessionRecorder:
-        """Begin the record of session ``number``; its recorder writes the rest."""
-        return SessionRecorder(self, number, peer, clock)
-
     def take_back(self, key: int) -> None:
         """Remove the last line of the session ``key``: which the server wrote last, but
         other sessions' lines may follow it now."""
