@@ -43,22 +43,29 @@ __all__ = ["NO_RECORDER", "SessionLog", "SessionRecorder", "clock_reading"]
 # None, which only grow (and shrink when sessions are forgotten), so that recording
 # makes no object per session or per line that outlives the recorder.
 #
-# A session's head, written when it starts: (key, id, peer host, peer port, started).
-_HEAD = 5
+# A session's head, written when it starts: (key, id, peer host, peer port, started,
+# start), where ``started`` is the wall-clock time of the connection and ``start`` the
+# recorder's clock then. Every line's ``at`` is a reading of that clock, as the clock
+# returned it: the record's times, seconds since the session started, are worked out
+# when it is read.
+_HEAD = 6
 # A line: (key, at, kind, what, lines, octets), where ``kind`` is an EntryKind value
 # (a str) and ``what`` a state's name or an event (str), or a reply's status line
 # (bytes); ``lines`` and ``octets`` are the payload's, as Entry has them. A client's
 # line is (key, at, "C", the line as sent, Command.sasl_response, Command.problem):
 # which part of it is secret is worked out when it is read, by the one rule that masks
 # it (fakepop._masking), not at every command. A reply after which the session changed
-# state has the kind "S>state" (see SERVER_THEN). Two lines are not entries: who
-# logged in, (key, at, "user", user, 0, 0), and how the session ended, (key, duration,
-# "end", EndReason, removed UIDs, 0). A SessionRecord keeps its entries' lines without
-# the key (fakepop._session_record.Raw).
+# state has the kind "S>state" (see SERVER_THEN). Most commands and their replies,
+# those without a payload, a SASL response or a problem, are one line, an exchange:
+# (key, at, "X" + the reply's kind, the command's line, the reply's status line, 0).
+# Two lines are not entries: who logged in, (key, at, "user", user, 0, 0), and how the
+# session ended, (key, at, "end", EndReason, removed UIDs, 0). A SessionRecord keeps
+# its entries' lines without the key (fakepop._session_record.Raw).
 _LINE = 6
 # An item of a head or a line.
 _Atom = float | str | bytes | int | None | EndReason | tuple[str, ...]
-_USER, _END = "user", "end"
+_USER, _END, _EXCHANGE = "user", "end", "X"
+_EXCHANGE_THEN = {state: _EXCHANGE + kind for state, kind in SERVER_THEN.items()}
 
 
 def _read(log: list[_Atom], heads: list[Any]) -> dict[int, SessionRecord]:
@@ -68,22 +75,27 @@ def _read(log: list[_Atom], heads: list[Any]) -> dict[int, SessionRecord]:
     records = {
         heads[at]: SessionRecord(
             heads[at + 1], None if heads[at + 2] is None else (heads[at + 2], heads[at + 3]),
-            heads[at + 4],
+            heads[at + 4], _start=heads[at + 5],
         )
         for at in range(0, len(heads), _HEAD)
     }  # fmt: skip
     lines: dict[int, list[Any]] = {key: [] for key in records}
     for at in range(0, len(log), _LINE):
-        key, kind = cast(int, log[at]), log[at + 2]
+        key, kind = cast(int, log[at]), cast(str, log[at + 2])
         record = records.get(key)
         if record is None:
             continue
         if kind == _USER:
             record.user = cast(str, log[at + 3])
         elif kind == _END:
-            record.duration = cast(float, log[at + 1])
+            record.duration = cast(float, log[at + 1]) - record._start
             record.ended_by = cast(EndReason, log[at + 3])
             record.removed = cast("tuple[str, ...]", log[at + 4])
+        elif kind.startswith(_EXCHANGE):
+            # The client's line, then the reply's, as they are recorded apart.
+            sent = log[at + 1]
+            lines[key] += (sent, CLIENT, log[at + 3], False, None,
+                           sent, kind[1:] or SERVER, log[at + 4], 0, 0)  # fmt: skip
         else:
             lines[key] += log[at + 1 : at + _LINE]
     for key, record in records.items():
@@ -115,7 +127,7 @@ class SessionRecorder:
     the module's docstring).
     """
 
-    __slots__ = ("_changes", "_clock", "_key", "_log", "_session_log", "_start", "_user")
+    __slots__ = ("_changes", "_clock", "_key", "_log", "_session_log", "_user")
 
     def __init__(
         self,
@@ -131,18 +143,17 @@ class SessionRecorder:
         self._log: list[_Atom] | _Closed = log._lines
         self._changes = changes = log.changes
         self._clock = clock
-        self._start = clock()
         self._user: str | None = None
         host, port = peer if peer is not None else (None, 0)
-        log._heads.extend((key, number, host, port, time.time()))
+        log._heads.extend((key, number, host, port, time.time(), clock()))
         if changes.watchers:
             changes.bump()
 
     def command(self, command: Command) -> None:
-        at = self._clock() - self._start
         self._log.extend(
-            (self._key, at, CLIENT, command.line, command.sasl_response, command.problem)
-        )
+            (self._key, self._clock(), CLIENT, command.line, command.sasl_response,
+             command.problem)
+        )  # fmt: skip
         if self._changes.watchers:
             self._changes.bump()
 
@@ -151,14 +162,21 @@ class SessionRecorder:
     ) -> None:
         """Record a command and the reply to it, written whole right after it: what
         :meth:`command` and then :meth:`reply` record, at one instant."""
-        at = self._clock() - self._start
-        octets = 0 if reply.payload is None else len(reply.payload)
-        kind = SERVER if state is None else self._entered(state, user, at)
-        key = self._key
-        # Two lines in one tuple: the client's, then the reply's.
-        both = (key, at, CLIENT, command.line, command.sasl_response, command.problem,
-                key, at, kind, reply.status, reply.lines, octets)  # fmt: skip
-        self._log.extend(both)
+        at = self._clock()
+        if state is not None and user is not None and self._user is None:
+            self._logged_in(user, at)
+        if reply.payload is None and command.problem is None and not command.sasl_response:
+            # Most commands: one line says both (see the layout above).
+            kind = _EXCHANGE if state is None else _EXCHANGE_THEN[state]
+            self._log.extend((self._key, at, kind, command.line, reply.status, 0))
+        else:
+            octets = 0 if reply.payload is None else len(reply.payload)
+            kind = SERVER if state is None else SERVER_THEN[state]
+            key = self._key
+            # Two lines in one tuple: the client's, then the reply's.
+            both = (key, at, CLIENT, command.line, command.sasl_response, command.problem,
+                    key, at, kind, reply.status, reply.lines, octets)  # fmt: skip
+            self._log.extend(both)
         if self._changes.watchers:
             self._changes.bump()
 
@@ -168,24 +186,23 @@ class SessionRecorder:
         this command, and ``user`` once someone has logged in."""
         # The status line and sizes only: a payload is never kept. A reply a fault
         # changed is recorded as it went over the wire (Session._record_written).
-        at = self._clock() - self._start
+        at = self._clock()
+        if state is not None and user is not None and self._user is None:
+            self._logged_in(user, at)
         octets = 0 if reply.payload is None else len(reply.payload)
-        kind = SERVER if state is None else self._entered(state, user, at)
+        kind = SERVER if state is None else SERVER_THEN[state]
         self._log.extend((self._key, at, kind, reply.status, reply.lines, octets))
         if self._changes.watchers:
             self._changes.bump()
 
-    def _entered(self, state: State, user: str | None, at: float) -> str:
-        # The kind of a reply after which the session is in ``state``; the user is
-        # known from the first such reply that has one (entering TRANSACTION).
-        if user is not None and self._user is None:
-            self._user = user
-            self._log.extend((self._key, at, _USER, user, 0, 0))
-        return SERVER_THEN[state]
+    def _logged_in(self, user: str, at: float) -> None:
+        # Who logged in: known from the first reply after which the session changed
+        # state and the protocol has a user (entering TRANSACTION).
+        self._user = user
+        self._log.extend((self._key, at, _USER, user, 0, 0))
 
     def event(self, text: str) -> None:
-        at = self._clock() - self._start
-        self._log.extend((self._key, at, EVENT, text, 0, 0))
+        self._log.extend((self._key, self._clock(), EVENT, text, 0, 0))
         if self._changes.watchers:
             self._changes.bump()
 
@@ -202,8 +219,7 @@ class SessionRecorder:
         log = self._log
         if log is not _CLOSED:
             self._log = _CLOSED
-            duration = self._clock() - self._start
-            log.extend((self._key, duration, _END, reason, tuple(removed), 0))
+            log.extend((self._key, self._clock(), _END, reason, tuple(removed), 0))
             if self._changes.watchers:
                 self._changes.bump()
 
@@ -228,13 +244,18 @@ class SessionLog:
         self._keys = itertools.count()
 
     def take_back(self, key: int) -> None:
-        """Remove the last line of the session ``key``: which the server wrote last, but
-        other sessions' lines may follow it now."""
+        """Remove the last reply of the session ``key``, which the server wrote last
+        (other sessions' lines may follow it now); of an exchange, the command stays."""
         with self._lock:
             lines = self._lines
             for start in range(len(lines) - _LINE, -1, -_LINE):
                 if lines[start] == key:
-                    del lines[start : start + _LINE]
+                    kind = cast(str, lines[start + 2])
+                    if kind.startswith(_EXCHANGE):
+                        sent, command = lines[start + 1], lines[start + 3]
+                        lines[start : start + _LINE] = (key, sent, CLIENT, command, False, None)
+                    else:
+                        del lines[start : start + _LINE]
                     return
 
     def records(self) -> list[SessionRecord]:

@@ -98,13 +98,16 @@ class SessionRecord:
     removed: tuple[str, ...] = ()
     # (at, kind, what, lines, octets): five items per line, flat; see Raw.
     _raw: tuple[float | str | bytes | int | None, ...] = field(default=(), repr=False)
+    # The server's clock when the session started: each line's ``at`` is a reading of it.
+    _start: float = field(default=0.0, repr=False)
 
     @property
     def entries(self) -> list[Entry]:
         """The session's lines in order."""
         flat = self._raw
         lines = [flat[i : i + 5] for i in range(0, len(flat) - 4, 5)]
-        entries = [entry for raw in lines for entry in _entries(raw)]  # type: ignore[arg-type]
+        start = self._start
+        entries = [entry for raw in lines for entry in _entries(raw, start)]  # type: ignore[arg-type]
         if self.ended_by is not None and self.duration is not None:
             entries.append(Entry(self.duration, EntryKind.EVENT, f"ended: {self.ended_by.value}"))
         return entries
@@ -222,8 +225,10 @@ CLIENT, SERVER, EVENT = EntryKind.CLIENT.value, EntryKind.SERVER.value, "event"
 SERVER_THEN = {state: f"{SERVER}>{state.value}" for state in State}
 
 
-def _entries(raw: Raw) -> Iterator[Entry]:
-    at, kind_value, what, lines, octets = raw
+def _entries(raw: Raw, start: float) -> Iterator[Entry]:
+    # ``start``: the server's clock when the session started; ``raw`` has a reading.
+    reading, kind_value, what, lines, octets = raw
+    at = reading - start
     if isinstance(what, str):
         yield Entry(at, EntryKind(kind_value), what)
         return

@@ -280,6 +280,7 @@ async def test_a_reply_the_client_never_took_is_taken_back_from_the_transcript(
         await server.close_sessions()  # returns once the grace has run out
     (record,) = server.transcript.sessions
     assert record.replies_to("QUIT") == []
+    assert record.commands()[-1] == "QUIT"  # the command stays; only its reply goes
     assert any(e.text == "reply not sent whole: server stopped" for e in record.entries)
     assert record.removed == ("uid000001",)
     assert record.ended_by is EndReason.QUIT  # it did quit; only the +OK was lost

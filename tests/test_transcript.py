@@ -244,6 +244,31 @@ def test_pop_finished_takes_ended_sessions_and_keeps_open_ones() -> None:
     assert [s.id for s in transcript.sessions] == [4]
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [Reply(b"+OK\r\n"), Reply(b"+OK 1 messages\r\n", b"1 120\r\n.\r\n", lines=1)],
+    ids=["without payload", "with payload"],
+)
+@pytest.mark.parametrize("together", [True, False], ids=["exchange", "command then reply"])
+def test_a_reply_taken_back_leaves_its_command(reply: Reply, *, together: bool) -> None:
+    """A reply whose write did not finish is taken back, however the session recorded
+    it (a command and its reply together are often one line of the log), and an event
+    says so; the command stays, and so does what another session said after it."""
+    transcript = Transcript()
+    first, second = (transcript.start_session(n, None, lambda: 0.0) for n in (1, 2))
+    command = Command(b"LIST", "LIST", None)
+    if together:
+        first.exchange(command, reply, None, None)
+    else:
+        first.command(command)
+        first.reply(reply)
+    second.event("said meanwhile")
+    first.unsent("client gone")
+    one, two = transcript.sessions
+    assert [entry.text for entry in one.entries] == ["LIST", "reply not sent whole: client gone"]
+    assert [entry.text for entry in two.entries] == ["said meanwhile"]
+
+
 def test_an_ended_sessions_record_is_final() -> None:
     """A finished record keeps what was said, masked as ever, and takes nothing more:
     a write after the end would be a line the transcript shows out of place."""
