@@ -28,6 +28,7 @@ if not __package__:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import clients, fresh_listing, store_memory
+from benchmarks import recording as recording_cost
 from benchmarks.server_process import ServerProcess, Usage
 from benchmarks.workloads import FULL, QUICK, WORKLOADS, Scale, plans_for
 
@@ -113,13 +114,12 @@ class Implementation:
     """A server to measure: fakepop (this tree, or another revision's) or the floor."""
 
     name: str  # as the table shows it
-    kind: str  # server_process's implementation: fakepop, floor, fakepop-unrecorded
+    kind: str  # server_process's implementation: fakepop or floor
     fakepop_path: Path | None = None  # another revision's source tree
 
 
 FAKEPOP = Implementation("fakepop", "fakepop")
 FLOOR = Implementation("floor", "floor")
-UNRECORDED = Implementation("fakepop-unrecorded", "fakepop-unrecorded")
 
 
 def _run_workload(impl: Implementation, workload: str, options: Options) -> Measurement:
@@ -211,7 +211,7 @@ LIST_COLD_TARGET = 2.0
 LIST_FRESH_TARGET = 1.0
 STORE_TARGET = 1.5  # resident memory per raw octet, fakepop's own figure
 RECORDING_TARGET = 5.0  # per cent of server CPU per churn session
-CHURN_ROUNDS = 5  # at least, in a full run: the recording figure is a median of rounds
+RECORDING_RUNS = 5  # in a full run: the recording figure is their median
 
 
 def _rows(
@@ -224,10 +224,8 @@ def _rows(
     if (FAKEPOP.name, "churn") in results:
         label = f"Churn, {scale.churn_clients} clients:"
         rate = _median_per_unit(results, "churn", 1, of="rate")
-        rate.pop(UNRECORDED.name, None)
         rows.append(Row(f"{label} sessions/s", "/s", rate, None))
         per_session = _median_per_unit(results, "churn", 1e6)
-        per_session.pop(UNRECORDED.name, None)
         rows.append(Row(f"{label} server CPU/session", "µs", per_session, CHURN_TARGET))
     if (FAKEPOP.name, "retr") in results:
         label = f"RETR {scale.retr_messages} x {scale.retr_size // 1024} KB pipelined:"
@@ -268,29 +266,15 @@ def _context(results: Results) -> list[list[str]]:
     return rows
 
 
-def _recording_cost(results: Results, quick: bool) -> str | None:
-    recorded = results.get((FAKEPOP.name, "churn"), [])
-    unrecorded = results.get((UNRECORDED.name, "churn"), [])
-    if not (recorded and unrecorded):
-        return None
-    with_it, without = (
-        statistics.median(m.server_cpu / m.units * 1e6 for m in runs)
-        for runs in (recorded, unrecorded)
-    )
-    # Each round's runs with and without recording are compared with each other, so
-    # that a machine slower in one round than in another moves both alike.
-    costs = sorted(
-        (a.server_cpu / a.units) / (b.server_cpu / b.units) * 100 - 100
-        for a, b in zip(recorded, unrecorded, strict=True)
-    )
+def _recording_cost(costs: list[float], scale: Scale, quick: bool) -> str:
     cost = statistics.median(costs)
     verdict = "(quick)" if quick else ("yes" if cost <= RECORDING_TARGET else "**NO**")
     return (
-        f"Transcript recording, {len(costs)} rounds of churn runs with it and without "
-        f"(medians {with_it:.0f} µs against {without:.0f} µs per session): the median "
-        f"round's cost is {cost:+.1f}% server CPU, the rounds' "
-        f"{', '.join(f'{c:+.1f}%' for c in costs)} (target ≤ +{RECORDING_TARGET:.0f}%: "
-        f"{verdict})."
+        f"Transcript recording, {len(costs)} run(s) of one server with recording "
+        f"switched on and off every {scale.recording_chunk:,} churned sessions "
+        f"({scale.recording_pairs} chunks each way): the median run's cost is "
+        f"{cost:+.1f}% server CPU, the runs' {', '.join(f'{c:+.1f}%' for c in sorted(costs))} "
+        f"(target ≤ +{RECORDING_TARGET:.0f}%: {verdict})."
     )
 
 
@@ -311,11 +295,12 @@ def _export_revision(revision: str, into: Path) -> Path:
 
 def _measure(
     selected: list[str], implementations: list[Implementation], options: Options, repeat: int
-) -> tuple[Results, dict[str, float], dict[str, float]]:
+) -> tuple[Results, dict[str, float], dict[str, float], list[float]]:
     scale = options.scale
     results: Results = {}
     store: dict[str, float] = {}
     fresh: dict[str, float] = {}
+    recording: list[float] = []  # per cent more server CPU with recording, per run
     for workload in selected:
         if workload == "store":
             for impl in (FAKEPOP, FLOOR):
@@ -331,21 +316,20 @@ def _measure(
                 )
             continue
         taken = list(implementations)
-        runs = repeat
-        if workload == "churn":
-            # What recording costs is a few per cent, about one run's noise: runs
-            # with and without it in each round, and the median of the rounds'
-            # ratios (see _recording_cost), over at least five rounds.
-            taken.append(UNRECORDED)
-            runs = max(2 if options.quick else CHURN_ROUNDS, repeat)
-        for round_number in range(runs):
+        for round_number in range(repeat):
             # In turns, each round starting with another server, so no server
             # always runs on a machine warmed (or disturbed) by the same other one.
             shift = round_number % len(taken)
             for impl in taken[shift:] + taken[:shift]:
                 measurement = _run_workload(impl, workload, options)
                 results.setdefault((impl.name, workload), []).append(measurement)
-    return results, store, fresh
+        if workload == "churn":
+            # What recording costs (see recording.py).
+            for _ in range(1 if options.quick else RECORDING_RUNS):
+                recording.append(
+                    recording_cost.measure(scale, cpu=options.server_cpu, quick=options.quick)
+                )
+    return results, store, fresh, recording
 
 
 def main() -> None:
@@ -361,8 +345,7 @@ def main() -> None:
         type=int,
         metavar="N",
         help="runs of each server per workload, taken in turns; medians are reported "
-        "(default 3, or 1 with --quick; churn always runs at least 2 for the "
-        "transcript figure)",
+        "(default 3, or 1 with --quick)",
     )
     parser.add_argument(
         "--compare",
@@ -397,7 +380,7 @@ def main() -> None:
         names = [impl.name for impl in implementations]
 
         started = time.perf_counter()
-        results, store, fresh = _measure(selected, implementations, options, repeat)
+        results, store, fresh, recording = _measure(selected, implementations, options, repeat)
         elapsed = time.perf_counter() - started
 
     # fakepop, the floor, another revision; then each fakepop's ratio to the floor.
@@ -410,8 +393,8 @@ def main() -> None:
     if args.compare:
         print()
         print(_comparison(rows, f"fakepop@{args.compare}"))
-    if recording := _recording_cost(results, args.quick):
-        print(f"\n{recording}")
+    if recording:
+        print(f"\n{_recording_cost(recording, scale, args.quick)}")
     if results:
         print()
         context_header = ["Run", "Wall", "Server CPU (user + sys)", "Server busy", "Client CPU"]

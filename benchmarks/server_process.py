@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ServerProcess", "Usage"]
 
-IMPLEMENTATIONS = ("fakepop", "floor", "fakepop-unrecorded")
+IMPLEMENTATIONS = ("fakepop", "floor")
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -92,6 +92,11 @@ class ServerProcess:
     def usage(self) -> Usage:
         _, user, system = self._ask("usage").split()
         return Usage(float(user), float(system))
+
+    def record(self, *, on: bool) -> None:
+        """Have fakepop's server record the sessions that start from now on, or not
+        (see recording.py)."""
+        self._ask(f"record {'on' if on else 'off'}")
 
     def errors(self) -> int:
         return int(self._ask("errors").split()[1])
@@ -162,6 +167,10 @@ async def _obey_control_channel(server: Pop3Server | None) -> None:
             if command == "usage":
                 usage = resource.getrusage(resource.RUSAGE_SELF)
                 _say(f"usage {usage.ru_utime:.6f} {usage.ru_stime:.6f}")
+            elif command == "record" and server is not None:
+                # Recording on or off for the sessions that start from now on.
+                server.record_transcript = argument == "on"
+                _say(f"record {argument}")
             elif command == "errors":
                 _say(f"errors {0 if server is None else len(server.errors)}")
             elif command == "profile-start":
@@ -187,8 +196,7 @@ async def _serve(impl: str, workload: str, quick: bool) -> None:
             store = MailStore()
             for plan in plans:
                 store.add_user(plan.user, plan.password, plan.messages())
-            # "fakepop-unrecorded" keeps no transcript, to measure what recording costs.
-            server = Pop3Server(store, record_transcript=impl == "fakepop")
+            server = Pop3Server(store)
             await nursery.start(server.serve)
             port = server.port
         else:

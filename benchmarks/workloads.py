@@ -31,6 +31,8 @@ class Scale:
     list_pairs: int  # LIST + UIDL pairs, each pair sent in one write
     store_messages: int
     store_size: int
+    recording_chunk: int  # churned sessions in each chunk with, or without, recording
+    recording_pairs: int  # pairs of such chunks in each run (see recording.py)
 
 
 FULL = Scale(
@@ -45,6 +47,8 @@ FULL = Scale(
     list_pairs=2000,
     store_messages=100_000,
     store_size=1024,
+    recording_chunk=200,
+    recording_pairs=50,
 )
 
 QUICK = Scale(
@@ -59,6 +63,8 @@ QUICK = Scale(
     list_pairs=10,
     store_messages=5_000,
     store_size=1024,
+    recording_chunk=100,
+    recording_pairs=2,
 )
 
 
