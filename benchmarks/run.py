@@ -270,10 +270,11 @@ def _recording_cost(costs: list[float], scale: Scale, quick: bool) -> str:
     cost = statistics.median(costs)
     verdict = "(quick)" if quick else ("yes" if cost <= RECORDING_TARGET else "**NO**")
     return (
-        f"Transcript recording, {len(costs)} run(s) of one server with recording "
-        f"switched on and off every {scale.recording_chunk:,} churned sessions "
-        f"({scale.recording_pairs} chunks each way): the median run's cost is "
-        f"{cost:+.1f}% server CPU, the runs' {', '.join(f'{c:+.1f}%' for c in sorted(costs))} "
+        f"Transcript recording: {cost:+.1f}% server CPU per churned session, the median "
+        f"of {len(costs)} run(s) of one server with recording switched on and off every "
+        f"{scale.recording_chunk:,} sessions, each run's figure the median of its "
+        f"{scale.recording_pairs} pairs of chunks: "
+        f"{', '.join(f'{c:+.1f}%' for c in sorted(costs))} "
         f"(target ≤ +{RECORDING_TARGET:.0f}%: {verdict})."
     )
 
