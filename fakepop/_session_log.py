@@ -1,14 +1,17 @@
 """The session log: where the transcript keeps what every session said, and the
 recorder that writes it as a session runs.
 
-Recording is on the server's hot path, and what it costs there is mostly the garbage
-collector's: CPython collects when allocations of tracked objects (containers) outrun
-their frees by a threshold, so every container a session keeps alive while it runs,
-or leaves behind, brings the next collection nearer; with many short sessions at once
-a few per session were enough to make collections ten to twenty times as frequent.
-So the log keeps every session in two flat lists it owns, of strings, bytes, numbers
-and None: one item run per session when it starts (its head), and one per line said
-(see the layout below). A session being recorded keeps alive one object, its
+Recording is on the server's hot path, and what it costs there is the garbage
+collector's and the interpreter's work per line. CPython collects when allocations of
+tracked objects (containers) outrun their frees by a threshold, so every container a
+session keeps alive while it runs, or leaves behind, brings the next collection
+nearer; with many short sessions at once a few per session were enough to make
+collections ten to twenty times as frequent. So the log keeps every session in two
+flat lists it owns, of strings, bytes, numbers and None: one item run per session
+when it starts (its head), and one per line said, a command and a reply without a
+payload sharing one, as values the server has in hand: what a test reads (the times
+since the session started, the line with its secret masked) is worked out when it
+reads it (see the layout below). A session being recorded keeps alive one object, its
 :class:`SessionRecorder`, and leaves nothing behind but items in those lists. Writing a
 line is one ``extend``, which is atomic, without a lock; forgetting sessions
 (:meth:`SessionLog.pop_finished`, :meth:`SessionLog.clear`) replaces only the items it

@@ -217,7 +217,8 @@ class SessionRecord:
 
 
 # A line of a SessionRecord: (at, kind, what, lines, octets), as the session log has it
-# without the session's key (see fakepop._session_log for what each item holds).
+# without the session's key (see fakepop._session_log for what each item holds); ``at``
+# is the server's clock as read, from which the record's ``_start`` is subtracted.
 Raw = tuple[float, str, "bytes | str", int, "int | str | None"]
 CLIENT, SERVER, EVENT = EntryKind.CLIENT.value, EntryKind.SERVER.value, "event"
 # A reply after which the session changed state is recorded as one line whose kind
