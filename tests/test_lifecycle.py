@@ -7,6 +7,7 @@ TRANSACTION; a session that ends any other way removes nothing.
 
 from __future__ import annotations
 
+import functools
 import socket
 import sys
 import threading
@@ -113,6 +114,64 @@ async def test_a_session_asked_to_end_runs_no_pipelined_command(
     (record,) = server.transcript.sessions
     assert record.ended_by is ended_by
     assert record.removed == ()
+
+
+class _TimedOutAsDataArrives(trio.abc.Stream):
+    """One end of a memory stream that, once given its session, hands over what the
+    client sent as the server's own TCP stream does when data is already waiting:
+    after a checkpoint that cannot be cancelled. The autologout timer fires there."""
+
+    def __init__(self, inner: trio.abc.Stream) -> None:
+        self.inner = inner
+        self.session: Session | None = None
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        data = await self.inner.receive_some(max_bytes)
+        if self.session is not None:
+            self.session.time_out()  # as the server's timer task would, meanwhile
+            await trio.lowlevel.cancel_shielded_checkpoint()
+        return bytes(data)
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.inner.wait_send_all_might_not_block()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class _NoDeadlines:
+    # A serving server's timer (IdleWatch) keeps no deadline in the session's scope:
+    # only time_out() says that the wait ran out.
+    def waiting(self, session: Session, until: float) -> None:
+        pass
+
+    def busy(self, session: Session) -> None:
+        pass
+
+
+async def test_commands_that_arrive_as_the_autologout_timer_fires_are_not_run() -> None:
+    """RFC 1939 §3: the timer ends the session without UPDATE. When it fires while
+    the session takes what the client already sent, past the last point where a
+    cancellation could stop it, the session still runs none of those commands."""
+    server = Pop3Server(ONE)
+    server_end, client_end = trio.testing.memory_stream_pair()
+    stream = _TimedOutAsDataArrives(server_end)
+    client = TrioPop3Client(client_end)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(functools.partial(server._handle, stream, idle_timer=_NoDeadlines()))
+        assert (await client.line()).startswith(b"+OK")
+        for line in ("USER alice", "PASS secret"):
+            assert (await client.command(line)).startswith(b"+OK")
+        (stream.session,) = server._sessions
+        await client_end.send_all(b"DELE 1\r\nQUIT\r\n")
+        await server.wait_idle()
+    assert server.store["alice"].uids == ["uid000001", "uid000002"]
+    (record,) = server.transcript.sessions
+    assert record.ended_by is EndReason.TIMEOUT
+    assert record.commands() == ["USER alice", "PASS ****"]
 
 
 # -- reset() under load ------------------------------------------------------------------
