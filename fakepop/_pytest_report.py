@@ -9,6 +9,7 @@ of a millisecond to create, for each of its fields.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 import traceback
@@ -35,6 +36,7 @@ __all__ = [
     "raised_by_fixture",
     "read_settings",
     "report_transcript",
+    "reported_as_ours",
     "restore_report",
 ]
 
@@ -172,6 +174,18 @@ def report_transcript(item: pytest.Item, transcript: Transcript) -> None:
 def raised_by_fixture(config: pytest.Config, error: ServerError) -> None:
     """``error`` leaves one of fakepop's fixtures: report it as such."""
     config.stash[_RAISED].add(error)
+
+
+@contextlib.contextmanager
+def reported_as_ours(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A ServerError that leaves the block is one of the fixtures', which the report
+    explains with the errors raised inside the server instead of the fixture's code."""
+    __tracebackhide__ = True
+    try:
+        yield
+    except ServerError as error:
+        raised_by_fixture(request.config, error)
+        raise
 
 
 # -- the report ----------------------------------------------------------------------------

@@ -38,26 +38,28 @@ the fixtures' code and arguments (the mailboxes, passwords and all).
 
 pytest loads this module in every run of an environment where fakepop is installed,
 so it imports neither Trio nor trustme nor the server itself: the fixtures do, when
-a test asks for a server.
+a test asks for a server. How the ``pop3`` markers merge is fakepop._pytest_markers';
+the ``pop3_cassette`` marker, its fixture and the recording options are
+fakepop._pytest_cassettes'.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import functools
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 # Cheap: no Trio, no TLS libraries.
+from . import _pytest_cassettes, _pytest_markers
+from ._pytest_cassettes import pop3_cassette_server
+from ._pytest_markers import marked
 from ._pytest_report import (
     add_options,
     complete_report,
     configure,
-    raised_by_fixture,
     report_transcript,
+    reported_as_ours,
     restore_report,
 )
 from .errors import ServerError
@@ -83,116 +85,18 @@ __all__ = [
     "trio_pop3_server",
 ]
 
-_MARKER = "pop3"
-_CASSETTE_MARKER = "pop3_cassette"
-_RECORD_MODES = ("none", "once", "all")
-
-
-@functools.cache
-def _config_fields() -> frozenset[str]:
-    from ._config import ServerConfig  # noqa: PLC0415 - see the module docstring
-
-    return frozenset(field.name for field in dataclasses.fields(ServerConfig))
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
-    group = parser.getgroup("fakepop-cassettes", "fakepop: recording and replaying cassettes")
-    group.addoption(
-        "--fakepop-record",
-        choices=_RECORD_MODES,
-        default="none",
-        help="none: replay cassettes only (default); once: record a cassette that is "
-        "missing; all: record every cassette again",
-    )
-    group.addoption(
-        "--fakepop-upstream",
-        default=None,
-        metavar="HOST:PORT",
-        help="the real server to record from (pop3s://HOST:PORT for POP3S); default "
-        "$FAKEPOP_UPSTREAM",
-    )
+    _pytest_cassettes.add_options(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     configure(config)  # raises pytest.UsageError for a bad report setting
-    config.addinivalue_line(
-        "markers",
-        f"{_MARKER}(mailboxes=None, tls=False, profile=None, **options): the mailboxes, "
-        "TLS (STLS and a POP3S port), server profile and ServerConfig options of this "
-        "test's fakepop server; markers on the function, its class and its module "
-        "merge key by key, the closest winning",
-    )
-    config.addinivalue_line(
-        "markers",
-        f"{_CASSETTE_MARKER}(path, mode='strict', password='secret'): serve this test's "
-        "pop3_cassette_server from a cassette (path relative to the test file): strict "
-        "replays it as recorded, model serves the mail and server it shows",
-    )
+    config.addinivalue_line("markers", _pytest_markers.MARKER_HELP)
+    config.addinivalue_line("markers", _pytest_cassettes.MARKER_HELP)
 
 
 # -- what the server starts with -------------------------------------------------------
-
-
-# The keys of @pytest.mark.pop3 besides the fields of ServerConfig.
-_MARKER_KEYS = ("mailboxes", "tls", "profile")
-
-
-class _Marked:
-    """What a test's ``pop3`` markers ask for, merged."""
-
-    __slots__ = ("mailboxes", "options", "profile", "tls")
-
-    def __init__(
-        self, mailboxes: Any, tls: bool, profile: str | None, options: Mapping[str, Any]
-    ) -> None:
-        self.mailboxes = mailboxes
-        self.tls = tls
-        self.profile = profile
-        self.options = options
-
-
-def _marker_keywords(marker: pytest.Mark) -> dict[str, Any]:
-    # One marker's arguments by key, the positional mailboxes under "mailboxes".
-    if len(marker.args) > 1:
-        raise pytest.UsageError(
-            f"@pytest.mark.{_MARKER} takes the mailboxes as its only positional argument"
-        )
-    keywords = dict(marker.kwargs)
-    if marker.args:
-        if "mailboxes" in keywords:
-            raise pytest.UsageError(
-                f"@pytest.mark.{_MARKER} got the mailboxes twice: as its positional "
-                "argument and as mailboxes="
-            )
-        keywords["mailboxes"] = marker.args[0]
-    fields = _config_fields()
-    unknown = sorted(set(keywords) - fields - set(_MARKER_KEYS))
-    if unknown:
-        raise pytest.UsageError(
-            f"@pytest.mark.{_MARKER}: unknown option(s) {', '.join(unknown)}; the options "
-            f"are {', '.join(_MARKER_KEYS)} and the fields of fakepop.ServerConfig: "
-            f"{', '.join(sorted(fields))}"
-        )
-    return keywords
-
-
-def _marked(request: pytest.FixtureRequest) -> _Marked:
-    """The test's ``pop3`` markers merged key by key, the closest winning: a function's
-    marker over its class's, a class's over its module's (and, of markers stacked on
-    one function, the one nearest the ``def``). The positional mailboxes are the
-    ``mailboxes`` key; a value replaces a farther one whole (mailbox dicts are not
-    merged)."""
-    merged: dict[str, Any] = {}
-    # iter_markers goes from the closest to the farthest: apply them the other way.
-    for marker in reversed(list(request.node.iter_markers(_MARKER))):
-        merged.update(_marker_keywords(marker))
-    return _Marked(
-        mailboxes=merged.pop("mailboxes", None),
-        tls=bool(merged.pop("tls", False)),
-        profile=merged.pop("profile", None),
-        options=merged,
-    )
 
 
 @pytest.fixture(scope="session")
@@ -210,7 +114,7 @@ def pop3_tls() -> TlsCertificates:
 def pop3_mailboxes(request: pytest.FixtureRequest) -> Mapping[str, MailboxSpec]:
     """The mailboxes the test's server starts with: those of ``@pytest.mark.pop3``,
     or none. Override this fixture to give a whole module or suite a default."""
-    mailboxes: Mapping[str, MailboxSpec] | None = _marked(request).mailboxes
+    mailboxes: Mapping[str, MailboxSpec] | None = marked(request).mailboxes
     return {} if mailboxes is None else mailboxes
 
 
@@ -222,10 +126,10 @@ def pop3_config(request: pytest.FixtureRequest) -> ServerConfig:
     from ._config import DEFAULT_CONFIG, ServerConfig  # noqa: PLC0415 - see the module docstring
     from .profiles import profile  # noqa: PLC0415
 
-    marked = _marked(request)
-    if marked.profile is not None:
-        return profile(marked.profile, **marked.options)
-    return ServerConfig(**marked.options) if marked.options else DEFAULT_CONFIG
+    asked = marked(request)
+    if asked.profile is not None:
+        return profile(asked.profile, **asked.options)
+    return ServerConfig(**asked.options) if asked.options else DEFAULT_CONFIG
 
 
 @pytest.fixture(scope="session")
@@ -242,18 +146,6 @@ def pop3_shared_config() -> ServerConfig:
     from ._config import DEFAULT_CONFIG  # noqa: PLC0415 - see the module docstring
 
     return DEFAULT_CONFIG
-
-
-@contextlib.contextmanager
-def _reported_as_ours(request: pytest.FixtureRequest) -> Iterator[None]:
-    # A ServerError that leaves the block is one of the fixtures', which the report
-    # explains with the errors raised inside the server instead of the fixture's code.
-    __tracebackhide__ = True
-    try:
-        yield
-    except ServerError as error:
-        raised_by_fixture(request.config, error)
-        raise
 
 
 # -- the servers -----------------------------------------------------------------------
@@ -370,12 +262,12 @@ def pop3_server_factory(
         listen_address=pop3_listen_address,
         mailboxes=pop3_mailboxes,
         config=pop3_config,
-        tls=_marked(request).tls,
+        tls=marked(request).tls,
         certificates=_certificates(request),
         on_start=lambda server: report_transcript(request.node, server.transcript),
     )
     yield factory
-    with _reported_as_ours(request):
+    with reported_as_ours(request):
         factory.close()  # raises ServerError if a session failed inside a server
 
 
@@ -406,7 +298,7 @@ def _pop3_session_server(
         certificates=_certificates(request),
     )
     yield factory()
-    with _reported_as_ours(request):
+    with reported_as_ours(request):
         factory.close()
 
 
@@ -427,7 +319,7 @@ def pop3_shared_server(
     """
     __tracebackhide__ = True
     server = _pop3_session_server
-    if _marked(request).tls:
+    if marked(request).tls:
         raise pytest.UsageError(
             "pop3_shared_server serves no TLS; use pop3_server for @pytest.mark.pop3(tls=True)"
         )
@@ -439,7 +331,7 @@ def pop3_shared_server(
         )
     # The reset raises, after resetting, an error of a session that ended since the
     # last test's report (a stray client between tests): reported here, never wiped.
-    with _reported_as_ours(request):
+    with reported_as_ours(request):
         server.reset(pop3_mailboxes)
     report_transcript(request.node, server.transcript)
     yield server
@@ -448,7 +340,7 @@ def pop3_shared_server(
     server.close_sessions()
     errors = server.server.take_errors()
     if errors:
-        with _reported_as_ours(request):
+        with reported_as_ours(request):
             raise ServerError(errors) from errors[0]
 
 
@@ -469,8 +361,8 @@ async def trio_pop3_server(
 
     __tracebackhide__ = True
     host, port = pop3_listen_address
-    tls = _marked(request).tls
-    with _reported_as_ours(request):  # raised as the block ends
+    tls = marked(request).tls
+    with reported_as_ours(request):  # raised as the block ends
         async with open_pop3_server(
             pop3_mailboxes,
             host=host,
@@ -498,92 +390,3 @@ def pytest_runtest_makereport(
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     restore_report(report)  # before the terminal and other reporters see it
-
-
-# -- cassettes -----------------------------------------------------------------------
-
-
-def _upstream(config: pytest.Config) -> tuple[str, bool]:
-    # (HOST:PORT, POP3S?) from --fakepop-upstream or $FAKEPOP_UPSTREAM.
-    import os  # noqa: PLC0415
-
-    value = config.getoption("--fakepop-upstream") or os.environ.get("FAKEPOP_UPSTREAM")
-    if not value:
-        raise pytest.UsageError(
-            "recording a cassette needs the real server: --fakepop-upstream HOST:PORT "
-            "or FAKEPOP_UPSTREAM"
-        )
-    for scheme, tls in (("pop3s://", True), ("pop3://", False)):
-        if value.startswith(scheme):
-            return value[len(scheme) :], tls
-    return value, False
-
-
-@pytest.fixture
-def pop3_cassette_server(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A server for ``@pytest.mark.pop3_cassette(path, mode="strict")``.
-
-    Replaying (``--fakepop-record=none``, the default, or a cassette that exists with
-    ``once``), it is a :class:`~fakepop.CassetteServer` (``mode="strict"``: answers
-    exactly as recorded, and a client line that differs fails the test) or a
-    :class:`~fakepop.Pop3ServerThread` serving what the cassette shows
-    (``mode="model"``, with the marker's ``password``). Recording (``all``, or
-    ``once`` without the file), it is a :class:`~fakepop.RecordingProxy` in front of
-    ``--fakepop-upstream``. All have ``host`` and ``port``; over TLS, clients trust
-    ``pop3_tls``'s CA.
-    """
-    __tracebackhide__ = True
-    from pathlib import Path  # noqa: PLC0415
-
-    from ._background import serve_in_thread  # noqa: PLC0415
-
-    marker = request.node.get_closest_marker(_CASSETTE_MARKER)
-    if marker is None or len(marker.args) != 1:
-        raise pytest.UsageError(
-            f"pop3_cassette_server needs @pytest.mark.{_CASSETTE_MARKER}(path, mode=...)"
-        )
-    mode = marker.kwargs.get("mode", "strict")
-    if mode not in ("strict", "model"):
-        raise pytest.UsageError(f"{_CASSETTE_MARKER}: mode must be 'strict' or 'model'")
-    path = Path(request.node.path).parent / marker.args[0]
-    record = request.config.getoption("--fakepop-record")
-    with _reported_as_ours(request):
-        if record == "all" or (record == "once" and not path.exists()):
-            from ._recording import RecordingProxy  # noqa: PLC0415
-
-            upstream, upstream_tls = _upstream(request.config)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tls: TlsCertificates = request.getfixturevalue("pop3_tls")
-            proxy = RecordingProxy(path, upstream, upstream_tls=upstream_tls, tls=tls)
-            with serve_in_thread(proxy):
-                yield proxy
-            return
-        from ._cassette import read_cassette  # noqa: PLC0415
-
-        cassette = read_cassette(path)
-        context = None
-        if cassette.uses_tls:  # else no certificate is made
-            context = request.getfixturevalue("pop3_tls").server_context()
-        pop3s_port = None if context is None else 0
-        if mode == "strict":
-            from ._replay import CassetteServer  # noqa: PLC0415
-
-            server = CassetteServer(cassette, ssl_context=context, pop3s_port=pop3s_port)
-            with serve_in_thread(server):
-                yield server
-        else:
-            from ._cassette_model import (  # noqa: PLC0415
-                config_from_cassette,
-                mailboxes_from_cassette,
-            )
-            from ._thread import Pop3ServerThread  # noqa: PLC0415
-
-            password = marker.kwargs.get("password", "secret")
-            with Pop3ServerThread(
-                mailboxes_from_cassette(cassette, password=password),
-                config=config_from_cassette(cassette),
-                ssl_context=context,
-                pop3s_port=pop3s_port,
-            ) as thread:
-                report_transcript(request.node, thread.transcript)
-                yield thread
