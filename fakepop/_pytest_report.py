@@ -33,7 +33,6 @@ __all__ = [
     "add_options",
     "complete_report",
     "configure",
-    "raised_by_fixture",
     "read_settings",
     "report_transcript",
     "reported_as_ours",
@@ -171,7 +170,7 @@ def report_transcript(item: pytest.Item, transcript: Transcript) -> None:
     item.stash.setdefault(_TRANSCRIPTS, []).append(transcript)
 
 
-def raised_by_fixture(config: pytest.Config, error: ServerError) -> None:
+def _raised_by_fixture(config: pytest.Config, error: ServerError) -> None:
     """``error`` leaves one of fakepop's fixtures: report it as such."""
     config.stash[_RAISED].add(error)
 
@@ -184,7 +183,7 @@ def reported_as_ours(request: pytest.FixtureRequest) -> Iterator[None]:
     try:
         yield
     except ServerError as error:
-        raised_by_fixture(request.config, error)
+        _raised_by_fixture(request.config, error)
         raise
 
 

@@ -71,6 +71,12 @@ _USER, _END, _EXCHANGE = "user", "end", "X"
 _EXCHANGE_THEN = {state: _EXCHANGE + kind for state, kind in SERVER_THEN.items()}
 
 
+def _exchanged_command(sent: _Atom, line: _Atom) -> tuple[_Atom, ...]:
+    # The client's line of an exchange, as a line of its own without the key: an
+    # exchange holds only commands without a SASL response or a problem.
+    return (sent, CLIENT, line, False, None)
+
+
 def _read(log: list[_Atom], heads: list[Any]) -> dict[int, SessionRecord]:
     # Every session, by key, in the order they started; from a copy of the log taken
     # before a copy of the heads, so every line's session has its head, unless it was
@@ -97,8 +103,8 @@ def _read(log: list[_Atom], heads: list[Any]) -> dict[int, SessionRecord]:
         elif kind.startswith(_EXCHANGE):
             # The client's line, then the reply's, as they are recorded apart.
             sent = log[at + 1]
-            lines[key] += (sent, CLIENT, log[at + 3], False, None,
-                           sent, kind[1:] or SERVER, log[at + 4], 0, 0)  # fmt: skip
+            lines[key] += _exchanged_command(sent, log[at + 3])
+            lines[key] += (sent, kind[1:] or SERVER, log[at + 4], 0, 0)
         else:
             lines[key] += log[at + 1 : at + _LINE]
     for key, record in records.items():
@@ -255,8 +261,8 @@ class SessionLog:
                 if lines[start] == key:
                     kind = cast(str, lines[start + 2])
                     if kind.startswith(_EXCHANGE):
-                        sent, command = lines[start + 1], lines[start + 3]
-                        lines[start : start + _LINE] = (key, sent, CLIENT, command, False, None)
+                        command = _exchanged_command(lines[start + 1], lines[start + 3])
+                        lines[start : start + _LINE] = (key, *command)
                     else:
                         del lines[start : start + _LINE]
                     return
