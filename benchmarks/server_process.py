@@ -167,7 +167,7 @@ async def _obey_control_channel(server: Pop3Server | None) -> None:
             if command == "usage":
                 usage = resource.getrusage(resource.RUSAGE_SELF)
                 _say(f"usage {usage.ru_utime:.6f} {usage.ru_stime:.6f}")
-            elif command == "record" and server is not None:
+            elif command == "record" and server is not None and argument in ("on", "off"):
                 # Recording on or off for the sessions that start from now on.
                 server.record_transcript = argument == "on"
                 _say(f"record {argument}")
